@@ -1,0 +1,63 @@
+# Marshrut: `make run` serves the app with demo data; `make test` runs the whole suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+FLASK := $(VENV)/bin/flask --app app
+STAMP := $(VENV)/.installed-$(shell cat setup.cfg | md5sum | cut -c1-8)
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install run test test-sqlite test-postgres pg-up translations editor browser-deps lint bench clean
+
+install: $(STAMP) translations editor
+
+$(STAMP): setup.cfg
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+translations: $(STAMP)
+	$(VENV)/bin/pybabel compile -q -d web/translations
+
+# The process editor's bundle is built at install time, never committed.
+editor:
+	@if [ -f editor/package.json ]; then \
+	  cd editor && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund --loglevel=error; } && npm run --silent build; \
+	fi
+
+# Debian's Chromium for the Playwright tests (Playwright's own browser download is not used).
+browser-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+run: install
+	$(FLASK) init-db --demo
+	@echo "Serving on http://$(HOST):$(PORT)"
+	$(FLASK) run --host $(HOST) --port $(PORT)
+
+pg-up:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || { pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start && for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+
+test: install browser-deps pg-up
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	@echo "== tests on SQLite =="
+	MARSHRUT_TEST_DATABASE_URL= $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+test-postgres:
+	@echo "== tests on PostgreSQL =="
+	MARSHRUT_TEST_DATABASE_URL=$(PG_URL) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: install
+	$(PY) bench/routing.py
+
+clean:
+	rm -rf $(VENV) editor/node_modules web/static/dist

@@ -1,0 +1,149 @@
+"""Marshrut's one composition root: ``create_app(config)`` and the CLI commands.
+
+Configuration is layered: defaults → ``instance/config.py`` → ``MARSHRUT_*`` environment
+variables → the ``config`` argument (tests). It is read here and passed on as values.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask
+
+ROOT = Path(__file__).resolve().parent
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # default: SQLite in the instance folder
+    "SECRET_KEY": None,  # default: generated into instance/secret_key on first run
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": False,  # set MARSHRUT_SESSION_COOKIE_SECURE=1 behind HTTPS
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,
+    "WTF_CSRF_TIME_LIMIT": None,
+    "MAX_CONTENT_LENGTH": 8 * 1024 * 1024,
+    "BABEL_DEFAULT_LOCALE": "ru",
+    "BABEL_DEFAULT_TIMEZONE": "Europe/Moscow",
+    "LANGUAGES": ["ru", "en"],
+    "DISPATCH_AFTER_COMMIT": True,  # start processes for CRM events right after each commit
+    "RUN_SCHEDULER": True,  # embedded set-up: timers run inside the app process
+}
+
+
+def _env_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def load_config(app: Flask, config: dict[str, Any] | None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_pyfile("config.py", silent=True)
+    for key, raw in os.environ.items():
+        if key.startswith("MARSHRUT_") and key != "MARSHRUT_CONFIG":
+            app.config[key.removeprefix("MARSHRUT_")] = (
+                raw if key in ("MARSHRUT_DATABASE_URL", "MARSHRUT_SECRET_KEY") else _env_value(raw))
+    if config:
+        app.config.update(config)
+    instance = Path(app.instance_path)
+    if not app.config["DATABASE_URL"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        app.config["DATABASE_URL"] = f"sqlite:///{instance / 'marshrut.sqlite3'}"
+    if not app.config["SECRET_KEY"]:
+        instance.mkdir(parents=True, exist_ok=True)
+        key_file = instance / "secret_key"
+        if not key_file.exists():
+            key_file.write_text(secrets.token_hex(32))
+            key_file.chmod(0o600)
+        app.config["SECRET_KEY"] = key_file.read_text().strip()
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    app = Flask(__name__, instance_path=str(ROOT / "instance"), instance_relative_config=True,
+                template_folder="web/templates", static_folder="web/static")
+    load_config(app, config)
+
+    from web import database, i18n
+
+    database.init_app(app)
+    i18n.init_app(app)
+
+    from web import init_app as init_web
+
+    init_web(app)
+    register_cli(app)
+    return app
+
+
+def register_cli(app: Flask) -> None:
+    from web.database import db_session, migrate
+
+    @app.cli.command("init-db")
+    @click.option("--demo", is_flag=True, help="Also load the demo data (once).")
+    def init_db(demo: bool) -> None:
+        """Create or migrate the database, then the reference data (and demo data)."""
+        from crm_models.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
+        from crm_models.setup import ensure_reference_data
+
+        migrate(app)
+        with db_session(app) as session:
+            ensure_reference_data(session)
+            loaded = load_demo(session) if demo else False
+            session.commit()
+        click.echo(f"Database ready: {app.config['DATABASE_URL']}")
+        if demo:
+            click.echo("Demo data loaded." if loaded else "Demo data already present.")
+            click.echo("Demo logins (password: %s):" % DEMO_PASSWORD)
+            for email, name, role, _dep in DEMO_USERS:
+                click.echo(f"  {email:24} {role:11} {name}")
+
+    @app.cli.command("create-user")
+    @click.option("--email", required=True)
+    @click.option("--name", "full_name", required=True)
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    @click.option("--role", default="manager", show_default=True,
+                  help="Built-in role code: admin, sales_head, manager, observer.")
+    @click.option("--locale", default="ru", show_default=True)
+    def create_user_cmd(email: str, full_name: str, password: str, role: str,
+                        locale: str) -> None:
+        """Create a user and grant them a role."""
+        from crm_models.errors import CrmError
+        from crm_models.permissions import system_actor
+        from crm_models.services.org import create_user, ensure_builtin_roles, grant_role
+
+        with db_session(app) as session:
+            roles = ensure_builtin_roles(session)
+            if role not in roles:
+                raise click.BadParameter(f"unknown role {role!r}", param_hint="--role")
+            actor = system_actor("cli")
+            try:
+                user = create_user(session, actor, email=email, full_name=full_name,
+                                   password=password, locale=locale)
+                grant_role(session, actor, roles[role].id, user_id=user.id)
+            except CrmError as exc:
+                raise click.ClickException(f"{exc.message}: {exc.fields}") from None
+            session.commit()
+            click.echo(f"Created user {user.id} <{user.email}> with role {role}")
+
+    @app.cli.command("create-token")
+    @click.argument("email")
+    @click.option("--name", default="cli", help="A label for the token.")
+    def create_token_cmd(email: str, name: str) -> None:
+        """Print a new API token for the user with EMAIL."""
+        from sqlalchemy import func, select
+
+        from crm_models.org import User
+        from crm_models.services.org import create_token
+
+        with db_session(app) as session:
+            user = session.scalars(select(User).where(
+                func.lower(User.email) == email.strip().lower())).first()
+            if user is None:
+                raise click.ClickException(f"No user with e-mail {email}")
+            token = create_token(session, user, name)
+            session.commit()
+        click.echo(token)

@@ -1,0 +1,45 @@
+"""Entities as JSON-ready dicts with the API's snake_case names; also the source of audit diffs."""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from .fields import SCHEMAS
+
+
+def json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.isoformat()
+    return value
+
+
+def field_value(record: Any, name: str) -> Any:
+    if name == "stage":
+        return record.stage.code if record.stage is not None else None
+    if name == "contact_ids":
+        return [c.id for c in record.contacts]
+    return json_value(getattr(record, name))
+
+
+def to_dict(record: Any) -> dict[str, Any]:
+    """The record's fields as JSON values (amounts as decimal strings, times as ISO 8601)."""
+    entity = record.entity_type
+    out: dict[str, Any] = {"id": record.id}
+    for f in SCHEMAS[entity]:
+        out[f.name] = field_value(record, f.name)
+    if entity == "deal":
+        out["stage_semantics"] = record.stage.semantics if record.stage is not None else None
+    if entity == "contact":
+        out["full_name"] = record.full_name
+    out["created_by_id"] = record.created_by_id
+    out["created_at"] = json_value(record.created_at)
+    out["updated_at"] = json_value(record.updated_at)
+    return out
+
+
+def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
+    return {k: [before.get(k), v] for k, v in after.items()
+            if k not in ("updated_at",) and before.get(k) != v}

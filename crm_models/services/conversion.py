@@ -1,0 +1,108 @@
+"""Lead conversion: one call turns a lead into a contact, a company and a deal."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from ..entities import Company, Contact, Deal, Lead, LeadStatus
+from ..errors import ValidationFailed
+from ..permissions import Actor
+from . import records
+
+
+@dataclass
+class Conversion:
+    lead: Lead
+    contact: Contact | None
+    company: Company | None
+    deal: Deal
+
+
+def conversion_preview(session: Session, actor: Actor, lead_id: int) -> dict[str, Any]:
+    """What ``convert_lead`` would create, without writing anything."""
+    lead = records.load(session, actor, "lead", lead_id, "update")
+    _check_convertible(lead)
+    person = bool(lead.first_name or lead.last_name)
+    return {
+        "contact": _contact_fields(lead) if person else None,
+        "company": _company_fields(lead) if lead.company_title and not lead.company_id else None,
+        "existing_company_id": lead.company_id,
+        "deal": _deal_fields(lead, {}),
+    }
+
+
+def _check_convertible(lead: Lead) -> None:
+    if lead.status == LeadStatus.CONVERTED:
+        raise ValidationFailed({"status": "this lead is already converted"})
+    if lead.status == LeadStatus.JUNK:
+        raise ValidationFailed({"status": "a junk lead cannot be converted"})
+
+
+def _contact_fields(lead: Lead) -> dict[str, Any]:
+    return {"first_name": lead.first_name, "last_name": lead.last_name,
+            "phones": list(lead.phones or []), "emails": list(lead.emails or []),
+            "responsible_id": lead.responsible_id, "opened": lead.opened}
+
+
+def _company_fields(lead: Lead) -> dict[str, Any]:
+    return {"title": lead.company_title, "responsible_id": lead.responsible_id,
+            "opened": lead.opened,
+            # A company gets the lead's channels only when there is no person to carry them.
+            **({} if (lead.first_name or lead.last_name) else
+               {"phones": list(lead.phones or []), "emails": list(lead.emails or [])})}
+
+
+def _deal_fields(lead: Lead, overrides: dict[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "title": lead.title, "currency": lead.currency, "responsible_id": lead.responsible_id,
+        "opened": lead.opened, "comments": lead.comments,
+    }
+    if lead.amount is not None:
+        fields["amount"] = str(lead.amount)
+    if lead.source:
+        fields["source"] = lead.source
+    fields.update(overrides)
+    return fields
+
+
+def convert_lead(session: Session, actor: Actor, lead_id: int, *,
+                 deal: dict[str, Any] | None = None) -> Conversion:
+    """Create the contact (if the lead names a person), the company (if it names one and is not
+    linked to one already) and the deal, carrying names, phones, e-mails, amount, currency,
+    source and responsible; mark the lead CONVERTED with links both ways.
+
+    ``deal`` may override deal fields (e.g. ``pipeline_id``, ``stage``, ``title``).
+    Rights: update on the lead, add on each created entity. All or nothing.
+    """
+    lead = records.load(session, actor, "lead", lead_id, "update", lock=True)
+    _check_convertible(lead)
+    extra = {"lead_id": lead.id}
+    company: Company | None = None
+    if lead.company_id:
+        company = session.get(Company, lead.company_id)
+    elif lead.company_title:
+        company = records.create(session, actor, "company", _company_fields(lead), extra=extra)
+    contact: Contact | None = None
+    if lead.first_name or lead.last_name:
+        cf = _contact_fields(lead)
+        if company is not None:
+            cf["company_id"] = company.id
+        contact = records.create(session, actor, "contact", cf, extra=extra)
+    df = _deal_fields(lead, deal or {})
+    if company is not None:
+        df.setdefault("company_id", company.id)
+    if contact is not None:
+        df.setdefault("contact_ids", [contact.id])
+    new_deal = records.create(session, actor, "deal", df, extra=extra)
+    links = {"status": LeadStatus.CONVERTED.value, "deal_id": new_deal.id,
+             "contact_id": contact.id if contact else None,
+             "company_id": company.id if company else None}
+    records.update(session, actor, "lead", lead.id, links, allow_readonly=True)
+    records.record_event(session, actor, entity="lead", entity_id=lead.id, action="converted",
+                         event_type="lead.converted", changes={},
+                         payload={"deal_id": new_deal.id, "contact_id": links["contact_id"],
+                                  "company_id": links["company_id"]},
+                         responsible_id=lead.responsible_id)
+    return Conversion(lead=lead, contact=contact, company=company, deal=new_deal)

@@ -1,0 +1,381 @@
+"""Users, departments, roles and grants, passwords, API tokens, login throttling."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import secrets
+import zoneinfo
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..db import utcnow
+from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from ..fields import EMAIL_RE
+from ..org import (
+    ACTIONS,
+    ENTITIES,
+    FLAGS,
+    ApiToken,
+    Department,
+    LoginAttempt,
+    PermLevel,
+    Role,
+    RoleGrant,
+    RolePermission,
+    User,
+)
+from ..permissions import Actor, department_tree, descendants
+from .records import record_event
+
+_hasher = PasswordHasher()
+LOCALES = ("ru", "en")
+THROTTLE_WINDOW = dt.timedelta(minutes=15)
+THROTTLE_MAX_FAILURES = 5
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(user: User, password: str) -> bool:
+    if not user.password_hash:
+        return False
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# --- users -----------------------------------------------------------------------------------
+
+def _clean_user(session: Session, data: dict[str, Any], *, user: User | None) -> dict[str, Any]:
+    errors: dict[str, str] = {}
+    out: dict[str, Any] = {}
+    allowed = {"email", "full_name", "password", "active", "locale", "timezone", "department_id",
+               "out_of_office_from", "out_of_office_until", "deputy_id"}
+    for key in data:
+        if key not in allowed:
+            errors[str(key)[:60]] = "is not a field of user"
+    if "email" in data or user is None:
+        email = data.get("email")
+        if not isinstance(email, str) or not EMAIL_RE.match(email.strip()) or len(email) > 254:
+            errors["email"] = "must be an e-mail address"
+        else:
+            email = email.strip().lower()
+            clash = session.scalars(select(User).where(func.lower(User.email) == email)).first()
+            if clash is not None and clash is not user:
+                errors["email"] = "is already used by another user"
+            out["email"] = email
+    if "full_name" in data or user is None:
+        name = data.get("full_name")
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            errors["full_name"] = "is required (at most 200 characters)"
+        else:
+            out["full_name"] = name.strip()
+    if "password" in data:
+        pw = data["password"]
+        if not isinstance(pw, str) or not 4 <= len(pw) <= 200:
+            errors["password"] = "must be 4 to 200 characters"
+        else:
+            out["password_hash"] = hash_password(pw)
+    if "active" in data:
+        if not isinstance(data["active"], bool):
+            errors["active"] = "must be true or false"
+        else:
+            out["active"] = data["active"]
+    if "locale" in data:
+        if data["locale"] not in LOCALES:
+            errors["locale"] = "must be ru or en"
+        else:
+            out["locale"] = data["locale"]
+    if "timezone" in data:
+        tz = data["timezone"]
+        try:
+            zoneinfo.ZoneInfo(tz) if isinstance(tz, str) and tz else None
+            if not isinstance(tz, str) or not tz:
+                raise ValueError
+            out["timezone"] = tz
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            errors["timezone"] = "must be a time zone such as Europe/Moscow"
+    for key, model in (("department_id", Department), ("deputy_id", User)):
+        if key in data:
+            v = data[key]
+            if v in (None, ""):
+                out[key] = None
+            elif isinstance(v, bool) or not isinstance(v, int) or session.get(model, v) is None:
+                errors[key] = f"no {model.__name__.lower()} with id {str(v)[:20]}"
+            elif key == "deputy_id" and user is not None and v == user.id:
+                errors[key] = "a user cannot be their own deputy"
+            else:
+                out[key] = v
+    for key in ("out_of_office_from", "out_of_office_until"):
+        if key in data:
+            v = data[key]
+            if v in (None, ""):
+                out[key] = None
+                continue
+            try:
+                parsed = v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(str(v))
+            except ValueError:
+                errors[key] = "must be an ISO 8601 date-time"
+                continue
+            if parsed.tzinfo is None:
+                parsed = parsed.replace(tzinfo=zoneinfo.ZoneInfo(
+                    (user.timezone if user else None) or "Europe/Moscow"))
+            out[key] = parsed.astimezone(dt.UTC)
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
+def create_user(session: Session, actor: Actor, **data: Any) -> User:
+    actor.require_flag("manage_settings")
+    values = _clean_user(session, data, user=None)
+    user = User(**values)
+    session.add(user)
+    session.flush()
+    record_event(session, actor, entity="user", entity_id=user.id, action="created",
+                 event_type="user.created", changes={"email": [None, user.email]},
+                 payload={"email": user.email})
+    return user
+
+
+def update_user(session: Session, actor: Actor, user_id: int, **data: Any) -> User:
+    """Admins change anyone; a user may change their own name, password, locale, time zone,
+    out-of-office period and deputy."""
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user with id {user_id}")
+    if not actor.is_admin:
+        own = {"full_name", "password", "locale", "timezone", "out_of_office_from",
+               "out_of_office_until", "deputy_id"}
+        if actor.user_id != user_id or set(data) - own:
+            raise PermissionDenied("You may not change this user")
+    values = _clean_user(session, data, user=user)
+    changes = {k: [getattr(user, k), v] for k, v in values.items()
+               if k != "password_hash" and getattr(user, k) != v}
+    for k, v in values.items():
+        setattr(user, k, v)
+    if "password_hash" in values:
+        changes["password"] = ["***", "***"]
+    session.flush()
+    if changes:
+        record_event(session, actor, entity="user", entity_id=user.id, action="updated",
+                     event_type="user.updated",
+                     changes={k: [str(a) if a is not None else None,
+                                  str(b) if b is not None else None]
+                              for k, (a, b) in changes.items()})
+    return user
+
+
+def authenticate(session: Session, email: str, password: str, *, key: str) -> User | None:
+    """The active user with these credentials, or None. ``key`` (client address + e-mail)
+    is throttled: after 5 failures in 15 minutes every attempt is refused until they age out."""
+    since = utcnow() - THROTTLE_WINDOW
+    session.execute(sa_delete(LoginAttempt).where(LoginAttempt.at < since))
+    failures = session.scalar(select(func.count()).select_from(LoginAttempt)
+                              .where(LoginAttempt.key == key, LoginAttempt.at >= since)) or 0
+    if failures >= THROTTLE_MAX_FAILURES:
+        raise PermissionDenied("Too many failed attempts; try again in 15 minutes")
+    user = session.scalars(select(User).where(
+        func.lower(User.email) == (email or "").strip().lower())).first()
+    if user is None or not user.active or not check_password(user, password or ""):
+        session.add(LoginAttempt(key=key))
+        return None
+    session.execute(sa_delete(LoginAttempt).where(LoginAttempt.key == key))
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_token(session: Session, user: User, name: str = "") -> str:
+    """A new API token for ``user``; only its hash is stored, the token is returned once."""
+    token = "mr_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=_token_hash(token), name=name[:100]))
+    session.flush()
+    return token
+
+
+def user_for_token(session: Session, token: str) -> User | None:
+    if not token or len(token) > 200:
+        return None
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token),
+                                                 ApiToken.revoked.is_(False))).first()
+    if row is None or not row.user.active:
+        return None
+    row.last_used_at = utcnow()
+    return row.user
+
+
+# --- departments -----------------------------------------------------------------------------
+
+def save_department(session: Session, actor: Actor, department_id: int | None = None,
+                    **data: Any) -> Department:
+    actor.require_flag("manage_settings")
+    dep = Department() if department_id is None else session.get(Department, department_id)
+    if dep is None:
+        raise NotFound(f"No department with id {department_id}")
+    errors: dict[str, str] = {}
+    name = data.get("name", dep.name)
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        errors["name"] = "is required (at most 200 characters)"
+    parent_id = data.get("parent_id", dep.parent_id) or None
+    if parent_id is not None:
+        if session.get(Department, parent_id) is None:
+            errors["parent_id"] = f"no department with id {parent_id}"
+        elif dep.id is not None and parent_id in descendants(department_tree(session), [dep.id]):
+            errors["parent_id"] = "a department cannot be inside itself"
+    head_id = data.get("head_id", dep.head_id) or None
+    if head_id is not None and session.get(User, head_id) is None:
+        errors["head_id"] = f"no user with id {head_id}"
+    if errors:
+        raise ValidationFailed(errors)
+    dep.name, dep.parent_id, dep.head_id = name.strip(), parent_id, head_id
+    session.add(dep)
+    session.flush()
+    record_event(session, actor, entity="department", entity_id=dep.id,
+                 action="created" if department_id is None else "updated",
+                 event_type=None, changes={"name": [None, dep.name]})
+    return dep
+
+
+def delete_department(session: Session, actor: Actor, department_id: int) -> None:
+    actor.require_flag("manage_settings")
+    dep = session.get(Department, department_id)
+    if dep is None:
+        raise NotFound(f"No department with id {department_id}")
+    if dep.children or session.scalar(select(func.count()).select_from(User).where(
+            User.department_id == department_id)):
+        raise Conflict("Move the department's members and sub-departments out first")
+    session.delete(dep)
+    session.flush()
+
+
+# --- roles -----------------------------------------------------------------------------------
+
+def save_role(session: Session, actor: Actor, role_id: int | None = None, *,
+              name: str | None = None, levels: dict[tuple[str, str], int] | None = None,
+              flags: dict[str, bool] | None = None) -> Role:
+    """Create or change a role: its name, any matrix cells and the non-entity rights."""
+    actor.require_flag("manage_settings")
+    role = Role() if role_id is None else session.get(Role, role_id)
+    if role is None:
+        raise NotFound(f"No role with id {role_id}")
+    errors: dict[str, str] = {}
+    if name is not None or role_id is None:
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            errors["name"] = "is required (at most 200 characters)"
+    for (entity, action), level in (levels or {}).items():
+        if entity not in ENTITIES or action not in ACTIONS:
+            errors[f"{entity}.{action}"[:60]] = "is not a cell of the permission matrix"
+        elif isinstance(level, bool) or level not in tuple(PermLevel):
+            errors[f"{entity}.{action}"] = "must be a level from 0 (none) to 5 (all)"
+    for flag in flags or {}:
+        if flag not in FLAGS:
+            errors[flag[:60]] = "is not a right"
+    if errors:
+        raise ValidationFailed(errors)
+    if name is not None:
+        role.name = name.strip()
+    session.add(role)
+    cells = {(p.entity, p.action): p for p in role.permissions}
+    for (entity, action), level in (levels or {}).items():
+        if (entity, action) in cells:
+            cells[(entity, action)].level = int(level)
+        else:
+            role.permissions.append(RolePermission(entity=entity, action=action, level=int(level)))
+    for flag, value in (flags or {}).items():
+        setattr(role, flag, bool(value))
+    session.flush()
+    record_event(session, actor, entity="role", entity_id=role.id,
+                 action="created" if role_id is None else "updated", event_type=None,
+                 changes={"name": [None, role.name]})
+    return role
+
+
+def grant_role(session: Session, actor: Actor, role_id: int, *, user_id: int | None = None,
+               department_id: int | None = None) -> RoleGrant:
+    actor.require_flag("manage_settings")
+    if (user_id is None) == (department_id is None):
+        raise ValidationFailed({"user_id": "give either a user or a department"})
+    if session.get(Role, role_id) is None:
+        raise ValidationFailed({"role_id": f"no role with id {role_id}"})
+    if user_id is not None and session.get(User, user_id) is None:
+        raise ValidationFailed({"user_id": f"no user with id {user_id}"})
+    if department_id is not None and session.get(Department, department_id) is None:
+        raise ValidationFailed({"department_id": f"no department with id {department_id}"})
+    existing = session.scalars(select(RoleGrant).where(
+        RoleGrant.role_id == role_id, RoleGrant.user_id.is_(None) if user_id is None else
+        RoleGrant.user_id == user_id, RoleGrant.department_id.is_(None) if department_id is None
+        else RoleGrant.department_id == department_id)).first()
+    if existing is not None:
+        return existing
+    grant = RoleGrant(role_id=role_id, user_id=user_id, department_id=department_id)
+    session.add(grant)
+    session.flush()
+    record_event(session, actor, entity="role", entity_id=role_id, action="granted",
+                 event_type=None, changes={"user_id": [None, user_id],
+                                           "department_id": [None, department_id]})
+    return grant
+
+
+def revoke_grant(session: Session, actor: Actor, grant_id: int) -> None:
+    actor.require_flag("manage_settings")
+    grant = session.get(RoleGrant, grant_id)
+    if grant is None:
+        raise NotFound(f"No role grant with id {grant_id}")
+    session.delete(grant)
+    session.flush()
+
+
+# --- built-in roles --------------------------------------------------------------------------
+
+def builtin_role_levels(code: str) -> tuple[dict[tuple[str, str], int], dict[str, bool]]:
+    """The default matrix of each built-in role."""
+    if code == "admin":
+        return ({(e, a): PermLevel.ALL for e in ENTITIES for a in ACTIONS},
+                {f: True for f in FLAGS})
+    if code == "sales_head":
+        return ({(e, a): PermLevel.SUBDEPARTMENTS for e in ENTITIES for a in ACTIONS}, {})
+    if code == "manager":
+        lv = {(e, a): (PermLevel.NONE if a == "import" else PermLevel.OWN)
+              for e in ENTITIES for a in ACTIONS}
+        lv.update({("product", "read"): PermLevel.ALL, ("product", "add"): PermLevel.NONE,
+                   ("product", "update"): PermLevel.NONE, ("product", "delete"): PermLevel.NONE})
+        return lv, {}
+    if code == "observer":
+        return ({(e, a): (PermLevel.OPEN if a == "read" else PermLevel.NONE)
+                 for e in ENTITIES for a in ACTIONS}, {})
+    raise KeyError(code)
+
+
+BUILTIN_ROLES = {"admin": "Administrator", "sales_head": "Sales head", "manager": "Manager",
+                 "observer": "Observer"}
+
+
+def ensure_builtin_roles(session: Session) -> dict[str, Role]:
+    """Create the built-in roles that are missing (an admin's later changes are kept)."""
+    out = {}
+    for code, name in BUILTIN_ROLES.items():
+        role = session.scalars(select(Role).where(Role.code == code)).first()
+        if role is None:
+            levels, flags = builtin_role_levels(code)
+            role = Role(code=code, name=name, **flags)
+            role.permissions = [RolePermission(entity=e, action=a, level=int(lv))
+                                for (e, a), lv in levels.items()]
+            session.add(role)
+        out[code] = role
+    session.flush()
+    return out
+
+
+def valid_slug(value: str) -> bool:
+    return bool(re.fullmatch(r"[a-z0-9_]{1,50}", value))

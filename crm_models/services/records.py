@@ -1,0 +1,337 @@
+"""The generic machinery behind every CRM write and read.
+
+Each public service function (``create_deal``, ``update_lead`` …) is a thin, named wrapper
+around these. A write here always: checks the actor's rights, validates every field (raising
+``ValidationFailed`` naming all bad fields at once), changes the row, and records one audit
+event plus one outbox event per change — all in the caller's transaction, flushed, not
+committed. The caller commits (or rolls back, and then nothing of it exists).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.orm import Session, selectinload
+
+from ..activity import AuditEvent, OutboxEvent
+from ..db import utcnow
+from ..entities import ENTITY_MODELS, Contact, Deal, Pipeline, Stage
+from ..errors import NotFound, PermissionDenied, ValidationFailed
+from ..fields import SCHEMAS, _coerce, clean, field_map
+from ..org import User
+from ..permissions import Actor
+from ..serialize import diff, to_dict
+
+MAX_PER_PAGE = 500
+
+
+def model_for(entity: str) -> Any:
+    try:
+        return ENTITY_MODELS[entity]
+    except KeyError:
+        raise NotFound(f"Unknown entity type '{entity}'") from None
+
+
+def record_event(session: Session, actor: Actor, *, entity: str, entity_id: int, action: str,
+                 event_type: str | None, changes: dict[str, Any] | None = None,
+                 payload: dict[str, Any] | None = None,
+                 responsible_id: int | None = None) -> None:
+    """One audit event, and (when ``event_type`` is given) one outbox event, in this transaction."""
+    session.add(AuditEvent(
+        actor_user_id=actor.user_id, actor_label=actor.label, entity_type=entity,
+        entity_id=entity_id, action=action, changes=changes or {}, responsible_id=responsible_id,
+    ))
+    if event_type:
+        session.add(OutboxEvent(
+            event_type=event_type, entity_type=entity, entity_id=entity_id,
+            payload=payload or {}, actor_user_id=actor.user_id, actor_label=actor.label,
+        ))
+
+
+def load(session: Session, actor: Actor, entity: str, record_id: Any, action: str = "read",
+         *, lock: bool = False) -> Any:
+    """The record, if it exists and the actor may ``action`` it; NotFound hides what they can't read."""
+    model = model_for(entity)
+    if isinstance(record_id, bool) or not isinstance(record_id, int):
+        raise NotFound(f"No {entity} with id {str(record_id)[:40]!r}")
+    stmt = select(model).where(model.id == record_id)
+    if lock:
+        stmt = stmt.with_for_update()
+    record = session.scalars(stmt).first()
+    if record is None or not actor.allows_record(entity, "read", record.responsible_id,
+                                                 record.opened):
+        raise NotFound(f"No {entity} with id {record_id}")
+    if action != "read":
+        actor.require(entity, action, record)
+    return record
+
+
+def _search_text(entity: str, record: Any) -> str:
+    parts: list[str] = []
+    for name in ("title", "first_name", "last_name", "company_title", "position", "industry"):
+        v = getattr(record, name, None)
+        if v:
+            parts.append(v)
+    for name in ("phones", "emails"):
+        for item in getattr(record, name, None) or []:
+            parts.append(item["value"])
+            if name == "phones":
+                parts.append("".join(ch for ch in item["value"] if ch.isdigit()))
+    return " ".join(parts).casefold()
+
+
+def _check_refs(session: Session, entity: str, data: dict[str, Any]) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    fields = field_map(entity)
+    for name, value in data.items():
+        f = fields[name]
+        if f.kind == "user" and value is not None:
+            user = session.get(User, value)
+            if user is None or not user.active:
+                errors[name] = f"no active user with id {value}"
+        elif f.kind == "ref" and value is not None and not f.readonly:
+            if session.get(model_for(f.ref), value) is None:
+                errors[name] = f"no {f.ref} with id {value}"
+        elif f.kind == "refs" and value:
+            model = model_for(f.ref)
+            found = set(session.scalars(select(model.id).where(model.id.in_(value))))
+            missing = [v for v in value if v not in found]
+            if missing:
+                errors[name] = f"no {f.ref} with id {missing[0]}"
+    return errors
+
+
+def _resolve_stage(session: Session, deal: Deal | None, data: dict[str, Any]) -> Stage | None:
+    """Turn ``pipeline_id``/``stage`` into a Stage of that pipeline (the first stage by default)."""
+    if "stage" not in data and "pipeline_id" not in data and deal is not None:
+        return None
+    pipeline_id = data.get("pipeline_id")
+    if pipeline_id is None:
+        pipeline_id = deal.pipeline_id if deal is not None else 0
+    pipeline = session.get(Pipeline, pipeline_id)
+    if pipeline is None:
+        raise ValidationFailed({"pipeline_id": f"no pipeline with id {pipeline_id}"})
+    code = data.get("stage")
+    if not code:
+        if deal is not None and deal.pipeline_id == pipeline.id:
+            return None
+        if not pipeline.stages:
+            raise ValidationFailed({"pipeline_id": "this pipeline has no stages"})
+        return pipeline.stages[0]
+    stage = session.scalars(select(Stage).where(Stage.code == code)).first()
+    if stage is None or stage.pipeline_id != pipeline.id:
+        raise ValidationFailed({"stage": f"no stage '{code[:50]}' in pipeline {pipeline.id}"})
+    return stage
+
+
+def _apply(session: Session, entity: str, record: Any, data: dict[str, Any]) -> None:
+    for name, value in data.items():
+        if name in ("stage", "pipeline_id"):
+            continue
+        if name == "contact_ids":
+            record.contacts = list(session.scalars(
+                select(Contact).where(Contact.id.in_(value)).order_by(Contact.id))) if value else []
+            continue
+        setattr(record, name, value)
+    if entity == "deal":
+        stage = _resolve_stage(session, record if record.id else None, data)
+        if stage is not None:
+            record.stage = stage
+            record.pipeline_id = stage.pipeline_id
+    record.search_text = _search_text(entity, record)
+
+
+def create(session: Session, actor: Actor, entity: str, data: dict[str, Any], *,
+           extra: dict[str, Any] | None = None) -> Any:
+    """Create a record of ``entity`` from API-shaped ``data``; see the module docstring."""
+    actor.require(entity, "add")
+    values = clean(entity, data, partial=False)
+    values.setdefault("responsible_id", actor.user_id)
+    if values["responsible_id"] is None:
+        raise ValidationFailed({"responsible_id": "is required"})
+    errors = _check_refs(session, entity, values)
+    if errors:
+        raise ValidationFailed(errors)
+    opened = values.get("opened", True)
+    if not actor.allows_record(entity, "add", values["responsible_id"], opened):
+        raise PermissionDenied(
+            f"You may not add a {entity} with responsible user {values['responsible_id']}")
+    model = model_for(entity)
+    record = model(created_by_id=actor.user_id, **(extra or {}))
+    record.opened = opened
+    if entity == "deal" and "pipeline_id" not in values and "stage" not in values:
+        values["pipeline_id"] = 0
+    _apply(session, entity, record, values)
+    session.add(record)
+    session.flush()
+    fields = to_dict(record)
+    record_event(session, actor, entity=entity, entity_id=record.id, action="created",
+                 event_type=f"{entity}.created", changes={k: [None, v] for k, v in fields.items()
+                                                           if v not in (None, "", [])},
+                 payload={"fields": fields}, responsible_id=record.responsible_id)
+    return record
+
+
+def update(session: Session, actor: Actor, entity: str, record_id: int, data: dict[str, Any],
+           *, allow_readonly: bool = False) -> Any:
+    """Change the given fields; emits ``<entity>.updated`` with the changed fields (and
+    ``deal.stage_changed`` when a deal's stage moved). Nothing changed → no event."""
+    record = load(session, actor, entity, record_id, "update", lock=True)
+    values = clean(entity, data, partial=True, allow_readonly=allow_readonly)
+    if entity == "lead" and values.get("status") == "CONVERTED" and not allow_readonly:
+        raise ValidationFailed({"status": "a lead becomes CONVERTED only by converting it"})
+    errors = _check_refs(session, entity, values)
+    if errors:
+        raise ValidationFailed(errors)
+    before = to_dict(record)
+    _apply(session, entity, record, values)
+    after = to_dict(record)
+    changes = diff(before, after)
+    if not changes:
+        return record
+    record.updated_at = utcnow()
+    session.flush()
+    after = to_dict(record)
+    record_event(session, actor, entity=entity, entity_id=record.id, action="updated",
+                 event_type=f"{entity}.updated", changes=changes,
+                 payload={"changed": changes, "fields": after},
+                 responsible_id=record.responsible_id)
+    if entity == "deal" and "stage" in changes:
+        old, new = changes["stage"]
+        record_event(session, actor, entity=entity, entity_id=record.id, action="stage_changed",
+                     event_type="deal.stage_changed", changes={"stage": [old, new]},
+                     payload={"from": old, "to": new, "semantics": record.stage.semantics,
+                              "fields": after},
+                     responsible_id=record.responsible_id)
+    return record
+
+
+def delete(session: Session, actor: Actor, entity: str, record_id: int) -> None:
+    record = load(session, actor, entity, record_id, "delete", lock=True)
+    fields = to_dict(record)
+    session.delete(record)
+    session.flush()
+    record_event(session, actor, entity=entity, entity_id=record_id, action="deleted",
+                 event_type=f"{entity}.deleted", changes={}, payload={"fields": fields},
+                 responsible_id=fields["responsible_id"])
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+FILTER_OPS = {
+    "eq": lambda c, v: c == v, "ne": lambda c, v: c != v, "gt": lambda c, v: c > v,
+    "gte": lambda c, v: c >= v, "lt": lambda c, v: c < v, "lte": lambda c, v: c <= v,
+    "in": lambda c, v: c.in_(v), "contains": None,
+}
+SORTABLE_EXTRA = ("id", "created_at", "updated_at")
+
+
+@dataclass
+class Page:
+    items: list[Any]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page))
+
+
+def _filter_clause(session: Session, entity: str, key: str, raw: Any) -> Any:
+    model = model_for(entity)
+    name, _, op = key.partition("__")
+    op = op or "eq"
+    fields = field_map(entity)
+    if op not in FILTER_OPS:
+        raise ValidationFailed({key: f"unknown operator '{op}'"})
+    if name == "id" or name in ("created_at", "updated_at"):
+        f = None
+    elif name not in fields or fields[name].kind in ("phones", "emails", "text"):
+        raise ValidationFailed({key: f"cannot filter {entity} by this field"})
+    else:
+        f = fields[name]
+    values = raw if op == "in" else [raw]
+    if op == "in" and isinstance(raw, str):
+        values = [v for v in raw.split(",") if v != ""]
+    if not isinstance(values, list) or len(values) > 1000:
+        raise ValidationFailed({key: "must be a list"})
+    try:
+        if name == "id":
+            coerced = [_coerce(field_map("deal")["company_id"], v) for v in values]
+        elif name in ("created_at", "updated_at"):
+            coerced = [dt.datetime.fromisoformat(str(v)).replace(tzinfo=dt.UTC) if
+                       dt.datetime.fromisoformat(str(v)).tzinfo is None else
+                       dt.datetime.fromisoformat(str(v)) for v in values]
+        else:
+            assert f is not None
+            loose = f.kind in ("string", "enum") and op == "contains"
+            coerced = [v if loose else _coerce(f, v) for v in values]
+    except ValueError as exc:
+        raise ValidationFailed({key: str(exc)}) from None
+    if name == "stage":
+        column = model.stage_id
+        codes = coerced
+        ids = dict(session.execute(select(Stage.code, Stage.id).where(Stage.code.in_(codes))).all())
+        coerced = [ids.get(c, -1) for c in codes]
+    elif name == "contact_ids":
+        from ..entities import deal_contact
+        sub = select(deal_contact.c.deal_id).where(deal_contact.c.contact_id.in_(coerced))
+        return model.id.in_(sub)
+    else:
+        column = getattr(model, name)
+    if op == "contains":
+        return func.lower(column).contains(str(values[0]).lower())
+    if op == "in":
+        return column.in_(coerced)
+    return FILTER_OPS[op](column, coerced[0])
+
+
+def query(session: Session, actor: Actor, entity: str, *, filters: dict[str, Any] | None = None,
+          search: str | None = None) -> Select[Any]:
+    """A SELECT of the rows of ``entity`` the actor may read, narrowed by filters and search."""
+    model = model_for(entity)
+    conds = [actor.scope(model, "read")]
+    for key, raw in (filters or {}).items():
+        conds.append(_filter_clause(session, entity, key, raw))
+    if search:
+        if len(search) > 200:
+            raise ValidationFailed({"q": "must be at most 200 characters"})
+        conds.append(model.search_text.contains(search.strip().casefold(), autoescape=True))
+    return select(model).where(and_(*conds))
+
+
+def list_records(session: Session, actor: Actor, entity: str, *,
+                 filters: dict[str, Any] | None = None, search: str | None = None,
+                 sort: str | None = None, page: int = 1, per_page: int = 50,
+                 with_total: bool = True) -> Page:
+    model = model_for(entity)
+    if page < 1:
+        raise ValidationFailed({"page": "must be at least 1"})
+    if not 1 <= per_page <= MAX_PER_PAGE:
+        raise ValidationFailed({"per_page": f"must be between 1 and {MAX_PER_PAGE}"})
+    stmt = query(session, actor, entity, filters=filters, search=search)
+    sort = sort or "-id"
+    desc = sort.startswith("-")
+    name = sort.lstrip("-")
+    sortable = {f.name for f in SCHEMAS[entity] if f.kind not in ("refs", "phones", "emails")}
+    if name not in sortable and name not in SORTABLE_EXTRA:
+        raise ValidationFailed({"sort": f"cannot sort {entity} by '{name[:40]}'"})
+    column = model.stage_id if name == "stage" else getattr(model, name)
+    order = [column.desc() if desc else column.asc(), model.id.desc() if desc else model.id.asc()]
+    total = -1
+    if with_total:
+        total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    opts = []
+    if entity == "deal":
+        opts = [selectinload(Deal.stage), selectinload(Deal.contacts)]
+    rows = list(session.scalars(stmt.options(*opts).order_by(*order)
+                                .limit(per_page).offset((page - 1) * per_page)))
+    return Page(items=rows, total=total, page=page, per_page=per_page)
+
+
+def count(session: Session, actor: Actor, entity: str, **kw: Any) -> int:
+    stmt = query(session, actor, entity, **kw)
+    return session.scalar(select(func.count()).select_from(stmt.subquery())) or 0

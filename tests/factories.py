@@ -1,0 +1,94 @@
+"""Test data factories: ``make_user``, ``make_deal`` … and the standard org chart."""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_models.org import Role, User
+from crm_models.permissions import Actor, actor_for, system_actor
+from crm_models.services import create_company, create_contact, create_deal, create_lead
+from crm_models.services.org import create_user, grant_role, save_department
+
+PASSWORD = "demo"
+_seq = itertools.count(1)
+SYSTEM = system_actor("tests")
+
+
+def role(session: Session, code: str) -> Role:
+    r = session.scalars(select(Role).where(Role.code == code)).first()
+    assert r is not None, code
+    return r
+
+
+def make_user(session: Session, *, role_code: str | None = "manager",
+              department_id: int | None = None, email: str | None = None,
+              full_name: str | None = None, **kw: Any) -> User:
+    n = next(_seq)
+    user = create_user(session, SYSTEM, email=email or f"user{n}@test.local",
+                       full_name=full_name or f"User {n}", password=PASSWORD,
+                       department_id=department_id, **kw)
+    if role_code:
+        grant_role(session, SYSTEM, role(session, role_code).id, user_id=user.id)
+    return user
+
+
+def actor(session: Session, user: User) -> Actor:
+    return actor_for(session, user)
+
+
+def make_deal(session: Session, responsible: User, **kw: Any) -> Any:
+    kw.setdefault("title", f"Deal {next(_seq)}")
+    return create_deal(session, SYSTEM, responsible_id=responsible.id, **kw)
+
+
+def make_lead(session: Session, responsible: User, **kw: Any) -> Any:
+    kw.setdefault("title", f"Lead {next(_seq)}")
+    return create_lead(session, SYSTEM, responsible_id=responsible.id, **kw)
+
+
+def make_contact(session: Session, responsible: User, **kw: Any) -> Any:
+    kw.setdefault("last_name", f"Contact{next(_seq)}")
+    return create_contact(session, SYSTEM, responsible_id=responsible.id, **kw)
+
+
+def make_company(session: Session, responsible: User, **kw: Any) -> Any:
+    kw.setdefault("title", f"Company {next(_seq)}")
+    return create_company(session, SYSTEM, responsible_id=responsible.id, **kw)
+
+
+@dataclass
+class Org:
+    admin: User
+    head: User  # head of Sales, role sales_head
+    corporate: User  # manager in Corporate (a sub-department of Sales)
+    m1: User  # manager in Sales
+    m2: User  # manager in Sales
+    outsider: User  # manager in Support (another department)
+    observer: User
+    sales_id: int
+    corporate_id: int
+    support_id: int
+
+
+def make_org(session: Session) -> Org:
+    sales = save_department(session, SYSTEM, name="Sales")
+    corp = save_department(session, SYSTEM, name="Corporate", parent_id=sales.id)
+    support = save_department(session, SYSTEM, name="Support")
+    admin = make_user(session, role_code="admin", email="admin@test.local", full_name="Admin")
+    head = make_user(session, role_code="sales_head", department_id=sales.id,
+                     email="head@test.local", full_name="Head of Sales")
+    corporate = make_user(session, department_id=corp.id, email="corporate@test.local",
+                          full_name="Corporate Manager")
+    m1 = make_user(session, department_id=sales.id, email="m1@test.local", full_name="Manager One")
+    m2 = make_user(session, department_id=sales.id, email="m2@test.local", full_name="Manager Two")
+    outsider = make_user(session, department_id=support.id, email="out@test.local",
+                         full_name="Outsider")
+    observer = make_user(session, role_code="observer", email="observer@test.local",
+                         full_name="Observer")
+    save_department(session, SYSTEM, sales.id, head_id=head.id)
+    save_department(session, SYSTEM, corp.id, head_id=corporate.id)
+    return Org(admin, head, corporate, m1, m2, outsider, observer, sales.id, corp.id, support.id)

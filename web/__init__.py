@@ -1,0 +1,17 @@
+"""The Flask adapters over the CRM services and the engine: pages, the REST API, auth.
+
+A separate package (not in ``app.py``) because ``crm_models`` and ``engine`` must stay free of
+Flask: everything that knows about requests lives here.
+"""
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    from . import api, auth, errors, pages
+
+    errors.init_app(app)
+    auth.init_app(app)
+    api.init_app(app)
+    pages.init_app(app)

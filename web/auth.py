@@ -1,0 +1,119 @@
+"""Who is asking: session login for pages, Bearer tokens for the API; throttled logins; CSRF."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFProtect
+
+from crm_models.errors import PermissionDenied
+from crm_models.org import User
+from crm_models.permissions import Actor, actor_for
+from crm_models.services.org import authenticate, user_for_token
+
+from .database import get_db
+
+csrf = CSRFProtect()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    app.before_request(_load_user)
+    app.add_url_rule("/login", "login", login, methods=["GET", "POST"])
+    app.add_url_rule("/logout", "logout", logout, methods=["POST"])
+    app.context_processor(lambda: {"current_user": g.get("user"), "actor": current_actor()})
+
+
+def _load_user() -> None:
+    g.user = None
+    g.auth_via = None
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        user = user_for_token(get_db(), header[7:].strip())
+        if user is not None:
+            get_db().commit()  # last_used_at
+            g.user, g.auth_via = user, "token"
+        return
+    uid = session.get("uid")
+    if isinstance(uid, int):
+        user = get_db().get(User, uid)
+        if user is not None and user.active and session.get("pw") == user.password_hash[-16:]:
+            g.user, g.auth_via = user, "session"
+        else:
+            session.clear()
+
+
+def current_actor() -> Actor | None:
+    """The signed-in user's rights, resolved once per request."""
+    if g.get("user") is None:
+        return None
+    if "actor" not in g:
+        g.actor = actor_for(get_db(), g.user)
+    return g.actor
+
+
+def require_actor() -> Actor:
+    actor = current_actor()
+    if actor is None:
+        abort(401)
+    return actor
+
+
+def login_required(view: F) -> F:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if g.get("user") is None:
+            return redirect(url_for("login", next=request.full_path))
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def _safe_next(target: str | None) -> str:
+    if not target:
+        return url_for("pages.home")
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return url_for("pages.home")
+    return target
+
+
+def sign_in(user: User) -> None:
+    session.clear()
+    session["uid"] = user.id
+    session["pw"] = user.password_hash[-16:]  # a password change ends other sessions
+    session.permanent = True
+
+
+def throttle_key(email: str) -> str:
+    return f"{request.remote_addr}|{email.strip().lower()}"[:300]
+
+
+def login() -> Any:
+    if request.method == "POST":
+        email = request.form.get("email", "")[:254]
+        password = request.form.get("password", "")[:200]
+        db = get_db()
+        try:
+            user = authenticate(db, email, password, key=throttle_key(email))
+        except PermissionDenied as exc:
+            db.commit()
+            flash(_("Too many failed attempts; try again in 15 minutes."), "error")
+            return render_template("login.html", email=email, error=exc.message), 429
+        db.commit()
+        if user is None:
+            flash(_("Wrong e-mail or password."), "error")
+            return render_template("login.html", email=email), 401
+        sign_in(user)
+        return redirect(_safe_next(request.args.get("next")))
+    return render_template("login.html", email="")
+
+
+def logout() -> Any:
+    session.clear()
+    return redirect(url_for("login"))

@@ -1,0 +1,51 @@
+"""The one place that turns errors into HTTP responses.
+
+API paths get ``{"error": {"code", "message", "fields"}}`` with a 4xx status; pages get an
+error page. Nobody ever sees a traceback.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from crm_models.errors import CrmError
+
+log = logging.getLogger(__name__)
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, code: str, message: str,
+                   fields: dict[str, str] | None = None) -> Any:
+    if wants_json():
+        return jsonify({"error": {"code": code, "message": message, "fields": fields or {}}}), status
+    return render_template("error.html", status=status, code=code, message=message,
+                           fields=fields or {}), status
+
+
+def init_app(app: Flask) -> None:
+    @app.errorhandler(CrmError)
+    def _crm(exc: CrmError) -> Any:
+        return error_response(exc.status, exc.code, exc.message, exc.fields)
+
+    @app.errorhandler(CSRFError)
+    def _csrf(exc: CSRFError) -> Any:
+        return error_response(400, "csrf_failed", "The form expired or lacks its CSRF token; "
+                              "reload the page and try again.")
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        code = (exc.name or "error").lower().replace(" ", "_")
+        return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "internal_error",
+                              "Something went wrong on our side; the change was not saved.")
