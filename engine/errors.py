@@ -1,0 +1,108 @@
+"""The engine's errors: a small hierarchy whose type says what went wrong and whether to retry.
+
+Every error carries ``code`` and ``status`` so the one HTTP error mapper (``web/errors.py``)
+can answer with a 4xx naming the BPMN element / form field at fault, exactly as for
+``crm_models.errors.CrmError``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class EngineError(Exception):
+    code = "engine_error"
+    status = 400
+
+    def __init__(self, message: str, *, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields or {}
+
+
+@dataclass(frozen=True)
+class ValidationError:
+    """One problem in a process definition; ``element_id`` names the shape ("" = whole file)."""
+
+    element_id: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.element_id}: {self.message}" if self.element_id else self.message
+
+
+class DefinitionInvalid(EngineError):
+    """A BPMN/DMN upload cannot be deployed; ``errors`` lists every problem found."""
+
+    code = "definition_invalid"
+    status = 422
+
+    def __init__(self, errors: list[ValidationError]) -> None:
+        self.errors = list(errors)
+        fields = {}
+        for e in self.errors:
+            key = e.element_id or "_"
+            fields[key] = f"{fields[key]}; {e.message}" if key in fields else e.message
+        summary = "; ".join(str(e) for e in self.errors[:5])
+        more = f" (and {len(self.errors) - 5} more)" if len(self.errors) > 5 else ""
+        super().__init__(f"The process definition is invalid: {summary}{more}", fields=fields)
+
+
+class NotFound(EngineError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(EngineError):
+    """Someone else changed the instance/task first (optimistic lock lost, task already done)."""
+
+    code = "conflict"
+    status = 409
+
+
+class AlreadyStarted(Conflict):
+    """This (event, definition) pair already started an instance."""
+
+    code = "already_started"
+
+
+class TaskNotReady(EngineError):
+    """The task is not open for this action (completed, cancelled, not yours)."""
+
+    code = "task_not_ready"
+    status = 409
+
+
+class NotAllowed(EngineError):
+    """The user is neither the assignee, the claimer nor a candidate of the task."""
+
+    code = "forbidden"
+    status = 403
+
+
+class InvalidTaskData(EngineError):
+    """Form data does not fit the task's form; ``fields`` maps each field to its problem."""
+
+    code = "validation_failed"
+    status = 422
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("Invalid value in: " + ", ".join(sorted(fields)), fields=fields)
+
+
+class SandboxError(EngineError):
+    """An expression or script was refused or failed inside the sandbox."""
+
+    code = "sandbox_error"
+    status = 422
+
+
+class ServiceCallError(EngineError):
+    """A service operation failed. ``retryable=False`` skips the remaining attempts."""
+
+    code = "service_call_failed"
+    status = 502
+
+    def __init__(self, message: str, *, retryable: bool = True,
+                 fields: dict[str, str] | None = None) -> None:
+        super().__init__(message, fields=fields)
+        self.retryable = retryable
