@@ -21,7 +21,7 @@ $(STAMP): setup.cfg
 	touch $(STAMP)
 
 translations: $(STAMP)
-	$(VENV)/bin/pybabel compile -q -d web/translations
+	@if ls web/translations/*/LC_MESSAGES/messages.po >/dev/null 2>&1; then $(VENV)/bin/pybabel compile -d web/translations 2>&1 | { grep -v "^compiling" || true; }; test $${PIPESTATUS[0]} -eq 0; fi
 
 # The process editor's bundle is built at install time, never committed.
 editor:
