@@ -1,18 +1,91 @@
-"""Server-rendered pages (Jinja + htmx)."""
+"""Server-rendered pages (Jinja + htmx) over the CRM services.
+
+Every view acts as ``web.auth.current_actor()`` through ``crm_models.services`` and commits
+``get_db()`` after a write. Pages work without JavaScript; the bundle built from ``editor/``
+(``web/static/dist/crm.js``) only enhances them, and is left out when it was not built.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, Flask, render_template
+from pathlib import Path
+from typing import Any
 
-from ..auth import login_required
+from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+
+from crm_models.errors import ValidationFailed
+from crm_models.fields import SCHEMAS
+from crm_models.services.org import update_user
+from crm_models.services.records import list_records
+
+from ..auth import _safe_next, require_actor
+from ..database import get_db
 
 bp = Blueprint("pages", __name__)
+BUNDLE = Path(__file__).resolve().parent.parent / "static" / "dist" / "crm.js"
+#: Views an anonymous visitor may use.
+PUBLIC_ENDPOINTS = {"pages.set_locale"}
+
+
+@bp.before_request
+def _require_login() -> Any:
+    if g.get("user") is None and request.endpoint not in PUBLIC_ENDPOINTS:
+        return redirect(url_for("login", next=request.full_path.rstrip("?")))
+    return None
 
 
 @bp.get("/")
-@login_required
 def home() -> str:
-    return render_template("home.html")
+    actor = require_actor()
+    db = get_db()
+    counts = {}
+    for entity in ("lead", "deal", "contact", "company"):
+        counts[entity] = (list_records(db, actor, entity, per_page=1).total
+                          if actor.level(entity, "read") else 0)
+    my_deals = []
+    if actor.level("deal", "read") and actor.user_id is not None:
+        my_deals = list_records(db, actor, "deal", filters={"responsible_id": actor.user_id},
+                                per_page=10).items
+    return render_template("home.html", counts=counts, my_deals=my_deals)
+
+
+@bp.post("/locale")
+def set_locale() -> Any:
+    """Switch the interface language: on the user when signed in, else in the session."""
+    chosen = request.form.get("locale", "")
+    if chosen not in ("ru", "en"):
+        raise ValidationFailed({"locale": "must be ru or en"})
+    session["locale"] = chosen
+    if g.get("user") is not None:
+        update_user(get_db(), require_actor(), g.user.id, locale=chosen)
+        get_db().commit()
+    return redirect(_safe_next(request.form.get("next")))
+
+
+def _template_helpers() -> dict[str, Any]:
+    from . import format as fmt
+    from .messages import translate
+
+    return {
+        "money": fmt.money, "when": fmt.when, "day": fmt.day, "field_label": fmt.field_label,
+        "stage_name": fmt.stage_name, "enum_label": fmt.enum_label, "channels": fmt.channels,
+        "card_url": fmt.card_url, "display": fmt.display, "record_link": fmt.link, "record_title": fmt.record_title,
+        "lines": fmt.escape_lines, "translate_error": translate, "LEVEL_LABELS": fmt.LEVEL_LABELS,
+        "ENTITY_LABELS": fmt.ENTITY_LABELS, "ACTION_LABELS": fmt.ACTION_LABELS,
+        "FLAG_LABELS": fmt.FLAG_LABELS, "STATUS_LABELS": fmt.STATUS_LABELS,
+        "SOURCE_LABELS": fmt.SOURCE_LABELS, "CHANNEL_TYPE_LABELS": fmt.CHANNEL_TYPE_LABELS,
+        "CURRENCIES": fmt.CURRENCIES, "PLURAL": fmt.PLURAL,
+        "cfg_fields": lambda entity: SCHEMAS[entity],
+    }
 
 
 def init_app(app: Flask) -> None:
+    from . import admin, cards, deals, listing, records  # noqa: F401  (they add routes to bp)
+
+    app.jinja_env.globals.update(_template_helpers())
+    app.jinja_env.add_extension("jinja2.ext.loopcontrols")
+
+    @app.context_processor
+    def _layout() -> dict[str, Any]:
+        return {"has_bundle": BUNDLE.exists(), "languages": ("ru", "en")}
+
     app.register_blueprint(bp)
+    app.register_blueprint(admin.bp)

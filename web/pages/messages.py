@@ -1,0 +1,89 @@
+"""Service error messages in the user's language.
+
+The service layer speaks English (its messages also go to the REST API and process
+incidents); pages show the known ones translated. Patterns are tried in order; an unknown
+message is shown as it is, so nothing is ever hidden.
+"""
+from __future__ import annotations
+
+import re
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+_EXACT = {
+    "is required": _l("is required"),
+    "must be a string": _l("must be text"),
+    'must be a decimal number such as "1500.00"': _l('must be a number such as "1500.00"'),
+    "must be a non-negative amount below 10^15": _l("must be a non-negative amount below 10^15"),
+    "must have at most two decimal places": _l("must have at most two decimal places"),
+    "must be a three-letter currency code such as RUB":
+        _l("must be a three-letter currency code such as RUB"),
+    "must be a whole number": _l("must be a whole number"),
+    "must be true or false": _l("must be yes or no"),
+    "must be a date YYYY-MM-DD": _l("must be a date"),
+    "a contact needs a first or last name": _l("a contact needs a first or last name"),
+    "is read-only": _l("is read-only"),
+    "must be an e-mail address": _l("must be an e-mail address"),
+    "is already used by another user": _l("is already used by another user"),
+    "must be 4 to 200 characters": _l("must be 4 to 200 characters"),
+    "must be ru or en": _l("must be ru or en"),
+    "must be a time zone such as Europe/Moscow": _l("must be a time zone such as Europe/Moscow"),
+    "must be an ISO 8601 date-time": _l("must be a date and time"),
+    "must include a time zone offset": _l("must include a time zone offset"),
+    "is required (at most 200 characters)": _l("is required (at most 200 characters)"),
+    "a user cannot be their own deputy": _l("a user cannot be their own deputy"),
+    "a department cannot be inside itself": _l("a department cannot be inside itself"),
+    "this lead is already converted": _l("this lead is already converted"),
+    "a junk lead cannot be converted": _l("a junk lead cannot be converted"),
+    "a lead becomes CONVERTED only by converting it":
+        _l("a lead becomes converted only by converting it"),
+    "must be text of at most 20000 characters": _l("must be text of at most 20000 characters"),
+    "must be at most 20000 characters": _l("must be at most 20000 characters"),
+    "give either a user or a department": _l("choose either a user or a department"),
+    "must be a level from 0 (none) to 5 (all)": _l("must be one of the access levels"),
+    "this pipeline has no stages": _l("this pipeline has no stages"),
+}
+
+_PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^must be at most (?P<n>\d+) characters$"), "chars"),
+    (re.compile(r"^must be at least (?P<n>-?\d+)$"), "min"),
+    (re.compile(r"^must be at most (?P<n>-?\d+)$"), "max"),
+    (re.compile(r"^must be one of: (?P<v>.*)$"), "choices"),
+    (re.compile(r"^'(?P<v>.*)' is not a phone number$"), "phone"),
+    (re.compile(r"^'(?P<v>.*)' is not an e-mail address$"), "email"),
+    (re.compile(r"^no stage '(?P<v>.*)' in pipeline (?P<n>\d+)$"), "stage"),
+    (re.compile(r"^no (active )?(?P<v>[a-z ]+) with id (?P<n>.*)$"), "missing"),
+]
+
+
+def translate(message: str) -> str:
+    """``message`` from a ``CrmError`` in the request's language."""
+    if message in _EXACT:
+        return str(_EXACT[message])
+    for pattern, kind in _PATTERNS:
+        m = pattern.match(message)
+        if m is None:
+            continue
+        g = m.groupdict()
+        if kind == "chars":
+            return _("must be at most %(n)s characters", n=g["n"])
+        if kind == "min":
+            return _("must be at least %(n)s", n=g["n"])
+        if kind == "max":
+            return _("must be at most %(n)s", n=g["n"])
+        if kind == "choices":
+            return _("must be one of: %(values)s", values=g["v"])
+        if kind == "phone":
+            return _("“%(value)s” is not a phone number", value=g["v"])
+        if kind == "email":
+            return _("“%(value)s” is not an e-mail address", value=g["v"])
+        if kind == "stage":
+            return _("stage “%(stage)s” is not in the chosen pipeline", stage=g["v"])
+        if kind == "missing":
+            return _("does not exist (id %(id)s)", id=g["n"])
+    return message
+
+
+def translate_fields(fields: dict[str, str]) -> dict[str, str]:
+    return {name: translate(msg) for name, msg in fields.items()}
