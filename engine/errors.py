@@ -25,6 +25,7 @@ class ValidationError:
 
     element_id: str
     message: str
+    line: int | None = None  # line in the BPMN/DMN file, when known
 
     def __str__(self) -> str:
         return f"{self.element_id}: {self.message}" if self.element_id else self.message
@@ -90,10 +91,20 @@ class InvalidTaskData(EngineError):
 
 
 class SandboxError(EngineError):
-    """An expression or script was refused or failed inside the sandbox."""
+    """An expression or script was refused or failed inside the sandbox.
+
+    ``line`` is the line in the expression/script; ``element_id`` is filled in by the engine
+    with the BPMN element (or sequence flow) whose expression failed.
+    """
 
     code = "sandbox_error"
     status = 422
+
+    def __init__(self, message: str, *, line: int | None = None,
+                 element_id: str | None = None) -> None:
+        super().__init__(message)
+        self.line = line
+        self.element_id = element_id
 
 
 class ServiceCallError(EngineError):

@@ -1,0 +1,342 @@
+"""Advancing one instance inside the caller's transaction: steps, service calls, user tasks.
+
+An :class:`InstanceRun` holds a loaded workflow and its instance row. ``advance()`` runs the
+engine until the workflow waits (user tasks, messages, a service retry) or fails; ``save()``
+writes the state once — never per task, which would make a run O(n²). Failures never escape as
+exceptions: they become the instance's incident (element + message), so other instances and
+the caller's transaction carry on.
+"""
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+from typing import TYPE_CHECKING, Any
+
+from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
+from SpiffWorkflow.bpmn.specs.defaults import ScriptTask, UserTask
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import extensions as ext
+from .data import diff, to_json
+from .errors import EngineError, SandboxError, ServiceCallError
+from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
+from .ports import ProcessContext
+from .services import literal
+from .store import (
+    ProcessDefinition,
+    ProcessHistory,
+    ProcessInstance,
+    ProcessTask,
+    Status,
+    TaskStatus,
+)
+
+if TYPE_CHECKING:
+    from .runtime import Engine
+
+log = logging.getLogger(__name__)
+SERVICE_STATE = "marshrut_service"  # key in a service task's internal_data
+
+
+class InstanceRun:
+    """One unit of work on one instance (see module docstring)."""
+
+    def __init__(self, engine: Engine, session: Session, instance: ProcessInstance,
+                 definition: ProcessDefinition, workflow: BpmnWorkflow) -> None:
+        self.engine = engine
+        self.session = session
+        self.instance = instance
+        self.definition = definition
+        self.wf = workflow
+        self.now = engine.clock.now()
+        self._before: dict[Any, dict[str, Any]] = {}
+
+    # ------------------------------------------------------------- history
+    def record(self, event: str, element_id: str | None = None, message: str = "",
+               user_id: int | None = None, changes: dict[str, Any] | None = None) -> None:
+        self.session.add(ProcessHistory(
+            instance_id=self.instance.id, at=self.now, event=event, element_id=element_id,
+            user_id=user_id, message=message[:4000], changes=changes or None))
+
+    # -------------------------------------------------------------- start
+    def start_on(self, message: str | None) -> None:
+        """Run up to the start events and keep only the one that fits ``message``."""
+        while True:
+            ready = [t for t in self.wf.get_tasks(state=TaskState.READY)
+                     if not isinstance(t.task_spec, StartEvent)]
+            if not ready:
+                break
+            for task in ready:
+                task.run()
+        for task in self.wf.get_tasks(state=TaskState.READY | TaskState.WAITING):
+            if isinstance(task.task_spec, StartEvent):
+                definition = task.task_spec.event_definition
+                fits = (definition.name == message if isinstance(definition,
+                                                                 MessageEventDefinition)
+                        else message is None)
+                if not fits:
+                    task.cancel()
+        if message is not None:
+            self.wf.catch(BpmnEvent(MessageEventDefinition(message), {}))
+
+    def deliver(self, message: str, payload: dict[str, Any]) -> None:
+        """Hand a message to the catch events waiting for it (raises if none waits)."""
+        waiting = {e["event"] for e in self.waiting_events()}
+        if message not in waiting:
+            raise EngineError(f"instance {self.instance.id} is not waiting for '{message}'")
+        self.wf.catch(BpmnEvent(MessageEventDefinition(message), payload))
+        self.record("message", None, f"received '{message}'")
+
+    # ------------------------------------------------------------ advance
+    def advance(self) -> None:
+        """Run until the workflow waits or fails, then bring the task rows up to date."""
+        while True:
+            try:
+                self.wf.do_engine_steps(will_complete_task=self._will_complete,
+                                        did_complete_task=self._did_complete)
+            except Exception as exc:
+                self._incident_from(exc)
+                break
+            if not self._run_service_tasks():
+                break
+        self._sync_user_tasks()
+
+    def _will_complete(self, task: Any) -> None:
+        if isinstance(task.task_spec, ScriptTask | MarshrutBusinessRuleTask):
+            self._before[task.id] = copy.deepcopy(task.data)
+
+    def _did_complete(self, task: Any) -> None:
+        spec = task.task_spec
+        element = getattr(spec, "bpmn_id", None)
+        if not element:
+            return  # library-internal task (Start, joins, End)
+        before = self._before.pop(task.id, None)
+        changes = diff(before, task.data) if before is not None else None
+        message = ""
+        flows = marshrut_info(spec).get("flows")
+        if flows:
+            taken = [c.task_spec.bpmn_id for c in task.children
+                     if not c.has_state(TaskState.PREDICTED_MASK | TaskState.CANCELLED)]
+            message = "; ".join(f"took flow {flows.get(t, '?')} to {t}" for t in taken)
+        self.record("left", element, message, changes=changes)
+
+    # ------------------------------------------------------------ incidents
+    def _incident_from(self, exc: Exception) -> None:
+        sandbox = _find(exc, SandboxError)
+        failed = self.wf.get_tasks(state=TaskState.ERROR)
+        task_element = getattr(failed[-1].task_spec, "bpmn_id", None) if failed else None
+        element = (sandbox.element_id if sandbox else None) or task_element or ""
+        if sandbox is not None:
+            message = sandbox.message
+        else:
+            message = str(exc) or type(exc).__name__
+            log.warning("instance %s failed at %s", self.instance.id, element, exc_info=exc)
+        self.set_incident(element, message, attempts=1, retry_at=None)
+
+    def set_incident(self, element: str, message: str, *, attempts: int,
+                     retry_at: dt.datetime | None) -> None:
+        inst = self.instance
+        inst.incident_element_id = element[:200]
+        inst.incident_message = message
+        inst.incident_attempts = attempts
+        inst.incident_retry_at = retry_at
+        event = "retry_scheduled" if retry_at is not None else "incident"
+        self.record(event, element, message)
+
+    def clear_incident(self) -> None:
+        inst = self.instance
+        inst.incident_element_id = inst.incident_message = inst.incident_retry_at = None
+        inst.incident_attempts = 0
+
+    # ------------------------------------------------------------ services
+    def _run_service_tasks(self) -> bool:
+        """Call every due service task once; True if at least one succeeded."""
+        ran = False
+        for task in self.wf.get_tasks(state=TaskState.READY, manual=True):
+            if not isinstance(task.task_spec, MarshrutServiceTask):
+                continue
+            state = task.internal_data.get(SERVICE_STATE, {})
+            if state.get("failed"):
+                continue
+            retry_at = state.get("retry_at")
+            if retry_at and dt.datetime.fromisoformat(retry_at) > self.now:
+                continue
+            ran = self._call_service(task, state) or ran
+        return ran
+
+    def _call_service(self, task: Any, state: dict[str, Any]) -> bool:
+        config = ext.ServiceTaskConfig.from_dict(marshrut_info(task.task_spec))
+        element = task.task_spec.bpmn_id
+        attempts = int(state.get("attempts", 0)) + 1
+        try:
+            op = self.engine.registry.get(config.operation)
+            if op is None:
+                raise ServiceCallError(f"operation '{config.operation}' is not registered",
+                                       retryable=False)
+            params = self._params(op, config, task)
+            ctx = ProcessContext(self.definition.key, self.definition.version, self.instance.id,
+                                 element, self.instance.entity_type, self.instance.entity_id)
+            with self.session.begin_nested():  # a failure rolls back only this call
+                result = op(self.session, ctx, params, copy.deepcopy(task.data))
+                result = to_json(result if result is not None else {}, where="result")
+                if not isinstance(result, dict):
+                    raise ServiceCallError("the operation returned no dict", retryable=False)
+        except ServiceCallError as exc:
+            message, retryable = exc.message, exc.retryable
+        except SandboxError as exc:
+            message, retryable = f"parameter: {exc.message}", False
+        except EngineError as exc:
+            message, retryable = exc.message, False
+        except Exception as exc:  # an operation's bug or a lost connection: try again later
+            log.warning("service %s failed in instance %s", config.operation, self.instance.id,
+                        exc_info=exc)
+            message, retryable = f"{type(exc).__name__}: {exc}", True
+        else:
+            before = copy.deepcopy(task.data)
+            task.data.update(result)
+            task.internal_data.pop(SERVICE_STATE, None)
+            task.run()
+            if self.instance.incident_element_id == element:
+                self.clear_incident()
+            self.record("left", element, f"called {config.operation}",
+                        changes=diff(before, task.data))
+            return True
+        delays = self.engine.retry_delays
+        if retryable and attempts <= len(delays):
+            retry_at = self.now + dt.timedelta(seconds=delays[attempts - 1])
+            task.internal_data[SERVICE_STATE] = {"attempts": attempts,
+                                                 "retry_at": retry_at.isoformat()}
+            self.set_incident(element, f"{config.operation} failed (attempt {attempts}): "
+                                       f"{message}", attempts=attempts, retry_at=retry_at)
+        else:
+            task.internal_data[SERVICE_STATE] = {"attempts": attempts, "failed": True}
+            self.set_incident(element, f"{config.operation} failed after {attempts} "
+                                       f"attempt{'s' if attempts > 1 else ''}: {message}",
+                              attempts=attempts, retry_at=None)
+        return False
+
+    def _params(self, op: Any, config: ext.ServiceTaskConfig, task: Any) -> dict[str, Any]:
+        specs = {p.name: p for p in op.spec.params}
+        params: dict[str, Any] = {}
+        for p in config.params:
+            if p.expression is not None:
+                value = self.engine.sandbox.evaluate(p.expression, task.data)
+                params[p.name] = to_json(value, where=f"parameter {p.name}")
+            elif p.name in specs:
+                params[p.name] = literal(specs[p.name], p.value or "")
+            else:
+                params[p.name] = p.value
+        return params
+
+    def reset_failures(self) -> None:
+        """For ``retry``: failed tasks run again and service tasks get fresh attempts."""
+        for task in self.wf.get_tasks(state=TaskState.ERROR):
+            task._set_state(TaskState.READY)  # the library has no public "retry" transition
+        for task in self.wf.get_tasks(state=TaskState.READY, manual=True):
+            task.internal_data.pop(SERVICE_STATE, None)
+        self.clear_incident()
+
+    # ---------------------------------------------------------- user tasks
+    def _sync_user_tasks(self) -> None:
+        ready = {str(t.id): t for t in self.wf.get_tasks(state=TaskState.READY, manual=True)
+                 if isinstance(t.task_spec, UserTask)}
+        rows = self.session.scalars(select(ProcessTask).where(
+            ProcessTask.instance_id == self.instance.id,
+            ProcessTask.status.in_(TaskStatus.ACTIVE))).all()
+        for row in rows:
+            if row.spiff_task_id not in ready:
+                row.status = TaskStatus.CANCELLED
+                row.completed_at = self.now
+                self.record("task_cancelled", row.element_id, f"task '{row.name}' withdrawn")
+        active = {r.spiff_task_id for r in rows}
+        for spiff_id, task in ready.items():
+            if spiff_id not in active:
+                self._create_task_row(task)
+
+    def _create_task_row(self, task: Any) -> None:
+        spec = task.task_spec
+        config = ext.UserTaskConfig.from_dict(marshrut_info(spec))
+        element = spec.bpmn_id
+        try:
+            with self.session.begin_nested():
+                assignment = self.engine.assigner.resolve(
+                    self.session, config.assignment, copy.deepcopy(task.data), self.now)
+        except Exception as exc:
+            self.set_incident(element, f"cannot assign task {element}: {exc}", attempts=1,
+                              retry_at=None)
+            return
+        if assignment.assignee_id is None and not assignment.candidate_ids:
+            self.set_incident(element, f"nobody to assign task {element} to "
+                                       f"({config.assignment.kind} {config.assignment.target})"
+                                       .replace(" )", ")"), attempts=1, retry_at=None)
+            return
+        due = (self.now + ext.parse_duration(config.due)) if config.due else None
+        row = ProcessTask(
+            instance_id=self.instance.id, spiff_task_id=str(task.id), element_id=element,
+            name=(spec.bpmn_name or element)[:300],
+            instructions=self._render(config.instructions, task.data),
+            form=[to_json(f.__dict__ | {"options": [o.__dict__ for o in f.options]})
+                  for f in config.form],
+            assignee_id=assignment.assignee_id, candidate_ids=list(assignment.candidate_ids),
+            claimed_by=None, assignment_note=assignment.note[:500], status=TaskStatus.OPEN,
+            priority=ext.TASK_PRIORITIES.get(config.priority, 2), due_at=due,
+            created_at=self.now, entity_type=self.instance.entity_type,
+            entity_id=self.instance.entity_id, definition_key=self.definition.key)
+        self.session.add(row)
+        if self.instance.incident_element_id == element:
+            self.clear_incident()
+        who = (f"user {assignment.assignee_id}" if assignment.assignee_id is not None
+               else "users " + ", ".join(str(c) for c in assignment.candidate_ids))
+        note = f" ({assignment.note})" if assignment.note else ""
+        self.record("assigned", element, f"'{row.name}' assigned to {who}{note} by "
+                                         f"{config.assignment.kind} rule")
+
+    def _render(self, text: str, data: dict[str, Any]) -> str:
+        def value(m: Any) -> str:
+            try:
+                v = self.engine.sandbox.evaluate(m.group(1).strip(), data)
+            except SandboxError:
+                return m.group(0)  # leave the placeholder visible rather than guess
+            return "" if v is None else str(to_json(v))
+        return ext.PLACEHOLDER.sub(value, text)
+
+    # ---------------------------------------------------------------- save
+    def waiting_events(self) -> list[dict[str, Any]]:
+        return [{"event": e.name, "type": e.event_type,
+                 "value": None if e.value is None else str(e.value)}
+                for e in self.wf.waiting_events()]
+
+    def save(self) -> None:
+        inst = self.instance
+        inst.state = self.engine.serializer.state_to_dict(self.wf)
+        inst.serializer_version = self.engine.serializer.version
+        inst.waiting = self.waiting_events()
+        if inst.status == Status.CANCELLED:
+            pass
+        elif self.wf.completed:
+            inst.status = Status.COMPLETED
+            inst.ended_at = self.now
+            self.clear_incident()
+            self.record("finished", None, "process completed")
+        elif inst.incident_element_id and inst.incident_retry_at is None:
+            inst.status = Status.INCIDENT
+        else:
+            inst.status = Status.WAITING
+
+
+def _find(exc: BaseException, kind: type[SandboxError]) -> SandboxError | None:
+    """The first ``kind`` in an exception's cause/context chain (the library wraps errors)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return current
+        seen.add(id(current))
+        current = (getattr(current, "exception", None) or current.__cause__
+                   or current.__context__)
+    return None

@@ -1,0 +1,305 @@
+"""Marshrut's BPMN extension — the reference for what the editor writes and the engine reads.
+
+Namespace ``http://marshrut.dev/schema/bpmn/1.0`` (``engine.ports.MARSHRUT_NS``), prefix
+``marshrut``. Everything else is standard BPMN 2.0 / DMN 1.3::
+
+  <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                    xmlns:marshrut="http://marshrut.dev/schema/bpmn/1.0">
+    <bpmn:message id="Msg_deal" name="deal.created"/>            <!-- CRM event name -->
+    <bpmn:process id="deal_approval" name="Deal approval" isExecutable="true"
+                  marshrut:priority="10">                         <!-- lower runs first; 100 -->
+      <bpmn:extensionElements>                                    <!-- named values → data -->
+        <marshrut:variable name="threshold" type="decimal" value="1000000"/>
+      </bpmn:extensionElements>
+      <bpmn:startEvent id="Start">                                <!-- message start = trigger -->
+        <bpmn:messageEventDefinition messageRef="Msg_deal"/>      <!-- none start = manual -->
+      </bpmn:startEvent>
+      <bpmn:sequenceFlow id="Flow_big" sourceRef="Gw" targetRef="Approve">
+        <bpmn:conditionExpression>deal.amount &gt; threshold</bpmn:conditionExpression>
+      </bpmn:sequenceFlow>
+      <bpmn:userTask id="Approve" name="Approve the deal"
+                     marshrut:assignment="department_head" marshrut:assignee="Sales"
+                     marshrut:outOfOffice="deputy" marshrut:due="PT2H" marshrut:priority="high">
+        <bpmn:extensionElements>
+          <marshrut:instructions>Check {{deal.title}} for {{deal.amount}}</marshrut:instructions>
+          <marshrut:formField name="comment" type="text" label="Comment" required="false"/>
+          <marshrut:formField name="decision" type="buttons" label="Decision">
+            <marshrut:option value="approve" label="Approve"/>
+            <marshrut:option value="reject" label="Reject"/>
+          </marshrut:formField>
+        </bpmn:extensionElements>
+      </bpmn:userTask>
+      <bpmn:serviceTask id="Assign" marshrut:operation="crm.assign_responsible">
+        <bpmn:extensionElements>
+          <marshrut:parameter name="user" value="corporate@demo.local"/>    <!-- literal -->
+          <marshrut:parameter name="deal" expression="deal.id"/>            <!-- sandboxed -->
+        </bpmn:extensionElements>
+      </bpmn:serviceTask>
+      <bpmn:businessRuleTask id="Route" marshrut:decision="routing"/>       <!-- DMN decision id -->
+      <bpmn:scriptTask id="Calc"><bpmn:script>total = decimal(deal.amount) * 2</bpmn:script>
+      </bpmn:scriptTask>
+    </bpmn:process>
+  </bpmn:definitions>
+
+Semantics:
+
+* ``marshrut:assignment``: user | role | department_head | responsible_department_head |
+  responsible | round_robin | least_loaded; ``marshrut:assignee`` names the user (e-mail or id),
+  role code or department; it is required except for responsible and
+  responsible_department_head. ``marshrut:outOfOffice``: deputy (default) | skip.
+* ``marshrut:due``: ISO 8601 duration (``PT2H``, ``P1DT4H``, ``P2W``) from the task's creation.
+* ``marshrut:priority`` on a user task: low | normal (default) | high, stored as 3 / 2 / 1 so
+  that, as for process priorities, lower sorts first.
+* form field types: string, text, decimal, integer, boolean, date, enum, buttons; enum and
+  buttons need ``marshrut:option`` children; a buttons field is always required. Submitted
+  values land in the task data under the field names (and nothing else does).
+* ``marshrut:variable`` types: string, integer, decimal (kept as a decimal string), boolean,
+  date (ISO text), json. Variables are put into the data at start and win over start data with
+  the same name, so entity data cannot override a process constant.
+* Conditions, parameter expressions, placeholders and scripts are sandboxed Python
+  (``engine.sandbox``); DMN cells too. Business-rule tasks name their decision with
+  ``marshrut:decision`` (the ``id`` of a ``dmn:decision`` in one of the deployed DMN files).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from .ports import MARSHRUT_NS, AssignmentSpec
+
+M = "{" + MARSHRUT_NS + "}"
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+B = "{" + BPMN_NS + "}"
+
+ASSIGNMENT_KINDS = ("user", "role", "department_head", "responsible_department_head",
+                    "responsible", "round_robin", "least_loaded")
+KINDS_WITHOUT_TARGET = ("responsible", "responsible_department_head")
+OUT_OF_OFFICE = ("deputy", "skip")
+TASK_PRIORITIES = {"high": 1, "normal": 2, "low": 3}
+FIELD_TYPES = ("string", "text", "decimal", "integer", "boolean", "date", "enum", "buttons")
+VARIABLE_TYPES = ("string", "integer", "decimal", "boolean", "date", "json")
+DEFAULT_PROCESS_PRIORITY = 100
+PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}", re.S)
+IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}\Z")
+_DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z")
+
+
+@dataclass(frozen=True)
+class FormOption:
+    value: str
+    label: str
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    type: str
+    label: str = ""
+    required: bool = False
+    options: tuple[FormOption, ...] = ()
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FormField:
+        return cls(d["name"], d["type"], d.get("label", ""), bool(d.get("required")),
+                   tuple(FormOption(o["value"], o["label"]) for o in d.get("options", ())))
+
+
+@dataclass(frozen=True)
+class UserTaskConfig:
+    assignment: AssignmentSpec
+    due: str | None = None
+    priority: str = "normal"
+    instructions: str = ""
+    form: tuple[FormField, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> UserTaskConfig:
+        return cls(AssignmentSpec(**d["assignment"]), d.get("due"), d.get("priority", "normal"),
+                   d.get("instructions", ""), tuple(FormField.from_dict(f) for f in d["form"]))
+
+
+@dataclass(frozen=True)
+class ServiceParam:
+    name: str
+    value: str | None = None       # a literal, typed by the operation's ParamSpec
+    expression: str | None = None  # or a sandboxed expression over the data
+
+
+@dataclass(frozen=True)
+class ServiceTaskConfig:
+    operation: str
+    params: tuple[ServiceParam, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ServiceTaskConfig:
+        return cls(d["operation"], tuple(ServiceParam(**p) for p in d["params"]))
+
+
+@dataclass
+class ProcessConfig:
+    priority: int = DEFAULT_PROCESS_PRIORITY
+    variables: dict[str, Any] = field(default_factory=dict)
+
+
+class Problems(list[tuple[str, str]]):
+    """(element id, message) pairs collected while reading an element."""
+
+    def add(self, element_id: str, message: str) -> None:
+        self.append((element_id, message))
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """An ISO 8601 duration without years/months (their length varies): PT2H, P1DT30M, P2W."""
+    m = _DURATION.match(text.strip())
+    if not m or text.strip() in ("P", "PT") or text.strip().endswith("T"):
+        raise ValueError(f"'{text}' is not an ISO 8601 duration such as PT2H or P1D")
+    w, d, h, mi, s = (int(g) if g else 0 for g in m.groups())
+    return dt.timedelta(weeks=w, days=d, hours=h, minutes=mi, seconds=s)
+
+
+def _ext_children(el: Any, local: str) -> list[Any]:
+    ext = el.find(f"{B}extensionElements")
+    return [] if ext is None else list(ext.iterfind(f"{M}{local}"))
+
+
+def _attr(el: Any, name: str, default: str | None = None) -> str | None:
+    return el.get(f"{M}{name}", default)
+
+
+def read_user_task(el: Any, problems: Problems) -> UserTaskConfig:
+    eid = el.get("id", "")
+    kind = (_attr(el, "assignment") or "").strip()
+    target = (_attr(el, "assignee") or "").strip()
+    ooo = (_attr(el, "outOfOffice") or "deputy").strip()
+    if not kind:
+        problems.add(eid, "user task has no assignment (marshrut:assignment)")
+    elif kind not in ASSIGNMENT_KINDS:
+        problems.add(eid, f"unknown assignment '{kind}'; use one of {', '.join(ASSIGNMENT_KINDS)}")
+    elif kind not in KINDS_WITHOUT_TARGET and not target:
+        problems.add(eid, f"assignment '{kind}' needs marshrut:assignee")
+    if ooo not in OUT_OF_OFFICE:
+        problems.add(eid, f"marshrut:outOfOffice must be deputy or skip, not '{ooo}'")
+    due = _attr(el, "due")
+    if due is not None:
+        try:
+            parse_duration(due)
+        except ValueError as exc:
+            problems.add(eid, f"marshrut:due: {exc}")
+    priority = (_attr(el, "priority") or "normal").strip()
+    if priority not in TASK_PRIORITIES:
+        problems.add(eid, f"marshrut:priority must be low, normal or high, not '{priority}'")
+    texts = [n.text or "" for n in _ext_children(el, "instructions")]
+    form = tuple(_read_field(f, eid, problems) for f in _ext_children(el, "formField"))
+    names = [f.name for f in form]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.add(eid, f"form field '{dup}' is defined twice")
+    return UserTaskConfig(AssignmentSpec(kind, target, ooo), due, priority,
+                          "\n".join(t.strip() for t in texts), form)
+
+
+def _read_field(f: Any, eid: str, problems: Problems) -> FormField:
+    name, ftype = f.get("name", ""), f.get("type", "string")
+    if not IDENTIFIER.match(name):
+        problems.add(eid, f"form field name '{name}' must be a letter followed by letters, "
+                          "digits or '_'")
+    if ftype not in FIELD_TYPES:
+        problems.add(eid, f"form field '{name}' has unknown type '{ftype}'")
+    options = tuple(FormOption(o.get("value", ""), o.get("label") or o.get("value", ""))
+                    for o in f.iterfind(f"{M}option"))
+    if ftype in ("enum", "buttons") and not options:
+        problems.add(eid, f"form field '{name}' of type {ftype} needs marshrut:option children")
+    if any(not o.value for o in options):
+        problems.add(eid, f"form field '{name}' has an option without a value")
+    required = f.get("required", "false").strip().lower() == "true" or ftype == "buttons"
+    return FormField(name, ftype, f.get("label", name), required, options)
+
+
+def read_service_task(el: Any, problems: Problems) -> ServiceTaskConfig:
+    eid = el.get("id", "")
+    operation = (_attr(el, "operation") or "").strip()
+    if not operation:
+        problems.add(eid, "service task has no operation (marshrut:operation)")
+    params = []
+    for p in _ext_children(el, "parameter"):
+        name, value, expr = p.get("name", ""), p.get("value"), p.get("expression")
+        if (value is None) == (expr is None):
+            problems.add(eid, f"parameter '{name}' needs exactly one of value or expression")
+        params.append(ServiceParam(name, value, expr))
+    names = [p.name for p in params]
+    for dup in sorted({n for n in names if names.count(n) > 1}):
+        problems.add(eid, f"parameter '{dup}' is given twice")
+    return ServiceTaskConfig(operation, tuple(params))
+
+
+def read_process(el: Any, problems: Problems) -> ProcessConfig:
+    eid = el.get("id", "")
+    config = ProcessConfig()
+    raw = _attr(el, "priority")
+    if raw is not None:
+        try:
+            config.priority = int(raw)
+        except ValueError:
+            problems.add(eid, f"marshrut:priority must be an integer, not '{raw}'")
+    for v in _ext_children(el, "variable"):
+        name, vtype, value = v.get("name", ""), v.get("type", "string"), v.get("value", "")
+        if not IDENTIFIER.match(name):
+            problems.add(eid, f"variable name '{name}' must be a letter followed by letters, "
+                              "digits or '_'")
+            continue
+        try:
+            config.variables[name] = typed_value(vtype, value)
+        except ValueError as exc:
+            problems.add(eid, f"variable '{name}': {exc}")
+    return config
+
+
+def typed_value(vtype: str, text: str) -> Any:
+    """A literal from the XML as the JSON value of ``vtype`` (decimal → normalised string)."""
+    text = text.strip() if vtype != "string" else text
+    if vtype == "string":
+        return text
+    if vtype == "integer":
+        if not re.fullmatch(r"[+-]?\d{1,18}", text):
+            raise ValueError(f"'{text}' is not an integer")
+        return int(text)
+    if vtype == "decimal":
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            raise ValueError(f"'{text}' is not a decimal number") from None
+        if not d.is_finite() or len(text) > 40:
+            raise ValueError(f"'{text}' is not a decimal number")
+        return format(d, "f")
+    if vtype == "boolean":
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"'{text}' is not true or false")
+        return text.lower() == "true"
+    if vtype == "date":
+        try:
+            return dt.date.fromisoformat(text).isoformat()
+        except ValueError:
+            raise ValueError(f"'{text}' is not a date (YYYY-MM-DD)") from None
+    if vtype == "json":
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise ValueError("value is not valid JSON") from None
+    raise ValueError(f"unknown type '{vtype}'; use one of {', '.join(VARIABLE_TYPES)}")
+
+
+def decision_ref(el: Any) -> str | None:
+    return _attr(el, "decision")
+
+
+def placeholders(text: str) -> list[str]:
+    return [m.strip() for m in PLACEHOLDER.findall(text)]

@@ -1,0 +1,125 @@
+"""SpiffWorkflow parser and spec classes for Marshrut's BPMN, plus the matching serializer config.
+
+Extension data read by :mod:`engine.extensions` is stored in each task spec's ``extensions``
+dict under ``"marshrut"`` — the library's converters already serialize that dict, so the
+standard spec classes can be used for user tasks, scripts and gateways. Two classes are ours:
+
+* :class:`MarshrutServiceTask` is *manual*: ``do_engine_steps`` stops at it and the engine calls
+  the registered operation itself (savepoint, retries, incidents), then runs the task.
+* :class:`MarshrutBusinessRuleTask` evaluates a DMN table and keeps the data JSON.
+
+Gateways record ``{"conditions": {flow_id: expression}, "flows": {target_id: flow_id}}`` so an
+expression that fails names its sequence flow and the history can say which flow was taken.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser
+from SpiffWorkflow.bpmn.parser.task_parsers import ScriptTaskParser as BpmnScriptTaskParser
+from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
+from SpiffWorkflow.bpmn.parser.util import full_tag
+from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
+from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+from SpiffWorkflow.bpmn.specs.defaults import (
+    ExclusiveGateway,
+    InclusiveGateway,
+    ScriptTask,
+    UserTask,
+)
+from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
+from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
+from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
+from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
+
+from . import extensions as ext
+from .data import normalize_in_place
+
+
+class MarshrutServiceTask(BpmnSpecMixin):
+    """A service task: waits READY until the engine has called its operation."""
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = True  # so do_engine_steps leaves it to the engine
+
+
+class MarshrutBusinessRuleTask(BusinessRuleTaskMixin, BpmnSpecMixin):
+    """A DMN decision; its outputs are merged into the data as JSON values."""
+
+    def _run_hook(self, my_task: Any) -> bool:
+        result = super()._run_hook(my_task)
+        normalize_in_place(my_task.data)
+        return result
+
+
+class _MarshrutTaskParser(TaskParser):
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        el = self.node if node is None else node
+        problems = ext.Problems()  # already reported by engine.validation before parsing
+        if el.tag == full_tag("userTask"):
+            return {"marshrut": ext.read_user_task(el, problems).to_dict()}
+        if el.tag == full_tag("serviceTask"):
+            return {"marshrut": ext.read_service_task(el, problems).to_dict()}
+        return {"marshrut": {}}
+
+
+class UserTaskParser(_MarshrutTaskParser):
+    pass
+
+
+class ServiceTaskParser(_MarshrutTaskParser):
+    pass
+
+
+class ScriptTaskParser(_MarshrutTaskParser, BpmnScriptTaskParser):
+    pass
+
+
+class BusinessRuleTaskParser(_MarshrutTaskParser):
+    def create_task(self) -> Any:
+        engine = self.process_parser.parser.get_engine(self.get_decision_ref(self.node), self.node)
+        return self.spec_class(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
+
+    @staticmethod
+    def get_decision_ref(node: Any) -> str | None:
+        return ext.decision_ref(node)
+
+
+class GatewayParser(ConditionalGatewayParser):
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        return {"marshrut": {"conditions": {}, "flows": {}}}
+
+    def connect_outgoing(self, outgoing_task: Any, sequence_flow_node: Any,
+                         is_default: bool) -> None:
+        info = self.task.extensions["marshrut"]
+        flow_id = sequence_flow_node.get("id")
+        info["flows"][sequence_flow_node.get("targetRef")] = flow_id
+        condition = self.parse_condition(sequence_flow_node)
+        if not is_default and condition is not None:
+            info["conditions"][flow_id] = condition
+        super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)
+
+
+class MarshrutParser(BpmnDmnParser):
+    OVERRIDE_PARSER_CLASSES = {
+        full_tag("userTask"): (UserTaskParser, UserTask),
+        full_tag("serviceTask"): (ServiceTaskParser, MarshrutServiceTask),
+        full_tag("scriptTask"): (ScriptTaskParser, ScriptTask),
+        full_tag("businessRuleTask"): (BusinessRuleTaskParser, MarshrutBusinessRuleTask),
+        full_tag("exclusiveGateway"): (GatewayParser, ExclusiveGateway),
+        full_tag("inclusiveGateway"): (GatewayParser, InclusiveGateway),
+    }
+
+
+def serializer_config() -> dict[type, type]:
+    """The library's default converters plus ours, as a new dict (the library's is not touched)."""
+    config = dict(DEFAULT_CONFIG)
+    config[MarshrutServiceTask] = BpmnTaskSpecConverter
+    config[MarshrutBusinessRuleTask] = BaseBusinessRuleTaskConverter
+    return config
+
+
+def marshrut_info(task_spec: Any) -> dict[str, Any]:
+    """The ``marshrut`` extension dict of a task spec ({} for library-internal specs)."""
+    return (getattr(task_spec, "extensions", None) or {}).get("marshrut", {})

@@ -1,0 +1,71 @@
+"""Row locking and flushing with conflicts mapped to ``engine.errors.Conflict``.
+
+Concurrency contract: every change to an instance first locks its row (``SELECT … FOR
+UPDATE`` — PostgreSQL serializes on it; SQLite ignores it but allows one writer at a time)
+and then re-reads it; the ``version`` column (SQLAlchemy's ``version_id_col``) makes a write
+over a stale read fail. Whoever loses — a stale version, or SQLite refusing to upgrade a
+stale read transaction ("database is locked") — gets ``Conflict``, i.e. HTTP 409.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from .errors import Conflict, NotFound
+from .store import ProcessHistory, ProcessInstance, ProcessTask
+
+
+def lock_instance(session: Session, instance_id: int) -> ProcessInstance:
+    inst = session.execute(
+        select(ProcessInstance).where(ProcessInstance.id == instance_id).with_for_update()
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    if inst is None:
+        raise NotFound(f"process instance {instance_id} not found")
+    return inst
+
+
+def lock_task(session: Session, task_id: int) -> ProcessTask:
+    row = session.execute(
+        select(ProcessTask).where(ProcessTask.id == task_id).with_for_update()
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"task {task_id} not found")
+    return row
+
+
+_CONFLICT = "someone else changed this process at the same time; reload and try again"
+
+
+@contextmanager
+def conflicts_guarded() -> Iterator[None]:
+    """Map lost races inside the block (including autoflushes) to ``Conflict``."""
+    try:
+        yield
+    except StaleDataError:
+        raise Conflict(_CONFLICT) from None
+    except OperationalError as exc:
+        text = str(exc.orig).lower()
+        if "locked" in text or "busy" in text or "could not serialize" in text:
+            raise Conflict(_CONFLICT) from None
+        raise
+
+
+def flush(session: Session) -> None:
+    """Write pending changes now, so conflicts surface inside the engine call."""
+    with conflicts_guarded():
+        session.flush()
+
+
+def add_history(session: Session, instance_id: int, at: dt.datetime, event: str,
+                element_id: str | None, message: str, user_id: int | None = None,
+                changes: dict[str, Any] | None = None) -> None:
+    session.add(ProcessHistory(instance_id=instance_id, at=at, event=event,
+                               element_id=element_id, user_id=user_id, message=message,
+                               changes=changes))

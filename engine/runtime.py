@@ -1,0 +1,367 @@
+"""The ``Engine``: deploy definitions, start and run instances, user tasks, incidents.
+
+Collaborators come through the constructor (no module singletons)::
+
+    engine = Engine(registry=ServiceRegistry(), assigner=MyAssigner(), clock=SystemClock())
+
+Every method that touches the database takes the caller's ``Session`` and never commits: the
+caller commits, so process state, task rows, history and the CRM writes of service tasks
+land together or not at all. Results are ORM rows from ``engine.store``.
+
+Public API (errors from ``engine.errors``):
+
+Definitions
+  ``validate(bpmn_xml, dmn_xmls=(), *, session=None) -> list[ValidationError]``
+  ``deploy(session, bpmn_xml, dmn_xmls=(), deployed_by=None, activate=True)
+  -> ProcessDefinition`` — raises ``DefinitionInvalid(errors)``
+  ``activate(session, key, version) -> ProcessDefinition``;
+  ``deactivate(session, key, version=None) -> None``
+  ``definition(session, definition_id)``; ``definitions(session, key=None, active=None)``
+  ``definitions_for_message(session, message) -> list[ProcessDefinition]`` — active ones
+  started by ``message``, ordered by (priority, key)
+Instances
+  ``start(session, definition, StartRequest) -> ProcessInstance`` — ``AlreadyStarted`` if
+  this (event_id, definition) already started one
+  ``send_message(session, instance_id, message, payload=None) -> ProcessInstance``
+  ``retry(session, instance_id, user_id=None)``; ``cancel(session, instance_id,
+  user_id=None, reason="")``; ``run_due_retries(session) -> int``
+  ``instance(session, id)``; ``instances(session, *, entity_type=None, entity_id=None,
+  status=None, definition_key=None)``; ``instance_data(session, id) -> dict``;
+  ``waiting_events(session, id) -> list[dict]``; ``history(session, id)``
+User tasks (``engine.tasks``)
+  ``task(session, id)``; ``tasks(session, *, instance_id=None, statuses=ACTIVE)``;
+  ``inbox(session, user_id)``; ``claim(session, task_id, user_id)``;
+  ``unclaim(session, task_id, user_id)``; ``delegate(session, task_id, from_user, to_user)``;
+  ``complete(session, task_id, user_id, data) -> ProcessTask`` — ``InvalidTaskData(fields)``,
+  ``NotAllowed``, ``Conflict``, ``TaskNotReady``
+Services
+  ``registry.specs()`` lists the operations for the editor.
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from .data import to_json
+from .errors import AlreadyStarted, Conflict, DefinitionInvalid, EngineError, NotFound
+from .executor import InstanceRun
+from .persistence import add_history, conflicts_guarded, lock_instance
+from .ports import Assigner, Clock, StartRequest, SystemClock
+from .sandbox import Limits, Sandbox
+from .scripting import SandboxScriptEngine
+from .serialization import WorkflowSerializer
+from .services import ServiceRegistry
+from .store import ProcessDefinition, ProcessHistory, ProcessInstance, Status, TaskStatus
+from .tasks import TaskActions
+from .validation import Compiler, ValidationError
+
+
+class Engine(TaskActions):
+    """Marshrut's BPMN runtime (see the module docstring for the API)."""
+
+    def __init__(self, *, registry: ServiceRegistry, assigner: Assigner,
+                 clock: Clock | None = None, serializer: WorkflowSerializer | None = None,
+                 limits: Limits | None = None,
+                 retry_delays: Sequence[float] = (1.0, 5.0)) -> None:
+        """``retry_delays``: seconds before the 2nd, 3rd … attempt of a failing service call
+        (so the default is 3 attempts: now, +1 s, +5 s)."""
+        self.registry = registry
+        self.assigner = assigner
+        self.clock: Clock = clock or SystemClock()
+        self.serializer = serializer or WorkflowSerializer()
+        self.sandbox = Sandbox(limits)
+        self.retry_delays = tuple(retry_delays)
+        self.compiler = Compiler(registry, self.sandbox, assigner)
+
+    # ------------------------------------------------------------ definitions
+    def validate(self, bpmn_xml: str | bytes, dmn_xmls: Sequence[str | bytes] = (), *,
+                 session: Session | None = None) -> list[ValidationError]:
+        """Everything wrong with a definition ([] if it can be deployed). With a session the
+        assignments are also checked against the org chart (``Assigner.validate``)."""
+        return self.compiler.compile(bpmn_xml, tuple(dmn_xmls), session)[1]
+
+    def deploy(self, session: Session, bpmn_xml: str | bytes,
+               dmn_xmls: Sequence[str | bytes] = (), deployed_by: int | None = None,
+               activate: bool = True) -> ProcessDefinition:
+        """Store a new version of the process (key = the bpmn:process id).
+
+        Raises ``DefinitionInvalid`` listing every problem. With ``activate`` the new version
+        becomes the one events start; running instances stay on their own version.
+        """
+        compiled, errors = self.compiler.compile(bpmn_xml, tuple(dmn_xmls), session)
+        if compiled is None:
+            raise DefinitionInvalid(errors)
+        latest = session.scalar(select(func.max(ProcessDefinition.version))
+                                .where(ProcessDefinition.key == compiled.key)) or 0
+        text = bpmn_xml if isinstance(bpmn_xml, str) else bpmn_xml.decode("utf-8", "replace")
+        row = ProcessDefinition(
+            key=compiled.key, version=latest + 1, name=compiled.name, bpmn_xml=text,
+            dmn_xml=compiled.dmn_xml,
+            specs={self.serializer.version: self.serializer.spec_to_dict(
+                compiled.spec, compiled.subprocess_specs)},
+            triggers=compiled.triggers, manual_start=compiled.manual_start,
+            variables=compiled.variables, priority=compiled.priority, active=False,
+            deployed_by=deployed_by, deployed_at=self.clock.now())
+        try:
+            with session.begin_nested():
+                session.add(row)
+                session.flush()
+        except IntegrityError:
+            raise Conflict(f"another version of {compiled.key} was deployed at the same time; "
+                           "deploy again") from None
+        if activate:
+            self.activate(session, compiled.key, row.version)
+        return row
+
+    def activate(self, session: Session, key: str, version: int) -> ProcessDefinition:
+        """Make ``version`` the active one of ``key`` (others of the key are deactivated)."""
+        rows = session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
+                               .with_for_update()).all()
+        target = next((r for r in rows if r.version == version), None)
+        if target is None:
+            raise NotFound(f"process {key} has no version {version}")
+        for r in rows:
+            r.active = r is target
+        session.flush()
+        return target
+
+    def deactivate(self, session: Session, key: str, version: int | None = None) -> None:
+        """Stop new starts of ``key`` (of one ``version`` only, if given)."""
+        q = select(ProcessDefinition).where(ProcessDefinition.key == key)
+        if version is not None:
+            q = q.where(ProcessDefinition.version == version)
+        rows = session.scalars(q).all()
+        if not rows:
+            raise NotFound(f"process {key} not found")
+        for r in rows:
+            r.active = False
+        session.flush()
+
+    def definition(self, session: Session, definition_id: int) -> ProcessDefinition:
+        row = session.get(ProcessDefinition, definition_id)
+        if row is None:
+            raise NotFound(f"process definition {definition_id} not found")
+        return row
+
+    def definitions(self, session: Session, key: str | None = None,
+                    active: bool | None = None) -> list[ProcessDefinition]:
+        q = select(ProcessDefinition).order_by(ProcessDefinition.key,
+                                               ProcessDefinition.version)
+        if key is not None:
+            q = q.where(ProcessDefinition.key == key)
+        if active is not None:
+            q = q.where(ProcessDefinition.active.is_(active))
+        return list(session.scalars(q))
+
+    def definitions_for_message(self, session: Session, message: str
+                                ) -> list[ProcessDefinition]:
+        rows = [d for d in self.definitions(session, active=True) if message in d.triggers]
+        return sorted(rows, key=lambda d: (d.priority, d.key))
+
+    # -------------------------------------------------------------- instances
+    def start(self, session: Session, definition: ProcessDefinition,
+              request: StartRequest) -> ProcessInstance:
+        """Start an instance and run it to its first wait state (in the caller's transaction).
+
+        ``request.message`` picks the message start event (None = the manual start event);
+        start data are JSON (Decimal/date are converted). An instance that fails while
+        running is returned with status ``incident`` — this does not raise.
+        """
+        if not definition.active:
+            raise EngineError(f"process {definition.key} v{definition.version} is not active")
+        message = request.message
+        if message is not None and message not in definition.triggers:
+            raise EngineError(f"process {definition.key} does not start on '{message}'")
+        if message is None and not definition.manual_start:
+            raise EngineError(f"process {definition.key} has no manual start; it starts on "
+                              + ", ".join(definition.triggers))
+        data = to_json(request.data, where="start data")
+        if not isinstance(data, dict):
+            raise EngineError("start data must be a JSON object")
+        data.update(definition.variables)  # process constants win over entity data
+        inst = ProcessInstance(
+            definition_id=definition.id, status=Status.RUNNING,
+            entity_type=request.entity_type, entity_id=request.entity_id,
+            event_id=request.event_id, state=None, serializer_version=self.serializer.version,
+            waiting=[], started_by=request.started_by, started_at=self.clock.now(),
+            incident_attempts=0)
+        with conflicts_guarded():
+            try:
+                with session.begin_nested():  # the (event, definition) pair is unique
+                    session.add(inst)
+                    session.flush()
+            except IntegrityError:
+                raise AlreadyStarted(f"event {request.event_id} already started process "
+                                     f"{definition.key} v{definition.version}") from None
+            wf = self.serializer.new_workflow(self._spec_entry(session, definition,
+                                                               self.serializer.version),
+                                              self._script_engine())
+            wf.task_tree.data.update(data)
+            run = InstanceRun(self, session, inst, definition, wf)
+            who = f"user {request.started_by}" if request.started_by else "the system"
+            run.record("started", None, f"v{definition.version} started by {who} "
+                       + (f"on '{message}'" if message else "manually"), request.started_by)
+            run.start_on(message)
+            run.advance()
+            run.save()
+            session.flush()
+        return inst
+
+    def send_message(self, session: Session, instance_id: int, message: str,
+                     payload: dict[str, Any] | None = None) -> ProcessInstance:
+        """Deliver ``message`` to an instance waiting for it (intermediate/event-based
+        gateway catch events); ``payload`` is merged into the data."""
+        with conflicts_guarded():
+            inst = lock_instance(session, instance_id)
+            if inst.status not in Status.OPEN:
+                raise Conflict(f"instance {instance_id} is {inst.status}")
+            run = self._load(session, inst)
+            run.deliver(message, to_json(payload or {}, where="payload"))
+            run.advance()
+            run.save()
+            session.flush()
+        return inst
+
+    def retry(self, session: Session, instance_id: int,
+              user_id: int | None = None) -> ProcessInstance:
+        """Run the failed element of an instance again (admins; also skips a retry wait)."""
+        with conflicts_guarded():
+            inst = lock_instance(session, instance_id)
+            if inst.status not in Status.OPEN or not inst.incident_element_id:
+                raise Conflict(f"instance {instance_id} has no incident to retry")
+            run = self._load(session, inst)
+            run.record("retried", inst.incident_element_id,
+                       f"retried by user {user_id}" if user_id else "retried", user_id)
+            run.reset_failures()
+            run.advance()
+            run.save()
+            session.flush()
+        return inst
+
+    def cancel(self, session: Session, instance_id: int, user_id: int | None = None,
+               reason: str = "") -> ProcessInstance:
+        """Stop an instance for good; its open tasks are withdrawn."""
+        with conflicts_guarded():
+            inst = lock_instance(session, instance_id)
+            if inst.status not in Status.OPEN:
+                raise Conflict(f"instance {instance_id} is already {inst.status}")
+            now = self.clock.now()
+            try:
+                run: InstanceRun | None = self._load(session, inst)
+            except EngineError:
+                run = None  # an unloadable state must still be cancellable
+            if run is not None:
+                run.wf.cancel()
+            inst.status, inst.ended_at = Status.CANCELLED, now
+            inst.incident_element_id = inst.incident_message = inst.incident_retry_at = None
+            for row in self.tasks(session, instance_id=instance_id):
+                row.status, row.completed_at = TaskStatus.CANCELLED, now
+            add_history(session, inst.id, now, "cancelled", None,
+                        (f"cancelled by user {user_id}" if user_id else "cancelled")
+                        + (f": {reason}" if reason else ""), user_id)
+            if run is not None:
+                run.save()
+            session.flush()
+        return inst
+
+    def run_due_retries(self, session: Session) -> int:
+        """Retry every service call whose back-off has passed; returns instances advanced."""
+        now = self.clock.now()
+        ids = session.scalars(select(ProcessInstance.id).where(
+            ProcessInstance.status == Status.WAITING,
+            ProcessInstance.incident_retry_at <= now)
+            .order_by(ProcessInstance.incident_retry_at)).all()
+        done = 0
+        for instance_id in ids:
+            with conflicts_guarded():
+                inst = lock_instance(session, instance_id)
+                if inst.incident_retry_at is None or inst.incident_retry_at > now:
+                    continue  # someone else got there first
+                run = self._load(session, inst)
+                run.advance()
+                run.save()
+                session.flush()
+                done += 1
+        return done
+
+    # ----------------------------------------------------------------- queries
+    def instance(self, session: Session, instance_id: int) -> ProcessInstance:
+        inst = session.get(ProcessInstance, instance_id)
+        if inst is None:
+            raise NotFound(f"process instance {instance_id} not found")
+        return inst
+
+    def instances(self, session: Session, *, entity_type: str | None = None,
+                  entity_id: int | None = None, status: str | None = None,
+                  definition_key: str | None = None) -> list[ProcessInstance]:
+        q = select(ProcessInstance).order_by(ProcessInstance.id)
+        if entity_type is not None:
+            q = q.where(ProcessInstance.entity_type == entity_type)
+        if entity_id is not None:
+            q = q.where(ProcessInstance.entity_id == entity_id)
+        if status is not None:
+            q = q.where(ProcessInstance.status == status)
+        if definition_key is not None:
+            q = q.join(ProcessDefinition).where(ProcessDefinition.key == definition_key)
+        return list(session.scalars(q))
+
+    def instance_data(self, session: Session, instance_id: int) -> dict[str, Any]:
+        """The process data: final data when completed, else the latest task's data."""
+        run = self._load(session, self.instance(session, instance_id))
+        if run.wf.completed:
+            return dict(run.wf.data)
+        last = run.wf.last_task
+        return dict(last.data) if last is not None else dict(run.wf.task_tree.data)
+
+    def waiting_events(self, session: Session, instance_id: int) -> list[dict[str, Any]]:
+        """What the instance waits for: ``[{"event", "type", "value"}]`` (messages, timers)."""
+        return list(self.instance(session, instance_id).waiting or [])
+
+    def history(self, session: Session, instance_id: int) -> list[ProcessHistory]:
+        self.instance(session, instance_id)
+        return list(session.scalars(select(ProcessHistory)
+                                    .where(ProcessHistory.instance_id == instance_id)
+                                    .order_by(ProcessHistory.id)))
+
+    # ---------------------------------------------------------------- helpers
+    def _script_engine(self) -> SandboxScriptEngine:
+        return SandboxScriptEngine(self.sandbox)
+
+    def _spec_entry(self, session: Session, definition: ProcessDefinition,
+                    version: str) -> dict[str, Any]:
+        """The definition's spec written with serializer ``version``.
+
+        After a library upgrade the current version may be missing: it is re-parsed from the
+        stored BPMN/DMN (the source of truth) and kept, once, on the definition row.
+        """
+        specs = definition.specs or {}
+        if version in specs:
+            return specs[version]
+        if version != self.serializer.version:
+            raise EngineError(f"no spec of {definition.key} v{definition.version} for "
+                              f"serializer {version}")
+        compiled, errors = self.compiler.compile(definition.bpmn_xml, definition.dmn_xml)
+        if compiled is None:
+            raise EngineError(f"{definition.key} v{definition.version} no longer parses: "
+                              + "; ".join(str(e) for e in errors))
+        entry = self.serializer.spec_to_dict(compiled.spec, compiled.subprocess_specs)
+        definition.specs = {**specs, version: entry}
+        return entry
+
+    def _load(self, session: Session, instance: ProcessInstance) -> InstanceRun:
+        definition = self.definition(session, instance.definition_id)
+        if instance.state is None:
+            raise EngineError(f"instance {instance.id} has no saved state")
+        spec = self._spec_entry(session, definition, instance.serializer_version)
+        try:
+            wf = self.serializer.restore(spec, instance.state, instance.serializer_version,
+                                         self._script_engine())
+        except EngineError:
+            raise
+        except Exception as exc:
+            raise EngineError(f"instance {instance.id} cannot be loaded: {exc}") from exc
+        return InstanceRun(self, session, instance, definition, wf)

@@ -1,0 +1,190 @@
+"""The engine's tables, in their own declarative base (``engine`` must not import ``crm_models``).
+
+* ``process_definition`` — one row per deployed version of a process key; holds the BPMN and
+  DMN sources and the parsed spec, serialized once (instances never embed it).
+* ``process_instance`` — one running/finished process; its workflow state without the spec,
+  an optimistic-lock ``version`` and the current incident, if any.
+* ``process_task`` — the user tasks: the inbox reads only this table, never workflow state.
+* ``process_history`` — what happened, element by element, with who and what changed.
+
+User ids are plain integers (no foreign keys into the CRM's tables, which the engine does not
+know); the CRM bridge resolves them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+# Same naming convention as crm_models.db so Alembic names constraints alike everywhere.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class EngineBase(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """Stores naive UTC, returns aware UTC, on every backend alike (as crm_models.db's)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(dt.UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.UTC)
+
+
+class Status:
+    """Instance statuses."""
+
+    RUNNING = "running"        # only inside the transaction that is advancing it
+    WAITING = "waiting"        # on user tasks, messages or a service-call retry
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    INCIDENT = "incident"      # stopped on an error until an admin retries or cancels
+    OPEN = (RUNNING, WAITING, INCIDENT)
+
+
+class TaskStatus:
+    OPEN = "open"
+    CLAIMED = "claimed"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ACTIVE = (OPEN, CLAIMED)
+
+
+class ProcessDefinition(EngineBase):
+    __tablename__ = "process_definition"
+    __table_args__ = (UniqueConstraint("key", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), index=True)  # the bpmn:process id
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(300))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    dmn_xml: Mapped[list[str]] = mapped_column(JSON)
+    #: {serializer version: {"spec": ..., "subprocess_specs": ...}} — normally one entry
+    specs: Mapped[dict[str, Any]] = mapped_column(JSON)
+    triggers: Mapped[list[str]] = mapped_column(JSON)  # message names of its start events
+    manual_start: Mapped[bool] = mapped_column(Boolean)  # has a none start event
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON)
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    deployed_by: Mapped[int | None] = mapped_column(Integer)
+    deployed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+
+    def __repr__(self) -> str:
+        return f"<ProcessDefinition {self.key} v{self.version}{' active' if self.active else ''}>"
+
+
+class ProcessInstance(EngineBase):
+    __tablename__ = "process_instance"
+    __table_args__ = (
+        UniqueConstraint("event_id", "definition_id"),
+        Index("ix_process_instance_entity", "entity_type", "entity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    definition_id: Mapped[int] = mapped_column(
+        ForeignKey("process_definition.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    entity_type: Mapped[str | None] = mapped_column(String(20))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    event_id: Mapped[int | None] = mapped_column(Integer)
+    state: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    serializer_version: Mapped[str] = mapped_column(String(20))
+    version: Mapped[int] = mapped_column(Integer)
+    waiting: Mapped[list[dict[str, Any]]] = mapped_column(JSON)  # what it waits for
+    started_by: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    incident_element_id: Mapped[str | None] = mapped_column(String(200))
+    incident_message: Mapped[str | None] = mapped_column(Text)
+    incident_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    incident_retry_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def __repr__(self) -> str:
+        return f"<ProcessInstance {self.id} {self.status}>"
+
+
+class ProcessTask(EngineBase):
+    __tablename__ = "process_task"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    spiff_task_id: Mapped[str] = mapped_column(String(36), unique=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(300))
+    instructions: Mapped[str] = mapped_column(Text)
+    form: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    assignee_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    candidate_ids: Mapped[list[int]] = mapped_column(JSON)
+    claimed_by: Mapped[int | None] = mapped_column(Integer, index=True)
+    assignment_note: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    priority: Mapped[int] = mapped_column(Integer)  # 1 high, 2 normal, 3 low
+    due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    completed_by: Mapped[int | None] = mapped_column(Integer)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    entity_type: Mapped[str | None] = mapped_column(String(20))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    definition_key: Mapped[str] = mapped_column(String(200))
+
+    def __repr__(self) -> str:
+        return f"<ProcessTask {self.id} {self.element_id} {self.status}>"
+
+
+class ProcessHistory(EngineBase):
+    __tablename__ = "process_history"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    instance_id: Mapped[int] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    event: Mapped[str] = mapped_column(String(30))
+    element_id: Mapped[str | None] = mapped_column(String(200))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    message: Mapped[str] = mapped_column(Text)
+    changes: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+    def __repr__(self) -> str:
+        return f"<ProcessHistory {self.instance_id} {self.event} {self.element_id}>"
+
+
+#: Short names used in the brief and by the bridge.
+Definition = ProcessDefinition
+Instance = ProcessInstance

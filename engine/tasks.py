@@ -1,0 +1,152 @@
+"""User-task actions of the ``Engine``: claim, unclaim, delegate, complete, inbox queries.
+
+Who may act: an open task — its assignee or one of its candidates; a claimed task — only the
+claimer. Completing validates the data against the task's form, continues the process in the
+same transaction, and is safe against a concurrent second completion (one wins, the other
+gets ``Conflict``; see ``engine.persistence``).
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from .data import diff
+from .errors import Conflict, EngineError, NotAllowed, NotFound, TaskNotReady
+from .forms import clean_form_data
+from .persistence import add_history, conflicts_guarded, lock_instance, lock_task
+from .store import ProcessTask, Status, TaskStatus
+
+if TYPE_CHECKING:
+    from .executor import InstanceRun
+    from .ports import Clock
+
+
+def may_act(row: ProcessTask, user_id: int) -> bool:
+    if row.status == TaskStatus.CLAIMED:
+        return row.claimed_by == user_id
+    return user_id == row.assignee_id or user_id in (row.candidate_ids or [])
+
+
+class TaskActions:
+    """Mixed into ``Engine``; relies on its ``clock`` and ``_load``."""
+
+    clock: Clock
+
+    def _load(self, session: Session, instance: Any) -> InstanceRun:  # pragma: no cover
+        raise NotImplementedError
+
+    def task(self, session: Session, task_id: int) -> ProcessTask:
+        row = session.get(ProcessTask, task_id)
+        if row is None:
+            raise NotFound(f"task {task_id} not found")
+        return row
+
+    def tasks(self, session: Session, *, instance_id: int | None = None,
+              statuses: Sequence[str] | None = TaskStatus.ACTIVE) -> list[ProcessTask]:
+        q = select(ProcessTask).order_by(ProcessTask.id)
+        if instance_id is not None:
+            q = q.where(ProcessTask.instance_id == instance_id)
+        if statuses is not None:
+            q = q.where(ProcessTask.status.in_(statuses))
+        return list(session.scalars(q))
+
+    def inbox(self, session: Session, user_id: int) -> list[ProcessTask]:
+        """Open tasks the user may take (assigned or offered) and tasks they claimed."""
+        if session.get_bind().dialect.name == "postgresql":
+            offered = ProcessTask.candidate_ids.cast(JSONB).contains([user_id])
+        else:
+            each = func.json_each(ProcessTask.candidate_ids).table_valued("value")
+            offered = exists(select(1).select_from(each).where(each.c.value == user_id))
+        q = select(ProcessTask).where(or_(
+            and_(ProcessTask.status == TaskStatus.OPEN,
+                 or_(ProcessTask.assignee_id == user_id, offered)),
+            and_(ProcessTask.status == TaskStatus.CLAIMED, ProcessTask.claimed_by == user_id),
+        )).order_by(ProcessTask.priority, ProcessTask.due_at, ProcessTask.id)
+        return list(session.scalars(q))
+
+    def claim(self, session: Session, task_id: int, user_id: int) -> ProcessTask:
+        with conflicts_guarded():
+            row = lock_task(session, task_id)
+            if row.status == TaskStatus.CLAIMED and row.claimed_by == user_id:
+                return row
+            if row.status != TaskStatus.OPEN:
+                raise Conflict(f"task {task_id} is already {row.status}"
+                               + (f" by user {row.claimed_by}" if row.claimed_by else ""))
+            if not may_act(row, user_id):
+                raise NotAllowed(f"task {task_id} is not assigned or offered to you")
+            row.status, row.claimed_by = TaskStatus.CLAIMED, user_id
+            add_history(session, row.instance_id, self.clock.now(), "claimed", row.element_id,
+                        f"'{row.name}' claimed by user {user_id}", user_id)
+            session.flush()
+        return row
+
+    def unclaim(self, session: Session, task_id: int, user_id: int) -> ProcessTask:
+        with conflicts_guarded():
+            row = lock_task(session, task_id)
+            if row.status != TaskStatus.CLAIMED:
+                raise Conflict(f"task {task_id} is {row.status}, not claimed")
+            if row.claimed_by != user_id:
+                raise NotAllowed(f"task {task_id} was claimed by someone else")
+            row.status, row.claimed_by = TaskStatus.OPEN, None
+            add_history(session, row.instance_id, self.clock.now(), "unclaimed",
+                        row.element_id, f"'{row.name}' released by user {user_id}", user_id)
+            session.flush()
+        return row
+
+    def delegate(self, session: Session, task_id: int, from_user: int,
+                 to_user: int) -> ProcessTask:
+        """Hand the task to ``to_user`` alone; only someone who may act on it can do this."""
+        with conflicts_guarded():
+            row = lock_task(session, task_id)
+            if row.status not in TaskStatus.ACTIVE:
+                raise Conflict(f"task {task_id} is already {row.status}")
+            if not may_act(row, from_user):
+                raise NotAllowed(f"task {task_id} is not yours to delegate")
+            if to_user == from_user:
+                raise EngineError("a task cannot be delegated to yourself",
+                                  fields={"to_user": "choose someone else"})
+            row.assignee_id, row.candidate_ids, row.claimed_by = to_user, [], None
+            row.status = TaskStatus.OPEN
+            row.assignment_note = f"delegated by user {from_user}"
+            add_history(session, row.instance_id, self.clock.now(), "delegated",
+                        row.element_id, f"'{row.name}' delegated by user {from_user} to user "
+                                        f"{to_user}", from_user)
+            session.flush()
+        return row
+
+    def complete(self, session: Session, task_id: int, user_id: int,
+                 data: Mapping[str, Any] | None = None) -> ProcessTask:
+        """Finish a user task with form ``data`` and continue the process to its next wait."""
+        with conflicts_guarded():
+            instance_id = self.task(session, task_id).instance_id
+            inst = lock_instance(session, instance_id)  # instance first, then task: no deadlock
+            row = lock_task(session, task_id)
+            if row.status not in TaskStatus.ACTIVE:
+                raise Conflict(f"task {task_id} is already {row.status}")
+            if not may_act(row, user_id):
+                raise NotAllowed(f"task {task_id} is not assigned to you")
+            if inst.status not in Status.OPEN:
+                raise TaskNotReady(f"the process of task {task_id} is {inst.status}")
+            clean = clean_form_data(row.form, data)
+            run = self._load(session, inst)
+            task = run.wf.tasks.get(UUID(row.spiff_task_id))
+            if task is None or task.state != TaskState.READY:
+                raise TaskNotReady(f"task {task_id} is not waiting for input")
+            before = copy.deepcopy(task.data)
+            task.set_data(**clean)
+            task.run()
+            row.status, row.completed_by, row.result = TaskStatus.COMPLETED, user_id, clean
+            row.completed_at = run.now
+            run.record("completed", row.element_id, f"'{row.name}' completed by user {user_id}",
+                       user_id, diff(before, task.data))
+            run.advance()
+            run.save()
+            session.flush()
+        return row
