@@ -20,6 +20,14 @@ from web.database import migrate
 
 from .factories import Org, make_org
 
+# Production-strength argon2 costs ~50 ms per hash; tests create users by the hundred.
+# The parameters travel inside each hash, so verification is unaffected.
+import argon2  # noqa: E402
+
+import crm_models.services.org as _org_services  # noqa: E402
+
+_org_services._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
 
 def _database_url(tmp_root: Path) -> str:
     url = os.environ.get("MARSHRUT_TEST_DATABASE_URL")
