@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import ScriptTask, UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
@@ -307,9 +308,29 @@ class InstanceRun:
 
     # ---------------------------------------------------------------- save
     def waiting_events(self) -> list[dict[str, Any]]:
-        return [{"event": e.name, "type": e.event_type,
-                 "value": None if e.value is None else str(e.value)}
-                for e in self.wf.waiting_events()]
+        """What the workflow waits for, one entry per event (an event-based gateway's
+        alternatives listed separately): ``{"event", "type", "element", "value"}``."""
+        out = []
+        for task in self.wf.event_manager.tasks.values():
+            definition = task.task_spec.event_definition
+            parts = (definition.event_definitions
+                     if isinstance(definition, MultipleEventDefinition) else [definition])
+            for part in parts:
+                detail = part.details(task)
+                out.append({"event": detail.name, "type": detail.event_type,
+                            "element": task.task_spec.bpmn_id,
+                            "value": None if detail.value is None else str(detail.value)})
+        return sorted(out, key=lambda e: (e["element"] or "", e["event"] or ""))
+
+    def frontier_data(self) -> dict[str, Any]:
+        """The data where the process stands: final data, else the latest waiting task's."""
+        if self.wf.completed:
+            return dict(self.wf.data)
+        tasks = self.wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.ERROR)
+        tasks = [t for t in tasks if getattr(t.task_spec, "bpmn_id", None)]
+        if not tasks:
+            return dict(self.wf.data)
+        return dict(max(tasks, key=lambda t: t.last_state_change).data)
 
     def save(self) -> None:
         inst = self.instance

@@ -311,14 +311,11 @@ class Engine(TaskActions):
 
     def instance_data(self, session: Session, instance_id: int) -> dict[str, Any]:
         """The process data: final data when completed, else the latest task's data."""
-        run = self._load(session, self.instance(session, instance_id))
-        if run.wf.completed:
-            return dict(run.wf.data)
-        last = run.wf.last_task
-        return dict(last.data) if last is not None else dict(run.wf.task_tree.data)
+        return self._load(session, self.instance(session, instance_id)).frontier_data()
 
     def waiting_events(self, session: Session, instance_id: int) -> list[dict[str, Any]]:
-        """What the instance waits for: ``[{"event", "type", "value"}]`` (messages, timers)."""
+        """What the instance waits for: ``[{"event", "type", "element", "value"}]`` — message
+        names, timers with their due ``value`` (for a future timer service to index)."""
         return list(self.instance(session, instance_id).waiting or [])
 
     def history(self, session: Session, instance_id: int) -> list[ProcessHistory]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from .errors import SandboxError
@@ -78,7 +78,7 @@ def _round(chk: Checker, v: Any, ndigits: int | None = None) -> Any:
         raise SandboxError("round() digits must be an integer between -20 and 20")
     if isinstance(v, Decimal):
         exp = Decimal(1).scaleb(-(ndigits or 0))
-        q = v.quantize(exp, context=DECIMAL_CONTEXT)
+        q = v.quantize(exp, rounding=ROUND_HALF_UP, context=DECIMAL_CONTEXT)  # money rounding
         return q if ndigits is not None else int(q)
     return round(v, ndigits) if ndigits is not None else round(v)
 

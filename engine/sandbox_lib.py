@@ -11,8 +11,9 @@ data as decimal strings (``"1500000.00"``). So that ``deal.amount > 1000000`` co
   arithmetic, the string is read as a Decimal; a string that is not a decimal number is an
   error (never a silent ``False``);
 * ordering comparisons (``<``, ``<=``, ``>``, ``>=``) between two strings that both look like
-  decimal numbers compare numerically; all other string comparisons, including ``==``, are
-  exact text comparisons (so ``'007' == '7'`` is false, as for codes);
+  decimal numbers compare numerically, and between a decimal-looking string and one that is
+  not they are an error; other string comparisons, including ``==``, are exact text
+  comparisons (so ``'007' == '7'`` is false, as for codes, and ISO dates order as text);
 * ``+`` between two strings concatenates; to add two amounts write ``decimal(a) + decimal(b)``;
 * Decimal results are stored back into task data as decimal strings (``"3000000.00"``).
 """
@@ -211,7 +212,11 @@ def compare(op: str, a: Any, b: Any) -> bool:
         same = a is b
         return same if op == "is" else not same
     pair = _numeric_pair(a, b)
-    if pair is None and op in ("<", "<=", ">", ">=") and _both_decimal_text(a, b):
+    if pair is None and op in ("<", "<=", ">", ">=") and isinstance(a, str) \
+            and isinstance(b, str) and (is_decimal_text(a) or is_decimal_text(b)):
+        if not _both_decimal_text(a, b):  # "a lot" > "1000000" must not be decided as text
+            raise SandboxError(f"cannot compare {short(a)} with {short(b)}: one is a number "
+                               "and the other is not")
         pair = to_decimal(a), to_decimal(b)
     x, y = pair if pair is not None else (a, b)
     if op == "==":

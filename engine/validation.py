@@ -230,12 +230,15 @@ class _ProcessChecker:
             if kind not in SUPPORTED:
                 name = f"element {eid}" if eid else "an element"
                 self.error(el, f"{name} of type bpmn:{kind} is not supported")
+                if eid:
+                    self.nodes.setdefault(eid, el)  # so its flows are not reported again
                 continue
             if not eid:
                 self.error(el, f"bpmn:{kind} on line {el.sourceline} has no id", "")
                 continue
             if eid in self.nodes:
                 self.error(el, f"id '{eid}' is used twice")
+                continue
             if eid in RESERVED_IDS or eid.endswith(".EndJoin") or "BoundaryEvent" in eid:
                 self.error(el, f"id '{eid}' is reserved by the engine; rename the element")
             self.nodes[eid] = el
