@@ -30,6 +30,12 @@ DEFAULTS: dict[str, Any] = {
     "LANGUAGES": ["ru", "en"],
     "DISPATCH_AFTER_COMMIT": True,  # start processes for CRM events right after each commit
     "RUN_SCHEDULER": True,  # embedded set-up: timers run inside the app process
+    "BITRIX_RATE_PER_SECOND": 2.0,  # Bitrix24 REST: each webhook's leaky bucket drains this fast
+    "BITRIX_RATE_BURST": 50,  # … and holds this many requests
+    "BITRIX_PORTAL_DOMAIN": None,  # auth[domain] in outgoing webhooks (default: localhost)
+    "PUBLIC_URL": None,  # how clients reach us, for printed URLs (default: http://127.0.0.1:5000)
+    "WEBHOOK_DELIVERY_THREAD": None,  # outgoing webhooks sent in-process (None: as RUN_SCHEDULER)
+    "WEBHOOK_DELIVERY_TIMEOUT": 10,  # seconds per outgoing POST
 }
 
 
@@ -97,7 +103,7 @@ def register_cli(app: Flask) -> None:
         click.echo(f"Database ready: {app.config['DATABASE_URL']}")
         if demo:
             click.echo("Demo data loaded." if loaded else "Demo data already present.")
-            click.echo("Demo logins (password: %s):" % DEMO_PASSWORD)
+            click.echo(f"Demo logins (password: {DEMO_PASSWORD}):")
             for email, name, role, _dep in DEMO_USERS:
                 click.echo(f"  {email:24} {role:11} {name}")
 
@@ -147,3 +153,28 @@ def register_cli(app: Flask) -> None:
             token = create_token(session, user, name)
             session.commit()
         click.echo(token)
+
+    @app.cli.command("create-webhook")
+    @click.argument("email")
+    @click.option("--name", default="cli", show_default=True, help="A label for the webhook.")
+    @click.option("--scopes", default="crm,bizproc,user,department", show_default=True,
+                  help="Comma-separated: crm, bizproc, user, department.")
+    def create_webhook_cmd(email: str, name: str, scopes: str) -> None:
+        """Print the URL of a new Bitrix24-compatible incoming webhook acting as EMAIL."""
+        from integrations.cli import CommandError, create_webhook_url
+
+        with db_session(app) as session:
+            try:
+                click.echo(create_webhook_url(session, email, name=name, scopes=scopes,
+                                              base_url=app.config["PUBLIC_URL"]))
+            except CommandError as exc:
+                raise click.ClickException(str(exc)) from None
+
+    @app.cli.command("deliver-webhooks")
+    @click.option("--loop", is_flag=True, help="Keep running, polling every --every seconds.")
+    @click.option("--every", default=5.0, show_default=True)
+    def deliver_webhooks_cmd(loop: bool, every: float) -> None:
+        """Send pending outgoing webhooks (for set-ups without the in-process worker)."""
+        from integrations.cli import run_deliveries
+
+        run_deliveries(app.extensions["bitrix_delivery"], loop=loop, every=every, echo=click.echo)

@@ -5,6 +5,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 import crm_models
+import integrations  # the Bitrix24 integration's tables are on crm_models' Base too
 from crm_models.db import Base
 
 config = context.config
@@ -15,7 +16,7 @@ try:  # the engine's tables live in their own metadata (engine/ must not import 
     target_metadata.append(EngineBase.metadata)
 except ImportError:  # pragma: no cover - before the engine exists
     pass
-assert crm_models
+assert crm_models and integrations
 
 
 def run_migrations_online() -> None:

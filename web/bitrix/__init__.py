@@ -1,0 +1,45 @@
+"""The Bitrix24-compatible REST API (``/rest/<user_id>/<secret>/<method>``), its profile and
+admin pages, and the wiring of the outgoing-webhook delivery worker.
+
+Another adapter over the same CRM service functions as the pages and the native API: calls run
+with the webhook owner's rights, validation and outbox events. Token-authenticated, so the
+REST blueprint is exempt from CSRF.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from integrations.delivery import DeliveryThread, DeliveryWorker, watch_outbox_commits
+
+from . import batch, crm_methods, misc_methods, org_methods  # noqa: F401  (register methods)
+from .pages import bp as pages_bp
+from .views import bp as rest_bp
+
+
+def init_app(app: Flask) -> None:
+    from ..auth import csrf
+
+    app.register_blueprint(rest_bp)
+    app.register_blueprint(pages_bp)
+    csrf.exempt(rest_bp)
+    cfg = app.config
+    worker = DeliveryWorker(app.extensions["db_sessionmaker"],
+                            domain=cfg.get("BITRIX_PORTAL_DOMAIN") or "localhost",
+                            timeout=float(cfg["WEBHOOK_DELIVERY_TIMEOUT"]))
+    app.extensions["bitrix_delivery"] = worker
+    in_process = cfg.get("WEBHOOK_DELIVERY_THREAD")
+    if in_process is None:
+        in_process = cfg.get("RUN_SCHEDULER", False)
+    if in_process:
+        thread = DeliveryThread(worker)
+        app.extensions["bitrix_delivery_thread"] = thread
+        watch_outbox_commits(app.extensions["db_sessionmaker"], thread.wake)
+
+        @app.before_request
+        def _start_delivery_thread() -> Any:
+            # Started by the first request, not at import: CLI commands need no worker thread.
+            if not thread.running:
+                thread.start()
+            return None
