@@ -173,9 +173,9 @@ def plain_value(entity: str, f: Field | None, value: Any, users: dict[int, Any])
         return ", ".join(str(v.get("value", v)) if isinstance(v, dict) else str(v)
                          for v in value)
     if f.kind == "refs" and isinstance(value, list):
-        return ", ".join(f"#{v}" for v in value)
+        return ", ".join(_ref_title(f.ref, v) for v in value)
     if f.kind == "ref":
-        return f"#{value}"
+        return _ref_title(f.ref, value)
     if f.kind == "money":
         try:
             return format_decimal(Decimal(str(value)), format="#,##0.00")
@@ -184,6 +184,16 @@ def plain_value(entity: str, f: Field | None, value: Any, users: dict[int, Any])
     if f.kind == "date":
         return day(value)
     return str(value)
+
+
+def _ref_title(entity: str, record_id: Any) -> str:
+    """A linked record's name if the signed-in user may read it, else its id."""
+    obj = get_db().get(ENTITY_MODELS[entity], record_id) if isinstance(record_id, int) else None
+    actor = current_actor()
+    if obj is None or actor is None or not actor.allows_record(
+            entity, "read", obj.responsible_id, obj.opened):
+        return f"#{record_id}"
+    return record_title(obj)
 
 
 def escape_lines(text: str | None) -> Markup:

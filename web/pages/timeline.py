@@ -35,6 +35,7 @@ class HistoryEntry:
     who: str
     action: str
     changes: list[Change]
+    created: bool = False  # a creation lists the initial values only
 
 
 def history(entity: str, record_id: int) -> list[HistoryEntry]:
@@ -49,8 +50,8 @@ def history(entity: str, record_id: int) -> list[HistoryEntry]:
     for ev in rows:
         changes = []
         for key, pair in (ev.changes or {}).items():
-            if key in QUIET_KEYS or key in ("id", "created_at", "updated_at", "created_by_id"):
-                continue
+            if key in QUIET_KEYS or key not in fields:
+                continue  # ids, timestamps and derived values are shown elsewhere
             old, new = pair if isinstance(pair, list) and len(pair) == 2 else (None, pair)
             f = fields.get(key)
             changes.append(Change(field_label(entity, key), plain_value(entity, f, old, users),
@@ -61,7 +62,8 @@ def history(entity: str, record_id: int) -> list[HistoryEntry]:
             if key in (ev.changes or {}):
                 detail = str((ev.changes[key] or [None, ""])[-1] or "")
         label = str(AUDIT_ACTION_LABELS.get(ev.action, ev.action))
-        out.append(HistoryEntry(ev.at, who, f"{label}: {detail}" if detail else label, changes))
+        out.append(HistoryEntry(ev.at, who, f"{label}: {detail}" if detail else label, changes,
+                                created=ev.action == "created"))
     return out
 
 

@@ -75,22 +75,29 @@ def _save(dep: Department | None) -> Any:
     actor = require_actor()
     db = get_db()
     form = request.form
+    data: dict[str, Any] = {"name": form.get("name", "")}
+    errors: dict[str, str] = {}
+    for key in ("parent_id", "head_id"):
+        value = int_or_raw(form.get(key))
+        if value is not None and not isinstance(value, int):
+            errors[key], value = "must be a whole number", None
+        data[key] = value
     try:
-        data: dict[str, Any] = {"name": form.get("name", "")}
-        for key in ("parent_id", "head_id"):
-            value = int_or_raw(form.get(key))
-            if value is not None and not isinstance(value, int):
-                raise ValidationFailed({key: "must be a whole number"})
-            data[key] = value
         wanted = role_ids_from_form(db)
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+        wanted = set()
+    try:
         saved = save_department(db, actor, dep.id if dep else None, **data)
+        if errors:  # the service checked the rest; report everything at once
+            raise ValidationFailed(errors)
         sync_grants(db, actor, wanted, department_id=saved.id)
         db.commit()
     except ValidationFailed as exc:
         db.rollback()
         values = {**form.to_dict(), "roles": form.getlist("roles")}
         return _render(db.get(Department, dep.id) if dep else None, values,
-                       translate_fields(exc.fields), 422)
+                       translate_fields({**exc.fields, **errors}), 422)
     flash(_("Department “%(name)s” saved.", name=saved.name), "success")
     return redirect(url_for("admin.departments"))
 

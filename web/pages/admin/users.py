@@ -84,28 +84,50 @@ def _form_data(creating: bool) -> dict[str, Any]:
         "timezone": form.get("timezone", "").strip(),
         "department_id": int_or_raw(form.get("department_id")),
         "deputy_id": int_or_raw(form.get("deputy_id")),
-        "out_of_office_from": form.get("out_of_office_from", "").strip() or None,
-        "out_of_office_until": form.get("out_of_office_until", "").strip() or None,
     }
+    for key in ("out_of_office_from", "out_of_office_until"):
+        data[key] = _with_zone(form.get(key, ""), data["timezone"])
     if creating or form.get("password"):
         data["password"] = form.get("password", "")
     return data
+
+
+def _with_zone(raw: str, timezone: str) -> str | None:
+    """A ``datetime-local`` value as ISO 8601 in the time zone chosen on the same form
+    (the one the admin sees); left as typed when either is unusable, for the service to judge."""
+    raw = raw.strip()
+    if not raw:
+        return None
+    try:
+        local = dt.datetime.fromisoformat(raw)
+        if local.tzinfo is None:
+            local = local.replace(tzinfo=zoneinfo.ZoneInfo(timezone))
+    except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        return raw
+    return local.isoformat()
 
 
 def _save(user: User | None) -> Any:
     actor = require_actor()
     db = get_db()
     data = _form_data(user is None)
+    errors: dict[str, str] = {}
     try:
         wanted = role_ids_from_form(db)
+    except ValidationFailed as exc:
+        errors, wanted = dict(exc.fields), set()
+    try:
         if user is None:
             saved = create_user(db, actor, **data)
         else:
             saved = update_user(db, actor, user.id, **data)
+        if errors:  # the service checked the rest; report everything at once
+            raise ValidationFailed(errors)
         sync_grants(db, actor, wanted, user_id=saved.id)
         db.commit()
     except ValidationFailed as exc:
         db.rollback()
+        exc.fields.update(errors)
         values = {**data, "password": "", "roles": request.form.getlist("roles"),
                   "department_id": request.form.get("department_id", ""),
                   "deputy_id": request.form.get("deputy_id", ""),
