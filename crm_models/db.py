@@ -69,6 +69,10 @@ class Money(TypeDecorator[Decimal]):
         return (Decimal(value) / 100).quantize(CENT)
 
 
+def _unicode_lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     kwargs: dict[str, Any] = {"echo": echo, "future": True}
@@ -88,6 +92,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # SQLite's built-in lower() folds ASCII only; list filters must match «Вектор»
+            # by "вектор" as they do on PostgreSQL.
+            dbapi_conn.create_function("lower", 1, _unicode_lower, deterministic=True)
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:

@@ -72,7 +72,7 @@ def load_demo(session: Session) -> bool:
     for title, first, last, company, source, amount, resp in leads:
         created.append(create_lead(session, actor, title=title, first_name=first, last_name=last,
                                    company_title=company, source=source, amount=amount or None,
-                                   phones=[{"value": "+7 900 000-00-%02d" % (len(created) + 1)}],
+                                   phones=[{"value": f"+7 900 000-00-{len(created) + 1:02d}"}],
                                    responsible_id=resp.id))
     convert_lead(session, actor, created[0].id)
 

@@ -10,8 +10,11 @@ from typing import Any
 
 from .entities import EMAIL_TYPES, PHONE_TYPES, SOURCES, LeadStatus
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-PHONE_RE = re.compile(r"^\+?[0-9()\-\s.]{3,30}$")
+# Control characters (NUL above all: PostgreSQL text cannot hold it) are never part of an address.
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+$")
+PHONE_RE = re.compile(r"^\+?[0-9()\- .]{3,30}$")
+PHONE_MIN_DIGITS = 3
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
 MAX_AMOUNT = Decimal("999999999999999.99")
 
@@ -29,6 +32,8 @@ class Field:
     readonly: bool = False
     minimum: int | None = None
     maximum: int | None = None
+    #: Whether an empty value (None, "") is accepted; False where the column cannot be empty.
+    blank: bool = True
 
     @property
     def json_type(self) -> str:
@@ -41,8 +46,8 @@ def F(name: str, kind: str, en: str, ru: str, **kw: Any) -> Field:
 
 
 COMMON = (
-    F("responsible_id", "user", "Responsible", "Ответственный"),
-    F("opened", "bool", "Open to everyone", "Доступна для всех"),
+    F("responsible_id", "user", "Responsible", "Ответственный", blank=False),
+    F("opened", "bool", "Open to everyone", "Доступна для всех", blank=False),
     F("comments", "text", "Comments", "Комментарий", max_length=20000),
 )
 CONTACT_CHANNELS = (
@@ -69,10 +74,11 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         F("first_name", "string", "First name", "Имя", max_length=100),
         F("last_name", "string", "Last name", "Фамилия", max_length=100),
         F("company_title", "string", "Company name", "Название компании"),
-        F("status", "enum", "Status", "Статус", choices=tuple(s.value for s in LeadStatus)),
+        F("status", "enum", "Status", "Статус", choices=tuple(s.value for s in LeadStatus),
+          blank=False),
         F("source", "enum", "Source", "Источник", choices=SOURCES),
         F("amount", "money", "Amount", "Сумма"),
-        F("currency", "currency", "Currency", "Валюта"),
+        F("currency", "currency", "Currency", "Валюта", blank=False),
         *CONTACT_CHANNELS, *COMMON,
         F("company_id", "ref", "Company", "Компания", ref="company", readonly=True),
         F("contact_id", "ref", "Contact", "Контакт", ref="contact", readonly=True),
@@ -83,7 +89,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         F("pipeline_id", "int", "Pipeline", "Воронка", minimum=0),
         F("stage", "stage", "Stage", "Стадия", max_length=50),
         F("amount", "money", "Amount", "Сумма"),
-        F("currency", "currency", "Currency", "Валюта"),
+        F("currency", "currency", "Currency", "Валюта", blank=False),
         F("probability", "int", "Probability, %", "Вероятность, %", minimum=0, maximum=100),
         F("source", "enum", "Source", "Источник", choices=SOURCES),
         F("company_id", "ref", "Company", "Компания", ref="company"),
@@ -105,7 +111,7 @@ def _coerce(f: Field, value: Any) -> Any:
     """Return the clean value or raise ValueError with a message for the user."""
     if value is None or (isinstance(value, str) and value.strip() == "" and f.kind not in (
             "string", "text")):
-        if f.required:
+        if f.required or not f.blank:
             raise ValueError("is required")
         return [] if f.kind in ("refs", "phones", "emails") else (
             "" if f.kind in ("enum", "string", "text") else None)
@@ -155,9 +161,9 @@ def _coerce(f: Field, value: Any) -> Any:
     if k == "bool":
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("y", "yes", "true", "1", "on"):
+        if isinstance(value, str) and value.strip().lower() in ("y", "yes", "true", "1", "on"):
             return True
-        if isinstance(value, str) and value.lower() in ("n", "no", "false", "0", "off"):
+        if isinstance(value, str) and value.strip().lower() in ("n", "no", "false", "0", "off"):
             return False
         raise ValueError("must be true or false")
     if k == "enum":
@@ -165,16 +171,21 @@ def _coerce(f: Field, value: Any) -> Any:
             raise ValueError("must be one of: " + ", ".join(f.choices))
         return value
     if k == "stage":
-        if not isinstance(value, str) or len(value) > f.max_length:
+        if not isinstance(value, str) or len(value) > f.max_length or CONTROL_RE.search(value):
             raise ValueError("must be a stage code")
         return value.strip()
     if k == "date":
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return value
-        if not isinstance(value, str):
+        if not isinstance(value, str) or len(value) > 40:
             raise ValueError("must be a date YYYY-MM-DD")
+        # A whole ISO date, or an ISO date-time whose date part is taken; never a prefix of junk.
         try:
-            return dt.date.fromisoformat(value.strip()[:10])
+            return dt.date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+        try:
+            return dt.datetime.fromisoformat(value.strip()).date()
         except ValueError:
             raise ValueError("must be a date YYYY-MM-DD") from None
     if k == "refs":
@@ -206,7 +217,8 @@ def _channels(kind: str, value: Any) -> list[dict[str, str]]:
         vt = item.get("value_type") or "WORK"
         if not isinstance(vt, str) or vt.upper() not in types:
             raise ValueError("value_type must be one of: " + ", ".join(types))
-        if kind == "phones" and not PHONE_RE.match(v):
+        if kind == "phones" and (not PHONE_RE.match(v)
+                                 or sum(ch.isdigit() for ch in v) < PHONE_MIN_DIGITS):
             raise ValueError(f"'{v[:40]}' is not a phone number")
         if kind == "emails" and (not EMAIL_RE.match(v) or len(v) > 254):
             raise ValueError(f"'{v[:40]}' is not an e-mail address")

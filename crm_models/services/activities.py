@@ -30,7 +30,10 @@ def _parse_due(value: Any) -> dt.datetime | None:
         raise ValidationFailed({"due_at": "must be an ISO 8601 date-time"})
     if parsed.tzinfo is None:
         raise ValidationFailed({"due_at": "must include a time zone offset"})
-    return parsed.astimezone(dt.UTC)
+    try:
+        return parsed.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 has no UTC equivalent
+        raise ValidationFailed({"due_at": "is out of range"}) from None
 
 
 def add_activity(session: Session, actor: Actor, *, entity_type: str, entity_id: int,
@@ -50,9 +53,10 @@ def add_activity(session: Session, actor: Actor, *, entity_type: str, entity_id:
         raise ValidationFailed(errors)
     record = records.load(session, actor, entity_type, entity_id, "update")
     responsible_id = responsible_id or actor.user_id or record.responsible_id
-    user = session.get(User, responsible_id) if isinstance(responsible_id, int) else None
+    user = session.get(User, responsible_id) if _is_id(responsible_id) else None
     if user is None or not user.active:
-        raise ValidationFailed({"responsible_id": f"no active user with id {responsible_id}"})
+        raise ValidationFailed(
+            {"responsible_id": f"no active user with id {str(responsible_id)[:20]}"})
     act = Activity(type=type, subject=subject.strip(), description=description,
                    due_at=_parse_due(due_at), responsible_id=user.id, entity_type=entity_type,
                    entity_id=entity_id, created_by_id=actor.user_id)
@@ -68,8 +72,15 @@ def add_activity(session: Session, actor: Actor, *, entity_type: str, entity_id:
     return act
 
 
+def _is_id(value: Any) -> bool:
+    # A string or a huge number compared with an id column fails on PostgreSQL.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= records.MAX_ID
+
+
 def complete_activity(session: Session, actor: Actor, activity_id: int) -> Activity:
-    act = session.get(Activity, activity_id)
+    """Mark an activity done: its responsible user may if they can read the record, anyone
+    else needs update on the record. Emits ``activity.updated`` (nothing when already done)."""
+    act = session.get(Activity, activity_id) if _is_id(activity_id) else None
     if act is None:
         raise NotFound(f"No activity with id {activity_id}")
     record = records.load(session, actor, act.entity_type, act.entity_id)

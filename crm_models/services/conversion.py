@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from ..entities import Company, Contact, Deal, Lead, LeadStatus
-from ..errors import ValidationFailed
+from ..errors import PermissionDenied, ValidationFailed
 from ..permissions import Actor
 from . import records
 
@@ -21,16 +21,25 @@ class Conversion:
 
 
 def conversion_preview(session: Session, actor: Actor, lead_id: int) -> dict[str, Any]:
-    """What ``convert_lead`` would create, without writing anything."""
+    """What ``convert_lead`` would create, without writing anything.
+
+    Needs the same rights as the conversion itself (update on the lead, add on every entity
+    it would create), so a page never offers a conversion that would then be refused.
+    """
     lead = records.load(session, actor, "lead", lead_id, "update")
     _check_convertible(lead)
     person = bool(lead.first_name or lead.last_name)
-    return {
+    preview = {
         "contact": _contact_fields(lead) if person else None,
         "company": _company_fields(lead) if lead.company_title and not lead.company_id else None,
         "existing_company_id": lead.company_id,
         "deal": _deal_fields(lead, {}),
     }
+    for entity in ("contact", "company", "deal"):
+        if preview[entity] is not None and not actor.allows_record(
+                entity, "add", lead.responsible_id, lead.opened):
+            raise PermissionDenied(f"You may not add a {entity} for this lead's responsible user")
+    return preview
 
 
 def _check_convertible(lead: Lead) -> None:
@@ -74,10 +83,19 @@ def convert_lead(session: Session, actor: Actor, lead_id: int, *,
     source and responsible; mark the lead CONVERTED with links both ways.
 
     ``deal`` may override deal fields (e.g. ``pipeline_id``, ``stage``, ``title``).
-    Rights: update on the lead, add on each created entity. All or nothing.
+    Rights: update on the lead, add on each created entity. All or nothing: a failing step
+    (say, a bad deal override) undoes the company and contact already made, even when the
+    caller goes on and commits its transaction.
     """
+    if deal is not None and not isinstance(deal, dict):
+        raise ValidationFailed({"deal": "must be an object of deal fields"})
     lead = records.load(session, actor, "lead", lead_id, "update", lock=True)
     _check_convertible(lead)
+    with session.begin_nested():
+        return _convert(session, actor, lead, deal or {})
+
+
+def _convert(session: Session, actor: Actor, lead: Lead, deal: dict[str, Any]) -> Conversion:
     extra = {"lead_id": lead.id}
     company: Company | None = None
     if lead.company_id:
@@ -90,7 +108,7 @@ def convert_lead(session: Session, actor: Actor, lead_id: int, *,
         if company is not None:
             cf["company_id"] = company.id
         contact = records.create(session, actor, "contact", cf, extra=extra)
-    df = _deal_fields(lead, deal or {})
+    df = _deal_fields(lead, deal)
     if company is not None:
         df.setdefault("company_id", company.id)
     if contact is not None:

@@ -65,13 +65,26 @@ def change_deal_stage(session: Session, actor: Actor, deal_id: int, stage: str) 
 
 
 # Contacts
+def _has_name(value: Any) -> bool:
+    # Non-strings count as given: clean() then names the field's type error.
+    return not isinstance(value, str) or bool(value.strip())
+
+
 def create_contact(session: Session, actor: Actor, **fields: Any) -> Contact:
-    if not (fields.get("first_name") or fields.get("last_name")):
+    """A contact needs a first or a last name (blank ones do not count)."""
+    if not any(name in fields and fields[name] is not None and _has_name(fields[name])
+               for name in ("first_name", "last_name")):
         raise ValidationFailed({"last_name": "a contact needs a first or last name"})
     return records.create(session, actor, "contact", fields)
 
 
 def update_contact(session: Session, actor: Actor, contact_id: int, **fields: Any) -> Contact:
+    """Change a contact; it may not lose both its first and its last name."""
+    if "first_name" in fields or "last_name" in fields:
+        contact = records.load(session, actor, "contact", contact_id)
+        names = [fields.get(n, getattr(contact, n)) for n in ("first_name", "last_name")]
+        if not any(v is not None and _has_name(v) for v in names):
+            raise ValidationFailed({"last_name": "a contact needs a first or last name"})
     return records.update(session, actor, "contact", contact_id, fields)
 
 

@@ -13,25 +13,29 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Select, and_, func, select
+from sqlalchemy import delete as sa_delete
 from sqlalchemy.orm import Session, selectinload
 
-from ..activity import AuditEvent, OutboxEvent
+from ..activity import Activity, AuditEvent, Comment, OutboxEvent
 from ..db import utcnow
-from ..entities import ENTITY_MODELS, Contact, Deal, Pipeline, Stage
+from ..entities import ENTITY_MODELS, Contact, Deal, Pipeline, Stage, deal_contact
 from ..errors import NotFound, PermissionDenied, ValidationFailed
-from ..fields import SCHEMAS, _coerce, clean, field_map
+from ..fields import SCHEMAS, Field, _coerce, clean, field_map
 from ..org import User
 from ..permissions import Actor
 from ..serialize import diff, to_dict
 
 MAX_PER_PAGE = 500
+MAX_PAGE = 1_000_000
+#: Ids are 64-bit on every backend; anything outside cannot name a row (and would overflow).
+MAX_ID = 2**63 - 1
 
 
 def model_for(entity: str) -> Any:
     try:
         return ENTITY_MODELS[entity]
-    except KeyError:
-        raise NotFound(f"Unknown entity type '{entity}'") from None
+    except (KeyError, TypeError):  # TypeError: an unhashable value from a JSON body
+        raise NotFound(f"Unknown entity type '{str(entity)[:40]}'") from None
 
 
 def record_event(session: Session, actor: Actor, *, entity: str, entity_id: int, action: str,
@@ -54,7 +58,8 @@ def load(session: Session, actor: Actor, entity: str, record_id: Any, action: st
          *, lock: bool = False) -> Any:
     """The record, if it exists and the actor may ``action`` it; NotFound hides what they can't read."""
     model = model_for(entity)
-    if isinstance(record_id, bool) or not isinstance(record_id, int):
+    if isinstance(record_id, bool) or not isinstance(record_id, int) or not (
+            0 < record_id <= MAX_ID):
         raise NotFound(f"No {entity} with id {str(record_id)[:40]!r}")
     stmt = select(model).where(model.id == record_id)
     if lock:
@@ -127,6 +132,10 @@ def _resolve_stage(session: Session, deal: Deal | None, data: dict[str, Any]) ->
 
 
 def _apply(session: Session, entity: str, record: Any, data: dict[str, Any]) -> None:
+    """Set the clean ``data`` on ``record``. The stage is resolved first: a bad stage must raise
+    before any attribute changed, or a caller that goes on after the error would save half."""
+    stage = _resolve_stage(session, record if record.id else None, data) if entity == "deal" \
+        else None
     for name, value in data.items():
         if name in ("stage", "pipeline_id"):
             continue
@@ -135,11 +144,9 @@ def _apply(session: Session, entity: str, record: Any, data: dict[str, Any]) -> 
                 select(Contact).where(Contact.id.in_(value)).order_by(Contact.id))) if value else []
             continue
         setattr(record, name, value)
-    if entity == "deal":
-        stage = _resolve_stage(session, record if record.id else None, data)
-        if stage is not None:
-            record.stage = stage
-            record.pipeline_id = stage.pipeline_id
+    if stage is not None:
+        record.stage = stage
+        record.pipeline_id = stage.pipeline_id
     record.search_text = _search_text(entity, record)
 
 
@@ -188,7 +195,9 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
     before = to_dict(record)
     _apply(session, entity, record, values)
     after = to_dict(record)
-    changes = diff(before, after)
+    # Fields of the schema only: derived values (stage_semantics, full_name) are not changes.
+    fields = field_map(entity)
+    changes = {k: v for k, v in diff(before, after).items() if k in fields}
     if not changes:
         return record
     record.updated_at = utcnow()
@@ -208,11 +217,55 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
     return record
 
 
+#: Columns (with their relationship, if any) that point at each entity. Deleting a record unlinks
+#: them through the ORM: the database would null them too (ON DELETE SET NULL), but objects
+#: already loaded in the session would keep the dead id, and history would not show the change.
+REFERENCES: dict[str, tuple[tuple[str, str, str | None], ...]] = {
+    "company": (("contact", "company_id", "company"), ("deal", "company_id", "company"),
+                ("lead", "company_id", "company")),
+    "contact": (("lead", "contact_id", "contact"),),
+    "lead": (("deal", "lead_id", None), ("contact", "lead_id", None),
+             ("company", "lead_id", None)),
+    "deal": (("lead", "deal_id", None),),
+}
+
+
+def _unlink(session: Session, actor: Actor, entity: str, record: Any) -> None:
+    """Detach every record pointing at ``record``; each gets an audit entry (no outbox event:
+    an unlink is a consequence of the delete, not a change anyone made to that record)."""
+    for ref_entity, column, relation in REFERENCES[entity]:
+        model = model_for(ref_entity)
+        for other in session.scalars(select(model).where(getattr(model, column) == record.id)):
+            setattr(other, column, None)
+            if relation is not None:
+                setattr(other, relation, None)
+            record_event(session, actor, entity=ref_entity, entity_id=other.id,
+                         action="unlinked", event_type=None, changes={column: [record.id, None]},
+                         responsible_id=other.responsible_id)
+    if entity == "contact":
+        for deal in session.scalars(select(Deal).where(Deal.contacts.any(Contact.id == record.id))):
+            before = [c.id for c in deal.contacts]
+            deal.contacts.remove(record)
+            record_event(session, actor, entity="deal", entity_id=deal.id, action="unlinked",
+                         event_type=None,
+                         changes={"contact_ids": [before, [c.id for c in deal.contacts]]},
+                         responsible_id=deal.responsible_id)
+
+
 def delete(session: Session, actor: Actor, entity: str, record_id: int) -> None:
+    """Delete the record with its timeline (activities, comments) and unlink what points at it;
+    emits ``<entity>.deleted``. All or nothing, even if the caller goes on after an error."""
     record = load(session, actor, entity, record_id, "delete", lock=True)
     fields = to_dict(record)
-    session.delete(record)
-    session.flush()
+    with session.begin_nested():
+        _unlink(session, actor, entity, record)
+        # The timeline hangs on (entity_type, entity_id) without a foreign key; SQLite may hand
+        # the id to the next new record, which must not inherit it.
+        for model in (Activity, Comment):
+            session.execute(sa_delete(model).where(model.entity_type == entity,
+                                                   model.entity_id == record_id))
+        session.delete(record)
+        session.flush()
     record_event(session, actor, entity=entity, entity_id=record_id, action="deleted",
                  event_type=f"{entity}.deleted", changes={}, payload={"fields": fields},
                  responsible_id=fields["responsible_id"])
@@ -240,50 +293,81 @@ class Page:
         return max(1, -(-self.total // self.per_page))
 
 
+def _filter_values(entity: str, name: str, values: list[Any]) -> list[Any]:
+    """Coerce filter values to the column's type; ValueError with a message for the user."""
+    if name == "id":
+        out = []
+        for v in values:
+            if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+                v = int(v)
+            if isinstance(v, bool) or not isinstance(v, int) or abs(v) > MAX_ID:
+                raise ValueError("must be a whole number")
+            out.append(v)
+        return out
+    if name in ("created_at", "updated_at"):
+        out = []
+        for v in values:
+            try:
+                if not isinstance(v, (str, dt.date)) or len(str(v)) > 40:
+                    raise ValueError
+                when = dt.datetime.fromisoformat(str(v))
+                # Naive means UTC; year-1/9999 edges overflow when shifted to UTC.
+                out.append(when.replace(tzinfo=dt.UTC) if when.tzinfo is None
+                           else when.astimezone(dt.UTC))
+            except (ValueError, OverflowError):
+                raise ValueError("must be an ISO 8601 date-time") from None
+        return out
+    f = field_map(entity)[name]
+    if f.kind == "refs":  # "deals with any of these contacts": each value is one id
+        return [_coerce(Field(name, "ref", "", ""), v) for v in values]
+    return [_coerce(f, v) for v in values]
+
+
 def _filter_clause(session: Session, entity: str, key: str, raw: Any) -> Any:
+    """One list filter ``<field>[__<op>]=<value>`` as a WHERE clause; ValidationFailed names
+    ``key`` for an unknown field or operator, or a value the field cannot hold."""
     model = model_for(entity)
+    if not isinstance(key, str):
+        raise ValidationFailed({str(key)[:60]: "is not a filter"})
     name, _, op = key.partition("__")
     op = op or "eq"
     fields = field_map(entity)
     if op not in FILTER_OPS:
-        raise ValidationFailed({key: f"unknown operator '{op}'"})
-    if name == "id" or name in ("created_at", "updated_at"):
-        f = None
-    elif name not in fields or fields[name].kind in ("phones", "emails", "text"):
-        raise ValidationFailed({key: f"cannot filter {entity} by this field"})
-    else:
-        f = fields[name]
+        raise ValidationFailed({key[:60]: f"unknown operator '{op[:20]}'"})
+    if name not in SORTABLE_EXTRA and (
+            name not in fields or fields[name].kind in ("phones", "emails", "text")):
+        raise ValidationFailed({key[:60]: f"cannot filter {entity} by this field"})
+    if op == "contains":
+        # Substring search only makes sense on text; lower() of a number fails on PostgreSQL.
+        if name not in fields or fields[name].kind not in ("string", "enum"):
+            raise ValidationFailed({key: "'contains' works on text fields only"})
+        if not isinstance(raw, str) or len(raw) > 200 or "\x00" in raw:
+            raise ValidationFailed({key: "must be text of at most 200 characters"})
+        column = getattr(model, name)
+        return func.lower(column).contains(raw.lower(), autoescape=True)
     values = raw if op == "in" else [raw]
     if op == "in" and isinstance(raw, str):
         values = [v for v in raw.split(",") if v != ""]
     if not isinstance(values, list) or len(values) > 1000:
         raise ValidationFailed({key: "must be a list"})
+    if op == "in" and not values:
+        raise ValidationFailed({key: "needs at least one value"})
     try:
-        if name == "id":
-            coerced = [_coerce(field_map("deal")["company_id"], v) for v in values]
-        elif name in ("created_at", "updated_at"):
-            coerced = [dt.datetime.fromisoformat(str(v)).replace(tzinfo=dt.UTC) if
-                       dt.datetime.fromisoformat(str(v)).tzinfo is None else
-                       dt.datetime.fromisoformat(str(v)) for v in values]
-        else:
-            assert f is not None
-            loose = f.kind in ("string", "enum") and op == "contains"
-            coerced = [v if loose else _coerce(f, v) for v in values]
+        coerced = _filter_values(entity, name, values)
     except ValueError as exc:
         raise ValidationFailed({key: str(exc)}) from None
     if name == "stage":
         column = model.stage_id
-        codes = coerced
-        ids = dict(session.execute(select(Stage.code, Stage.id).where(Stage.code.in_(codes))).all())
-        coerced = [ids.get(c, -1) for c in codes]
+        ids = dict(session.execute(select(Stage.code, Stage.id).where(Stage.code.in_(coerced)))
+                   .all())
+        coerced = [ids.get(c, -1) for c in coerced]
     elif name == "contact_ids":
-        from ..entities import deal_contact
+        if op not in ("eq", "in"):
+            raise ValidationFailed({key: "contacts can be filtered with = or 'in' only"})
         sub = select(deal_contact.c.deal_id).where(deal_contact.c.contact_id.in_(coerced))
         return model.id.in_(sub)
     else:
         column = getattr(model, name)
-    if op == "contains":
-        return func.lower(column).contains(str(values[0]).lower())
     if op == "in":
         return column.in_(coerced)
     return FILTER_OPS[op](column, coerced[0])
@@ -297,8 +381,8 @@ def query(session: Session, actor: Actor, entity: str, *, filters: dict[str, Any
     for key, raw in (filters or {}).items():
         conds.append(_filter_clause(session, entity, key, raw))
     if search:
-        if len(search) > 200:
-            raise ValidationFailed({"q": "must be at most 200 characters"})
+        if not isinstance(search, str) or len(search) > 200 or "\x00" in search:
+            raise ValidationFailed({"q": "must be text of at most 200 characters"})
         conds.append(model.search_text.contains(search.strip().casefold(), autoescape=True))
     return select(model).where(and_(*conds))
 
@@ -308,19 +392,24 @@ def list_records(session: Session, actor: Actor, entity: str, *,
                  sort: str | None = None, page: int = 1, per_page: int = 50,
                  with_total: bool = True) -> Page:
     model = model_for(entity)
-    if page < 1:
-        raise ValidationFailed({"page": "must be at least 1"})
-    if not 1 <= per_page <= MAX_PER_PAGE:
+    if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
+        raise ValidationFailed({"page": f"must be a whole number from 1 to {MAX_PAGE}"})
+    if isinstance(per_page, bool) or not isinstance(per_page, int) or not (
+            1 <= per_page <= MAX_PER_PAGE):
         raise ValidationFailed({"per_page": f"must be between 1 and {MAX_PER_PAGE}"})
     stmt = query(session, actor, entity, filters=filters, search=search)
     sort = sort or "-id"
+    if not isinstance(sort, str):
+        raise ValidationFailed({"sort": "must be a field name, '-' in front for descending"})
     desc = sort.startswith("-")
     name = sort.lstrip("-")
     sortable = {f.name for f in SCHEMAS[entity] if f.kind not in ("refs", "phones", "emails")}
     if name not in sortable and name not in SORTABLE_EXTRA:
         raise ValidationFailed({"sort": f"cannot sort {entity} by '{name[:40]}'"})
     column = model.stage_id if name == "stage" else getattr(model, name)
-    order = [column.desc() if desc else column.asc(), model.id.desc() if desc else model.id.asc()]
+    # Empty values last in both directions and on both backends (their defaults differ).
+    order = [(column.desc() if desc else column.asc()).nulls_last(),
+             model.id.desc() if desc else model.id.asc()]
     total = -1
     if with_total:
         total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
