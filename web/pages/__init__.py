@@ -68,7 +68,7 @@ def _template_helpers() -> dict[str, Any]:
         "money": fmt.money, "when": fmt.when, "day": fmt.day, "field_label": fmt.field_label,
         "stage_name": fmt.stage_name, "enum_label": fmt.enum_label, "channels": fmt.channels,
         "card_url": fmt.card_url, "display": fmt.display, "record_link": fmt.link, "record_title": fmt.record_title,
-        "lines": fmt.escape_lines, "translate_error": translate, "LEVEL_LABELS": fmt.LEVEL_LABELS,
+        "lines": fmt.escape_lines, "role_name": fmt.role_name, "translate_error": translate, "LEVEL_LABELS": fmt.LEVEL_LABELS,
         "ENTITY_LABELS": fmt.ENTITY_LABELS, "ACTION_LABELS": fmt.ACTION_LABELS,
         "FLAG_LABELS": fmt.FLAG_LABELS, "STATUS_LABELS": fmt.STATUS_LABELS,
         "SOURCE_LABELS": fmt.SOURCE_LABELS, "CHANNEL_TYPE_LABELS": fmt.CHANNEL_TYPE_LABELS,

@@ -10,7 +10,14 @@ from decimal import Decimal
 from typing import Any
 
 from flask import url_for
-from flask_babel import format_currency, format_date, format_datetime, format_decimal, get_locale
+from flask_babel import (
+    format_currency,
+    format_date,
+    format_datetime,
+    format_decimal,
+    get_locale,
+    lazy_pgettext,
+)
 from flask_babel import lazy_gettext as _l
 from markupsafe import Markup, escape
 
@@ -55,10 +62,16 @@ ENTITY_LABELS = {
     "lead": _l("Leads"), "deal": _l("Deals"), "contact": _l("Contacts"),
     "company": _l("Companies"), "product": _l("Products"), "invoice": _l("Invoices"),
 }
+# A context keeps the matrix's column names apart from the same English words on buttons.
 ACTION_LABELS = {
-    "read": _l("Read"), "add": _l("Add"), "update": _l("Update"), "delete": _l("Delete"),
-    "export": _l("Export"), "import": _l("Import"),
+    "read": lazy_pgettext("permission", "Read"), "add": lazy_pgettext("permission", "Add"),
+    "update": lazy_pgettext("permission", "Update"),
+    "delete": lazy_pgettext("permission", "Delete"),
+    "export": lazy_pgettext("permission", "Export"),
+    "import": lazy_pgettext("permission", "Import"),
 }
+ROLE_LABELS = {"admin": _l("Administrator"), "sales_head": _l("Sales head"),
+               "manager": _l("Manager"), "observer": _l("Observer")}
 FLAG_LABELS = {"manage_settings": _l("Manage CRM settings"),
                "design_processes": _l("Design processes")}
 EXTRA_LABELS = {"id": _l("ID"), "created_at": _l("Created"), "updated_at": _l("Modified"),
@@ -68,6 +81,15 @@ CURRENCIES = ("RUB", "USD", "EUR", "CNY", "KZT", "BYN")
 
 assert set(LEVEL_LABELS) == set(PermLevel)
 assert set(ENTITY_LABELS) == set(ENTITIES) and set(ACTION_LABELS) == set(ACTIONS)
+
+
+def role_name(role: Any) -> str:
+    """A role's name; built-in roles still carrying their default name are translated."""
+    from crm_models.services.org import BUILTIN_ROLES
+
+    if role.code in ROLE_LABELS and role.name == BUILTIN_ROLES.get(role.code):
+        return str(ROLE_LABELS[role.code])
+    return str(role.name)
 
 
 def locale() -> str:

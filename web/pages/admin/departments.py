@@ -14,6 +14,7 @@ from crm_models.services.org import delete_department, save_department
 
 from ...auth import require_actor
 from ...database import get_db
+from ..format import role_name
 from ..messages import translate_fields
 from . import bp, int_or_raw
 from .roles import role_ids_from_form, sync_grants
@@ -34,9 +35,9 @@ def tree() -> list[Node]:
     members = dict(db.execute(select(User.department_id, func.count())
                               .group_by(User.department_id)).all())
     roles: dict[int, list[str]] = {}
-    for dep_id, name in db.execute(select(RoleGrant.department_id, Role.name).join(Role)
+    for dep_id, role in db.execute(select(RoleGrant.department_id, Role).join(Role)
                                    .where(RoleGrant.department_id.is_not(None))):
-        roles.setdefault(dep_id, []).append(name)
+        roles.setdefault(dep_id, []).append(role_name(role))
     nodes = {d.id: Node(d, members.get(d.id, 0), roles.get(d.id, [])) for d in deps}
     roots = []
     for d in deps:

@@ -15,6 +15,7 @@ from crm_models.services.org import create_user, update_user
 
 from ...auth import require_actor
 from ...database import get_db
+from ..format import role_name
 from ..lookups import departments
 from ..messages import translate_fields
 from . import bp, int_or_raw
@@ -34,9 +35,9 @@ def users() -> Any:
     db = get_db()
     rows = list(db.scalars(select(User).order_by(User.full_name)))
     grants: dict[int, list[str]] = {}
-    for grant, role_name in db.execute(select(RoleGrant, Role.name).join(Role)
-                                       .where(RoleGrant.user_id.is_not(None))):
-        grants.setdefault(grant.user_id, []).append(role_name)
+    for user_id, role in db.execute(select(RoleGrant.user_id, Role).join(Role)
+                                    .where(RoleGrant.user_id.is_not(None))):
+        grants.setdefault(user_id, []).append(role_name(role))
     return render_template("admin/users.html", users=rows, grants=grants)
 
 
