@@ -100,6 +100,12 @@ def register_cli(app: Flask) -> None:
             ensure_reference_data(session)
             loaded = load_demo(session) if demo else False
             session.commit()
+            if demo:  # after the demo's own events, which predate the processes
+                from automation.seed import deploy_shipped
+
+                app.extensions["dispatcher"].dispatch_pending()
+                deploy_shipped(session, app.extensions["engine"])
+                session.commit()
         click.echo(f"Database ready: {app.config['DATABASE_URL']}")
         if demo:
             click.echo("Demo data loaded." if loaded else "Demo data already present.")

@@ -9,9 +9,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import api, auth, bitrix, errors, pages
+    from . import api, auth, automation, bitrix, errors, pages
 
     errors.init_app(app)
+    automation.init_app(app)
     auth.init_app(app)
     api.init_app(app)
     pages.init_app(app)

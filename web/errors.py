@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from crm_models.errors import CrmError
+from engine.errors import DefinitionInvalid, EngineError
 
 log = logging.getLogger(__name__)
 
@@ -22,9 +23,11 @@ def wants_json() -> bool:
 
 
 def error_response(status: int, code: str, message: str,
-                   fields: dict[str, str] | None = None) -> Any:
+                   fields: dict[str, str] | None = None,
+                   extra: dict[str, Any] | None = None) -> Any:
     if wants_json():
-        return jsonify({"error": {"code": code, "message": message, "fields": fields or {}}}), status
+        body = {"code": code, "message": message, "fields": fields or {}, **(extra or {})}
+        return jsonify({"error": body}), status
     return render_template("error.html", status=status, code=code, message=message,
                            fields=fields or {}), status
 
@@ -33,6 +36,14 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CrmError)
     def _crm(exc: CrmError) -> Any:
         return error_response(exc.status, exc.code, exc.message, exc.fields)
+
+    @app.errorhandler(EngineError)
+    def _engine(exc: EngineError) -> Any:
+        extra = None
+        if isinstance(exc, DefinitionInvalid):  # the editor marks each faulty shape
+            extra = {"errors": [{"element_id": e.element_id, "message": e.message}
+                                for e in exc.errors]}
+        return error_response(exc.status, exc.code, exc.message, exc.fields, extra)
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError) -> Any:

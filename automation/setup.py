@@ -1,0 +1,41 @@
+"""Assemble the engine with the CRM bridge: ``build_engine()`` — no Flask, no globals.
+
+The web app (``web/automation.py``), the CLI and the benchmark all build their engine here, so
+every one of them runs the same operations and assignment rules.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from engine.ports import Clock
+from engine.runtime import Engine
+from engine.services import ServiceRegistry
+from engine.store import ProcessTask, TaskStatus
+
+from .assignment import CrmAssigner
+from .operations import register_crm_operations
+
+
+def open_task_counts(session: Session, user_ids: Sequence[int]) -> Mapping[int, int]:
+    """Open (or claimed) user tasks per user: assigned to them, or claimed by them."""
+    if not user_ids:
+        return {}
+    owner = func.coalesce(ProcessTask.claimed_by, ProcessTask.assignee_id)
+    rows = session.execute(
+        select(owner, func.count()).where(
+            ProcessTask.status.in_(TaskStatus.ACTIVE),
+            or_(ProcessTask.claimed_by.in_(user_ids), ProcessTask.assignee_id.in_(user_ids)))
+        .group_by(owner))
+    return {uid: n for uid, n in rows if uid is not None}
+
+
+def build_engine(*, clock: Clock | None = None,
+                 retry_delays: Sequence[float] = (1.0, 5.0)) -> Engine:
+    """An ``Engine`` with every CRM service operation and the CRM's assignment rules."""
+    registry = ServiceRegistry()
+    register_crm_operations(registry, clock)
+    return Engine(registry=registry, assigner=CrmAssigner(open_tasks=open_task_counts),
+                  clock=clock, retry_delays=retry_delays)

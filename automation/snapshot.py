@@ -1,0 +1,125 @@
+"""Start data for a process: a JSON snapshot of a CRM entity and of the event that woke it.
+
+Shape (for a deal; leads, contacts and companies alike)::
+
+    {"deal": {...crm_models.serialize.to_dict(deal)...,
+              "company": {"id", "title", ...} | None,
+              "contacts": [{"id", "full_name", ...}],
+              "responsible": {"id", "email", "full_name", "department", "department_id"},
+              "responsible_set_by": "key_client_routing" | None},
+     "event": {"type": "deal.created", "id": 17, "changed": {...}, "actor": "...",
+               "entity_type": "deal", "entity_id": 5}}
+
+Contract: JSON values only (it is stored in the instance state). Money fields are exact decimal
+strings (``"2500000.00"``), as ``to_dict`` writes them: the engine's sandbox reads a decimal
+string as a number when it meets a number or another decimal string in a comparison
+(``engine.sandbox_lib``), so ``deal.amount > 1000000`` and ``deal.amount > threshold`` (a
+``decimal`` process variable) compare numerically and no amount is rounded through a float.
+Dates are ISO strings.
+
+``responsible_set_by`` is the key of the process that last set (or confirmed) the responsible,
+or None when a person set it: it lets a lower-priority rule leave alone a responsible that a
+higher-priority rule has already chosen.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from crm_models.activity import AuditEvent, OutboxEvent
+from crm_models.entities import ENTITY_MODELS, Company, Contact, Deal, Lead
+from crm_models.org import User
+from crm_models.serialize import to_dict
+
+from .actors import parse_process_label
+
+ENTITY_TYPES = tuple(ENTITY_MODELS)
+#: How far back the audit trail is searched for who set the responsible.
+_AUDIT_LOOKBACK = 50
+
+
+class SnapshotError(LookupError):
+    """The entity does not exist (any more)."""
+
+
+def user_summary(user: User | None) -> dict[str, Any] | None:
+    if user is None:
+        return None
+    dep = user.department
+    return {"id": user.id, "email": user.email, "full_name": user.full_name,
+            "department": dep.name if dep is not None else None,
+            "department_id": user.department_id}
+
+
+def company_summary(company: Company | None) -> dict[str, Any] | None:
+    if company is None:
+        return None
+    return {"id": company.id, "title": company.title, "industry": company.industry,
+            "address": company.address, "phones": list(company.phones or []),
+            "emails": list(company.emails or []), "responsible_id": company.responsible_id}
+
+
+def contact_summary(contact: Contact | None) -> dict[str, Any] | None:
+    if contact is None:
+        return None
+    return {"id": contact.id, "full_name": contact.full_name, "first_name": contact.first_name,
+            "last_name": contact.last_name, "position": contact.position,
+            "company_id": contact.company_id, "phones": list(contact.phones or []),
+            "emails": list(contact.emails or [])}
+
+
+def responsible_set_by(session: Session, entity: str, entity_id: int) -> str | None:
+    """The key of the process whose write last changed the record's responsible, else None."""
+    rows = session.execute(
+        select(AuditEvent.actor_label, AuditEvent.changes)
+        .where(AuditEvent.entity_type == entity, AuditEvent.entity_id == entity_id)
+        .order_by(AuditEvent.id.desc()).limit(_AUDIT_LOOKBACK))
+    for label, changes in rows:
+        if isinstance(changes, dict) and "responsible_id" in changes:
+            parsed = parse_process_label(label)
+            return parsed.key if parsed is not None else None
+    return None
+
+
+def entity_snapshot(session: Session, entity: str, entity_id: int) -> dict[str, Any]:
+    """The entity's fields and its related records as JSON values; raises SnapshotError."""
+    model = ENTITY_MODELS.get(entity)
+    if model is None:
+        raise SnapshotError(f"unknown entity type {entity!r}")
+    record = session.get(model, entity_id)
+    if record is None:
+        raise SnapshotError(f"no {entity} with id {entity_id}")
+    data = to_dict(record)
+    data["responsible"] = user_summary(record.responsible)
+    data["responsible_set_by"] = responsible_set_by(session, entity, entity_id)
+    if isinstance(record, Deal):
+        data["company"] = company_summary(record.company)
+        data["contacts"] = [contact_summary(c) for c in record.contacts]
+    elif isinstance(record, Lead):
+        data["company"] = company_summary(record.company)
+        data["contact"] = contact_summary(record.contact)
+    elif isinstance(record, Contact):
+        data["company"] = company_summary(record.company)
+    return data
+
+
+def event_data(event: OutboxEvent | None, entity: str, entity_id: int) -> dict[str, Any]:
+    """The ``event`` part of the start data; a manual start has type "manual" and no id."""
+    if event is None:
+        return {"type": "manual", "id": None, "changed": {}, "actor": None,
+                "entity_type": entity, "entity_id": entity_id}
+    payload = event.payload if isinstance(event.payload, dict) else {}
+    changed = payload.get("changed")
+    return {"type": event.event_type, "id": event.id,
+            "changed": changed if isinstance(changed, dict) else {},
+            "actor": event.actor_label, "actor_user_id": event.actor_user_id,
+            "entity_type": entity, "entity_id": entity_id}
+
+
+def start_data(session: Session, entity: str, entity_id: int,
+               event: OutboxEvent | None = None) -> dict[str, Any]:
+    """``{entity: snapshot, "event": {...}}``, built fresh from the database."""
+    return {entity: entity_snapshot(session, entity, entity_id),
+            "event": event_data(event, entity, entity_id)}
