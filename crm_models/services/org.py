@@ -37,6 +37,8 @@ _hasher = PasswordHasher()
 LOCALES = ("ru", "en")
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 THROTTLE_MAX_FAILURES = 5
+#: Ids are 64-bit; a bigger number (or a string) compared with an id column fails on PostgreSQL.
+MAX_ID = 2**63 - 1
 
 
 def hash_password(password: str) -> str:
@@ -97,19 +99,22 @@ def _clean_user(session: Session, data: dict[str, Any], *, user: User | None) ->
     if "timezone" in data:
         tz = data["timezone"]
         try:
-            zoneinfo.ZoneInfo(tz) if isinstance(tz, str) and tz else None
-            if not isinstance(tz, str) or not tz:
+            if not isinstance(tz, str) or not tz or len(tz) > 64:
                 raise ValueError
+            zoneinfo.ZoneInfo(tz)
             out["timezone"] = tz
-        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+        except (ValueError, OSError, zoneinfo.ZoneInfoNotFoundError):  # OSError: odd file names
             errors["timezone"] = "must be a time zone such as Europe/Moscow"
     for key, model in (("department_id", Department), ("deputy_id", User)):
         if key in data:
             v = data[key]
             if v in (None, ""):
                 out[key] = None
-            elif isinstance(v, bool) or not isinstance(v, int) or session.get(model, v) is None:
+            elif (isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= MAX_ID
+                  or session.get(model, v) is None):
                 errors[key] = f"no {model.__name__.lower()} with id {str(v)[:20]}"
+            elif key == "deputy_id" and not session.get(User, v).active:
+                errors[key] = "a deactivated user cannot be a deputy"
             elif key == "deputy_id" and user is not None and v == user.id:
                 errors[key] = "a user cannot be their own deputy"
             else:
@@ -121,14 +126,19 @@ def _clean_user(session: Session, data: dict[str, Any], *, user: User | None) ->
                 out[key] = None
                 continue
             try:
-                parsed = v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(str(v))
-            except ValueError:
+                parsed = v if isinstance(v, dt.datetime) else dt.datetime.fromisoformat(
+                    str(v)[:40])
+                if parsed.tzinfo is None:  # local time of the user's (new) time zone
+                    parsed = parsed.replace(tzinfo=zoneinfo.ZoneInfo(
+                        out.get("timezone") or (user.timezone if user else None)
+                        or "Europe/Moscow"))
+                out[key] = parsed.astimezone(dt.UTC)
+            except (ValueError, OverflowError):  # Overflow: year 1 or 9999 shifted to UTC
                 errors[key] = "must be an ISO 8601 date-time"
-                continue
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=zoneinfo.ZoneInfo(
-                    (user.timezone if user else None) or "Europe/Moscow"))
-            out[key] = parsed.astimezone(dt.UTC)
+    start = out.get("out_of_office_from", user.out_of_office_from if user else None)
+    end = out.get("out_of_office_until", user.out_of_office_until if user else None)
+    if start is not None and end is not None and end <= start and not errors:
+        errors["out_of_office_until"] = "must be after the start of the absence"
     if errors:
         raise ValidationFailed(errors)
     return out
@@ -149,9 +159,10 @@ def create_user(session: Session, actor: Actor, **data: Any) -> User:
 def update_user(session: Session, actor: Actor, user_id: int, **data: Any) -> User:
     """Admins change anyone; a user may change their own name, password, locale, time zone,
     out-of-office period and deputy."""
-    user = session.get(User, user_id)
+    usable = isinstance(user_id, int) and not isinstance(user_id, bool) and 0 < user_id <= MAX_ID
+    user = session.get(User, user_id) if usable else None
     if user is None:
-        raise NotFound(f"No user with id {user_id}")
+        raise NotFound(f"No user with id {str(user_id)[:20]}")
     if not actor.is_admin:
         own = {"full_name", "password", "locale", "timezone", "out_of_office_from",
                "out_of_office_until", "deputy_id"}
@@ -177,6 +188,10 @@ def update_user(session: Session, actor: Actor, user_id: int, **data: Any) -> Us
 def authenticate(session: Session, email: str, password: str, *, key: str) -> User | None:
     """The active user with these credentials, or None. ``key`` (client address + e-mail)
     is throttled: after 5 failures in 15 minutes every attempt is refused until they age out."""
+    if len(key) > 300:  # the column's width; a long e-mail must not make the insert fail
+        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    if not isinstance(email, str) or not isinstance(password, str):
+        email, password = "", ""
     since = utcnow() - THROTTLE_WINDOW
     session.execute(sa_delete(LoginAttempt).where(LoginAttempt.at < since))
     failures = session.scalar(select(func.count()).select_from(LoginAttempt)
@@ -273,14 +288,19 @@ def save_role(session: Session, actor: Actor, role_id: int | None = None, *,
     if name is not None or role_id is None:
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             errors["name"] = "is required (at most 200 characters)"
-    for (entity, action), level in (levels or {}).items():
-        if entity not in ENTITIES or action not in ACTIONS:
-            errors[f"{entity}.{action}"[:60]] = "is not a cell of the permission matrix"
-        elif isinstance(level, bool) or level not in tuple(PermLevel):
-            errors[f"{entity}.{action}"] = "must be a level from 0 (none) to 5 (all)"
-    for flag in flags or {}:
+    for cell, level in (levels or {}).items():
+        if not isinstance(cell, tuple) or len(cell) != 2 or cell[0] not in ENTITIES \
+                or cell[1] not in ACTIONS:
+            name = ".".join(map(str, cell)) if isinstance(cell, tuple) else str(cell)
+            errors[name[:60]] = "is not a cell of the permission matrix"
+        elif isinstance(level, bool) or not isinstance(level, int) or level not in tuple(
+                PermLevel):
+            errors[f"{cell[0]}.{cell[1]}"] = "must be a level from 0 (none) to 5 (all)"
+    for flag, value in (flags or {}).items():
         if flag not in FLAGS:
-            errors[flag[:60]] = "is not a right"
+            errors[str(flag)[:60]] = "is not a right"
+        elif not isinstance(value, bool):  # bool("false") would grant the right
+            errors[flag] = "must be true or false"
     if errors:
         raise ValidationFailed(errors)
     if name is not None:
