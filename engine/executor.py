@@ -20,6 +20,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from . import extensions as ext
@@ -66,24 +67,7 @@ class InstanceRun:
 
     # -------------------------------------------------------------- start
     def start_on(self, message: str | None) -> None:
-        """Run up to the start events and keep only the one that fits ``message``."""
-        while True:
-            ready = [t for t in self.wf.get_tasks(state=TaskState.READY)
-                     if not isinstance(t.task_spec, StartEvent)]
-            if not ready:
-                break
-            for task in ready:
-                task.run()
-        for task in self.wf.get_tasks(state=TaskState.READY | TaskState.WAITING):
-            if isinstance(task.task_spec, StartEvent):
-                definition = task.task_spec.event_definition
-                fits = (definition.name == message if isinstance(definition,
-                                                                 MessageEventDefinition)
-                        else message is None)
-                if not fits:
-                    task.cancel()
-        if message is not None:
-            self.wf.catch(BpmnEvent(MessageEventDefinition(message), {}))
+        start_on(self.wf, message)
 
     def deliver(self, message: str, payload: dict[str, Any]) -> None:
         """Hand a message to the catch events waiting for it (raises if none waits)."""
@@ -174,6 +158,7 @@ class InstanceRun:
         config = ext.ServiceTaskConfig.from_dict(marshrut_info(task.task_spec))
         element = task.task_spec.bpmn_id
         attempts = int(state.get("attempts", 0)) + 1
+        self.session.flush()  # our own rows first: a lost race must not count as the op's fault
         try:
             op = self.engine.registry.get(config.operation)
             if op is None:
@@ -187,6 +172,8 @@ class InstanceRun:
                 result = to_json(result if result is not None else {}, where="result")
                 if not isinstance(result, dict):
                     raise ServiceCallError("the operation returned no dict", retryable=False)
+        except OperationalError:
+            raise  # a lock lost to another transaction: the caller gets Conflict
         except ServiceCallError as exc:
             message, retryable = exc.message, exc.retryable
         except SandboxError as exc:
@@ -263,10 +250,13 @@ class InstanceRun:
         spec = task.task_spec
         config = ext.UserTaskConfig.from_dict(marshrut_info(spec))
         element = spec.bpmn_id
+        self.session.flush()
         try:
             with self.session.begin_nested():
                 assignment = self.engine.assigner.resolve(
                     self.session, config.assignment, copy.deepcopy(task.data), self.now)
+        except OperationalError:
+            raise
         except Exception as exc:
             self.set_incident(element, f"cannot assign task {element}: {exc}", attempts=1,
                               retry_at=None)
@@ -308,29 +298,10 @@ class InstanceRun:
 
     # ---------------------------------------------------------------- save
     def waiting_events(self) -> list[dict[str, Any]]:
-        """What the workflow waits for, one entry per event (an event-based gateway's
-        alternatives listed separately): ``{"event", "type", "element", "value"}``."""
-        out = []
-        for task in self.wf.event_manager.tasks.values():
-            definition = task.task_spec.event_definition
-            parts = (definition.event_definitions
-                     if isinstance(definition, MultipleEventDefinition) else [definition])
-            for part in parts:
-                detail = part.details(task)
-                out.append({"event": detail.name, "type": detail.event_type,
-                            "element": task.task_spec.bpmn_id,
-                            "value": None if detail.value is None else str(detail.value)})
-        return sorted(out, key=lambda e: (e["element"] or "", e["event"] or ""))
+        return waiting_events(self.wf)
 
     def frontier_data(self) -> dict[str, Any]:
-        """The data where the process stands: final data, else the latest waiting task's."""
-        if self.wf.completed:
-            return dict(self.wf.data)
-        tasks = self.wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.ERROR)
-        tasks = [t for t in tasks if getattr(t.task_spec, "bpmn_id", None)]
-        if not tasks:
-            return dict(self.wf.data)
-        return dict(max(tasks, key=lambda t: t.last_state_change).data)
+        return frontier_data(self.wf)
 
     def save(self) -> None:
         inst = self.instance
@@ -348,6 +319,55 @@ class InstanceRun:
             inst.status = Status.INCIDENT
         else:
             inst.status = Status.WAITING
+
+
+def start_on(wf: BpmnWorkflow, message: str | None) -> None:
+    """Run a new workflow up to its start events and keep only the one that fits ``message``
+    (a message start event, or the none start event when ``message`` is None) — the others
+    are cancelled so they neither run nor keep the instance waiting."""
+    while True:
+        ready = [t for t in wf.get_tasks(state=TaskState.READY)
+                 if not isinstance(t.task_spec, StartEvent)]
+        if not ready:
+            break
+        for task in ready:
+            task.run()
+    for task in wf.get_tasks(state=TaskState.READY | TaskState.WAITING):
+        if isinstance(task.task_spec, StartEvent):
+            definition = task.task_spec.event_definition
+            fits = (definition.name == message
+                    if isinstance(definition, MessageEventDefinition) else message is None)
+            if not fits:
+                task.cancel()
+    if message is not None:
+        wf.catch(BpmnEvent(MessageEventDefinition(message), {}))
+
+
+def waiting_events(wf: BpmnWorkflow) -> list[dict[str, Any]]:
+    """What the workflow waits for, one entry per event (an event-based gateway's
+    alternatives listed separately): ``{"event", "type", "element", "value"}``."""
+    out = []
+    for task in wf.event_manager.tasks.values():
+        definition = task.task_spec.event_definition
+        parts = (definition.event_definitions
+                 if isinstance(definition, MultipleEventDefinition) else [definition])
+        for part in parts:
+            detail = part.details(task)
+            out.append({"event": detail.name, "type": detail.event_type,
+                        "element": task.task_spec.bpmn_id,
+                        "value": None if detail.value is None else str(detail.value)})
+    return sorted(out, key=lambda e: (e["element"] or "", e["event"] or ""))
+
+
+def frontier_data(wf: BpmnWorkflow) -> dict[str, Any]:
+    """The data where the process stands: final data, else the latest waiting task's."""
+    if wf.completed:
+        return dict(wf.data)
+    tasks = [t for t in wf.get_tasks(state=TaskState.READY | TaskState.WAITING | TaskState.ERROR)
+             if getattr(t.task_spec, "bpmn_id", None)]
+    if not tasks:
+        return dict(wf.data)
+    return dict(max(tasks, key=lambda t: t.last_state_change).data)
 
 
 def _find(exc: BaseException, kind: type[SandboxError]) -> SandboxError | None:

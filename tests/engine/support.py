@@ -94,13 +94,16 @@ class FakeOperation:
         self.retryable = retryable
         self.error = error
         self.calls: list[tuple[ProcessContext, dict[str, Any], dict[str, Any]]] = []
-        self.write: Any = None  # optional callable(session) doing a DB write
+        self.write: Any = None  # optional callable(session, ctx) doing a DB write
+        self.fail_if: Any = None  # optional callable(data) -> bool: fail for good
 
     def __call__(self, session: Session, ctx: ProcessContext, params: Mapping[str, Any],
                  data: Mapping[str, Any]) -> dict[str, Any]:
         self.calls.append((ctx, dict(params), dict(data)))
         if self.write is not None:
-            self.write(session)
+            self.write(session, ctx)
+        if self.fail_if is not None and self.fail_if(data):
+            raise ServiceCallError("rejected", retryable=False)
         if len(self.calls) <= self.fail_times:
             if self.error is not None:
                 raise self.error
