@@ -12,14 +12,16 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, and_, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy import delete as sa_delete
+from sqlalchemy import update as sa_update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from ..activity import Activity, AuditEvent, Comment, OutboxEvent
 from ..db import utcnow
 from ..entities import ENTITY_MODELS, Contact, Deal, Pipeline, Stage, deal_contact
-from ..errors import NotFound, PermissionDenied, ValidationFailed
+from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..fields import SCHEMAS, Field, _coerce, clean, field_map
 from ..org import User
 from ..permissions import Actor
@@ -63,7 +65,11 @@ def load(session: Session, actor: Actor, entity: str, record_id: Any, action: st
         raise NotFound(f"No {entity} with id {str(record_id)[:40]!r}")
     stmt = select(model).where(model.id == record_id)
     if lock:
-        stmt = stmt.with_for_update()
+        # populate_existing: an object this session read before the lock was taken must not
+        # keep its old values, or the change would be computed from (and overwrite) them.
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        if session.get_bind().dialect.name == "sqlite":
+            _sqlite_write_lock(session, model, record_id)
     record = session.scalars(stmt).first()
     if record is None or not actor.allows_record(entity, "read", record.responsible_id,
                                                  record.opened):
@@ -71,6 +77,22 @@ def load(session: Session, actor: Actor, entity: str, record_id: Any, action: st
     if action != "read":
         actor.require(entity, action, record)
     return record
+
+
+def _sqlite_write_lock(session: Session, model: Any, record_id: int) -> None:
+    """SQLite ignores FOR UPDATE; take its database write lock now with a no-op write, so a
+    concurrent writer waits (busy timeout) for this one instead of both changing the same
+    old row. If this transaction had read before another one committed, SQLite cannot give it
+    the lock any more: that is a conflict to retry, not a server error."""
+    try:
+        session.execute(sa_update(model).where(model.id == record_id)
+                        .values(opened=model.opened)
+                        .execution_options(synchronize_session=False))
+    except OperationalError as exc:
+        if "locked" not in str(exc) and "busy" not in str(exc):
+            raise
+        raise Conflict("Someone else changed this record at the same moment; "
+                       "reload it and try again") from None
 
 
 def _search_text(entity: str, record: Any) -> str:
@@ -277,6 +299,8 @@ FILTER_OPS = {
     "eq": lambda c, v: c == v, "ne": lambda c, v: c != v, "gt": lambda c, v: c > v,
     "gte": lambda c, v: c >= v, "lt": lambda c, v: c < v, "lte": lambda c, v: c <= v,
     "in": lambda c, v: c.in_(v), "contains": None,
+    # NOT IN keeps empty values: a deal without a company is "not in companies 1, 2".
+    "nin": lambda c, v: or_(c.is_(None), c.not_in(v)),
 }
 SORTABLE_EXTRA = ("id", "created_at", "updated_at")
 
@@ -345,12 +369,13 @@ def _filter_clause(session: Session, entity: str, key: str, raw: Any) -> Any:
             raise ValidationFailed({key: "must be text of at most 200 characters"})
         column = getattr(model, name)
         return func.lower(column).contains(raw.lower(), autoescape=True)
-    values = raw if op == "in" else [raw]
-    if op == "in" and isinstance(raw, str):
+    listed = op in ("in", "nin")
+    values = raw if listed else [raw]
+    if listed and isinstance(raw, str):
         values = [v for v in raw.split(",") if v != ""]
     if not isinstance(values, list) or len(values) > 1000:
         raise ValidationFailed({key: "must be a list"})
-    if op == "in" and not values:
+    if listed and not values:
         raise ValidationFailed({key: "needs at least one value"})
     try:
         coerced = _filter_values(entity, name, values)
@@ -368,8 +393,8 @@ def _filter_clause(session: Session, entity: str, key: str, raw: Any) -> Any:
         return model.id.in_(sub)
     else:
         column = getattr(model, name)
-    if op == "in":
-        return column.in_(coerced)
+    if listed:
+        return FILTER_OPS[op](column, coerced)
     return FILTER_OPS[op](column, coerced[0])
 
 

@@ -137,6 +137,8 @@ def test_filter_prefixes(app, org, db, admin_hook, rest):
     assert titles({"<=OPPORTUNITY": 200}) == ["Alpha", "Beta"]
     assert titles({"@ASSIGNED_BY_ID": [org.admin.id, org.m2.id]}) == ["Alpha", "Gamma alpha"]
     assert titles({"ID": [a.id, c.id]}) == ["Alpha", "Gamma alpha"]
+    assert titles({"!@ID": [a.id, c.id]}) == ["Beta"]
+    assert titles({"!ASSIGNED_BY_ID": [org.admin.id, org.m1.id]}) == ["Gamma alpha"]
     assert titles({"%TITLE": "ALPHA"}) == ["Alpha", "Gamma alpha"]
     assert titles({"OPENED": "N"}) == ["Alpha"]
     status, body = rest(admin_hook, "crm.deal.list", {"filter": {"STAGE_SEMANTIC_ID": "S"}})
