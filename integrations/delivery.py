@@ -33,7 +33,7 @@ from crm_models.permissions import Actor
 from crm_models.services.records import record_event
 
 from .models import Delivery, DeliveryCursor, EventHandler
-from .outgoing import CURSOR, bitrix_event, ensure_cursor, payload
+from .outgoing import CURSOR, bitrix_event, payload
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +105,7 @@ class DeliveryWorker:
     def enqueue(self, session: Session) -> int:
         """Create the deliveries for outbox events past the cursor (caller commits)."""
         if session.get(DeliveryCursor, CURSOR) is None:
-            if session.scalar(select(EventHandler.id).limit(1)) is None:
-                return 0  # nothing registered, nothing to scan
-            ensure_cursor(session)
+            return 0  # no handler was ever registered (registering creates the cursor)
         # End any read transaction first: on SQLite a reader cannot later become the writer
         # if someone else wrote meanwhile. Then writing the cursor row takes its lock, so
         # concurrent workers queue here.
@@ -183,32 +181,31 @@ class DeliveryWorker:
             session.commit()
             if not claimed:
                 continue  # another worker has it
-            row = session.execute(select(EventHandler.url, Delivery.payload).join(
-                Delivery, Delivery.handler_id == EventHandler.id)
-                .where(Delivery.id == delivery_id)).one()
+            row = session.execute(select(EventHandler.url, Delivery.payload, Delivery.attempts)
+                                  .join(Delivery, Delivery.handler_id == EventHandler.id)
+                                  .where(Delivery.id == delivery_id)).one()
             session.commit()  # no transaction stays open during the HTTP call
             result = self.sender(row.url, dict(row.payload), self.timeout)
             attempted += 1
-            self._record(session, delivery_id, result)
+            self._record(session, delivery_id, row.attempts + 1, result)
             session.commit()
         return attempted
 
-    def _record(self, session: Session, delivery_id: int, result: SendResult) -> None:
-        d = session.get(Delivery, delivery_id)
-        if d is None:  # its handler was deleted meanwhile
-            return
+    def _record(self, session: Session, delivery_id: int, attempts: int,
+                result: SendResult) -> None:
+        """Store the outcome with one UPDATE (no read first: on SQLite a transaction that
+        read cannot start writing once another connection has written)."""
         now = self.clock()
-        d.attempts += 1
-        d.last_status = result.status
-        d.last_error = result.error[:2000]
-        d.lease_until = None
+        values: dict[str, Any] = {"attempts": attempts, "last_status": result.status,
+                                  "last_error": result.error[:2000], "lease_until": None}
         if result.ok:
-            d.status, d.sent_at, d.last_error = "sent", now, ""
-        elif d.attempts >= self.max_attempts:
-            d.status = "failed"
+            values.update(status="sent", sent_at=now, last_error="")
+        elif attempts >= self.max_attempts:
+            values["status"] = "failed"
         else:
-            d.next_attempt_at = now + self.backoff(d.attempts)
-        session.flush()
+            values["next_attempt_at"] = now + self.backoff(attempts)
+        session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values)
+                        .execution_options(synchronize_session=False))
 
 
 def retry_delivery(session: Session, actor: Actor, delivery_id: int) -> Delivery:
