@@ -120,7 +120,11 @@ class Dispatcher:
         while queue:
             new_ids: list[int] = []
             for event_id in queue:
-                new_ids += self._dispatch_event(event_id, report)
+                try:
+                    new_ids += self._dispatch_event(event_id, report)
+                except Exception as exc:  # noqa: BLE001 - the event stays pending: retried
+                    log.exception("dispatching outbox event %s failed", event_id)
+                    report.failed.append(f"event {event_id}: {type(exc).__name__}: {exc}")
             queue = sorted(set(new_ids))
         return report
 
@@ -166,6 +170,7 @@ class Dispatcher:
 
     def _dispatch_event_inner(self, event_id: int, report: DispatchReport) -> list[int]:
         with self._session() as s:
+            self._lock_event(s, event_id)
             ev = s.get(OutboxEvent, event_id)
             if ev is None or ev.dispatched_at is not None:
                 return []
@@ -195,10 +200,10 @@ class Dispatcher:
                 ok = False
             else:
                 new_ids += result
-        with self._session() as s:
-            if ok:
+        if ok:
+            with self._session() as s:
                 self._mark_dispatched(s, event_id, "")
-            s.commit()
+                s.commit()
         return new_ids
 
     def _start_one(self, event_id: int, listener: _Listener,
@@ -206,6 +211,7 @@ class Dispatcher:
         """Start one definition for one event in its own transaction; None on failure."""
         with self._session() as s:
             try:
+                self._lock_event(s, event_id)
                 if s.scalar(select(ProcessInstance.id).where(
                         ProcessInstance.event_id == event_id,
                         ProcessInstance.definition_id == listener.id)) is not None:
@@ -277,6 +283,15 @@ class Dispatcher:
             cause = parse_process_label(s.scalar(select(OutboxEvent.actor_label)
                                                  .where(OutboxEvent.id == event_id)))
         return depth
+
+    @staticmethod
+    def _lock_event(s: Session, event_id: int) -> None:
+        """Write first: a no-op UPDATE of the event row. On PostgreSQL it locks the row, so a
+        second dispatcher of the same event waits and then finds the instance; on SQLite the
+        transaction takes the write lock up front (waiting its turn) instead of failing later
+        when a read snapshot turns out stale."""
+        s.execute(update(OutboxEvent).where(OutboxEvent.id == event_id)
+                  .values(attempts=OutboxEvent.attempts))
 
     @staticmethod
     def _mark_dispatched(s: Session, event_id: int, note: str) -> None:

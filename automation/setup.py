@@ -14,6 +14,7 @@ from engine.ports import Clock
 from engine.runtime import Engine
 from engine.services import ServiceRegistry
 from engine.store import ProcessTask, TaskStatus
+from integrations.bpmn_webhook import register_webhook_operation
 
 from .assignment import CrmAssigner
 from .operations import register_crm_operations
@@ -34,8 +35,10 @@ def open_task_counts(session: Session, user_ids: Sequence[int]) -> Mapping[int, 
 
 def build_engine(*, clock: Clock | None = None,
                  retry_delays: Sequence[float] = (1.0, 5.0)) -> Engine:
-    """An ``Engine`` with every CRM service operation and the CRM's assignment rules."""
+    """An ``Engine`` with every CRM service operation (and ``webhook.call``) and the CRM's
+    assignment rules."""
     registry = ServiceRegistry()
     register_crm_operations(registry, clock)
+    register_webhook_operation(registry)
     return Engine(registry=registry, assigner=CrmAssigner(open_tasks=open_task_counts),
                   clock=clock, retry_delays=retry_delays)

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from flask import Flask, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFProtect
+from sqlalchemy.exc import OperationalError
 
 from crm_models.errors import PermissionDenied
 from crm_models.org import User
@@ -36,7 +37,12 @@ def _load_user() -> None:
     if header.lower().startswith("bearer "):
         user = user_for_token(get_db(), header[7:].strip())
         if user is not None:
-            get_db().commit()  # last_used_at
+            try:
+                get_db().commit()  # last_used_at
+            except OperationalError:
+                # Best effort: on SQLite a concurrent writer makes this read-then-write
+                # transaction fail ("database is locked"); the request must not fail with it.
+                get_db().rollback()
             g.user, g.auth_via = user, "token"
         return
     uid = session.get("uid")

@@ -19,6 +19,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from flask.cli import with_appcontext
 
 from automation import models  # noqa: F401  (the bridge's tables on crm_models' Base)
 from automation.dispatcher import Dispatcher, DispatchReport, install_after_commit
@@ -78,6 +79,7 @@ def _install_background_loop(app: Flask, engine: Engine, dispatcher: Dispatcher)
 
 
 @click.command("dispatch")
+@with_appcontext
 @click.option("--loop", is_flag=True, help="Keep running, every --every seconds.")
 @click.option("--every", default=DEFAULT_INTERVAL, show_default=True)
 def dispatch_command(loop: bool, every: float) -> None:

@@ -28,7 +28,7 @@ def service_process(key: str, *, message: str | None = "deal.created", priority:
         out.append(f'<bpmn:message id="Msg" name="{message}"/>\n')
     out.append(f'<bpmn:process id="{key}" isExecutable="true" marshrut:priority="{priority}">\n')
     start_def = '<bpmn:messageEventDefinition messageRef="Msg"/>' if message else ""
-    out.append(f'<bpmn:startEvent id="Start">{start_def}</bpmn:startEvent>\n')
+    out.append(f'<bpmn:startEvent id="Start_Event">{start_def}</bpmn:startEvent>\n')
     first = "Task_Service"
     if condition is not None:
         first = "Gateway"
@@ -42,14 +42,14 @@ def service_process(key: str, *, message: str | None = "deal.created", priority:
                     for n, v in params.items())
     out.append(f'<bpmn:serviceTask id="Task_Service" marshrut:operation="{operation}">'
                f'<bpmn:extensionElements>{plist}</bpmn:extensionElements></bpmn:serviceTask>\n')
-    after = "End"
+    after = "End_Event"
     if user_task:
         after = "Task_User"
         out.append(f'<bpmn:userTask id="Task_User" name="Follow up" '
                    f'marshrut:assignment="{user_task}"/>\n'
-                   '<bpmn:sequenceFlow id="Flow_UserEnd" sourceRef="Task_User" targetRef="End"/>\n')
-    out.append('<bpmn:endEvent id="End"/>\n'
-               f'<bpmn:sequenceFlow id="Flow_Start" sourceRef="Start" targetRef="{first}"/>\n'
+                   '<bpmn:sequenceFlow id="Flow_UserEnd" sourceRef="Task_User" targetRef="End_Event"/>\n')
+    out.append('<bpmn:endEvent id="End_Event"/>\n'
+               f'<bpmn:sequenceFlow id="Flow_Start" sourceRef="Start_Event" targetRef="{first}"/>\n'
                f'<bpmn:sequenceFlow id="Flow_Done" sourceRef="Task_Service" targetRef="{after}"/>\n'
                '</bpmn:process>\n</bpmn:definitions>\n')
     return "".join(out)
@@ -64,14 +64,14 @@ def user_task_process(key: str, *, assignment: str = "responsible", assignee: st
     start_def = '<bpmn:messageEventDefinition messageRef="Msg"/>' if message else ""
     target = f' marshrut:assignee={quoteattr(assignee)}' if assignee else ""
     out.append(f'<bpmn:process id="{key}" isExecutable="true">\n'
-               f'<bpmn:startEvent id="Start">{start_def}</bpmn:startEvent>\n'
+               f'<bpmn:startEvent id="Start_Event">{start_def}</bpmn:startEvent>\n'
                f'<bpmn:userTask id="Task_User" name="Check" marshrut:assignment="{assignment}"'
                f'{target}><bpmn:extensionElements>'
                '<marshrut:formField name="outcome" type="string" label="Outcome" required="true"/>'
                '</bpmn:extensionElements></bpmn:userTask>\n'
-               '<bpmn:endEvent id="End"/>\n'
-               '<bpmn:sequenceFlow id="F1" sourceRef="Start" targetRef="Task_User"/>\n'
-               '<bpmn:sequenceFlow id="F2" sourceRef="Task_User" targetRef="End"/>\n'
+               '<bpmn:endEvent id="End_Event"/>\n'
+               '<bpmn:sequenceFlow id="F1" sourceRef="Start_Event" targetRef="Task_User"/>\n'
+               '<bpmn:sequenceFlow id="F2" sourceRef="Task_User" targetRef="End_Event"/>\n'
                '</bpmn:process>\n</bpmn:definitions>\n')
     return "".join(out)
 
@@ -107,7 +107,8 @@ def user_by_email(db: Session, email: str) -> User:
 
 
 def instances_of(db: Session, key: str, **where: Any) -> list[ProcessInstance]:
-    db.rollback()  # see what other sessions committed
+    db.rollback()  # see what other sessions committed…
+    db.expire_all()  # … even when no transaction was open (then rollback expires nothing)
     q = (select(ProcessInstance).join(ProcessDefinition,
                                       ProcessDefinition.id == ProcessInstance.definition_id)
          .where(ProcessDefinition.key == key).order_by(ProcessInstance.id))
@@ -118,6 +119,7 @@ def instances_of(db: Session, key: str, **where: Any) -> list[ProcessInstance]:
 
 def tasks_of(db: Session, **where: Any) -> list[ProcessTask]:
     db.rollback()
+    db.expire_all()
     q = select(ProcessTask).order_by(ProcessTask.id)
     for name, value in where.items():
         q = q.where(getattr(ProcessTask, name) == value)
