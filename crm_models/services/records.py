@@ -110,16 +110,20 @@ def _search_text(entity: str, record: Any) -> str:
 
 
 def _check_refs(session: Session, entity: str, data: dict[str, Any]) -> dict[str, str]:
+    """Referenced users and records must exist (users also be active). Asked of the database,
+    not the session's identity map, which may still hold a row another session deleted or a
+    user another session deactivated (the insert would then fail on its foreign key)."""
     errors: dict[str, str] = {}
     fields = field_map(entity)
     for name, value in data.items():
         f = fields[name]
         if f.kind == "user" and value is not None:
-            user = session.get(User, value)
-            if user is None or not user.active:
+            active = session.scalar(select(User.active).where(User.id == value))
+            if not active:
                 errors[name] = f"no active user with id {value}"
         elif f.kind == "ref" and value is not None and not f.readonly:
-            if session.get(model_for(f.ref), value) is None:
+            model = model_for(f.ref)
+            if session.scalar(select(model.id).where(model.id == value)) is None:
                 errors[name] = f"no {f.ref} with id {value}"
         elif f.kind == "refs" and value:
             model = model_for(f.ref)

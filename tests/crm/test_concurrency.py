@@ -6,14 +6,26 @@ import threading
 import time
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from crm_models.activity import OutboxEvent
 from crm_models.entities import Deal
-from crm_models.errors import Conflict
-from crm_models.services import get_deal, list_deals, update_deal
-from tests.factories import SYSTEM, Org, make_deal
+from crm_models.errors import Conflict, NotFound, ValidationFailed
+from crm_models.org import User
+from crm_models.services import (
+    add_comment,
+    create_contact,
+    create_deal,
+    delete_company,
+    delete_deal,
+    get_deal,
+    list_deals,
+    update_deal,
+)
+from crm_models.services.org import update_user
+from tests.factories import SYSTEM, Org, make_company, make_deal
 
 
 def _update_in_thread(app: Any, deal_id: int, result: dict[str, Any], *,
@@ -109,3 +121,46 @@ def test_update_does_not_use_values_read_before_another_commit(app: Any, db: Ses
     found = list_deals(db, SYSTEM, search="new name").items
     assert [d.id for d in found] == [deal.id]
     assert list_deals(db, SYSTEM, search="old name").items == []
+
+
+def test_records_deleted_elsewhere_are_gone_here(app: Any, db: Session, org: Org) -> None:
+    company = make_company(db, org.m1)
+    deal = make_deal(db, org.m1)
+    db.commit()
+    assert get_deal(db, SYSTEM, deal.id) is deal  # both now sit in this session's identity map
+    assert company.title
+    db.commit()  # end this transaction (an SQLite snapshot would still show the old rows)
+    other = app.extensions["db_sessionmaker"]()
+    try:
+        delete_company(other, SYSTEM, company.id)
+        delete_deal(other, SYSTEM, deal.id)
+        update_user(other, SYSTEM, org.m2.id, active=False)
+        other.commit()
+    finally:
+        other.close()
+    for call in (lambda: get_deal(db, SYSTEM, deal.id),
+                 lambda: update_deal(db, SYSTEM, deal.id, title="x"),
+                 lambda: delete_deal(db, SYSTEM, deal.id),
+                 lambda: add_comment(db, SYSTEM, entity_type="deal", entity_id=deal.id,
+                                     text="x")):
+        with pytest.raises(NotFound):
+            call()
+    # References are checked in the database, not against the stale objects held here.
+    with pytest.raises(ValidationFailed) as info:
+        create_contact(db, SYSTEM, last_name="Orphan", company_id=company.id,
+                       responsible_id=org.m1.id)
+    assert "company_id" in info.value.fields
+    assert db.get(User, org.m2.id).active is True  # (this session's stale view of m2)
+    with pytest.raises(ValidationFailed) as info:
+        create_deal(db, SYSTEM, title="To a leaver", responsible_id=org.m2.id)
+    assert "responsible_id" in info.value.fields
+
+
+def test_deleted_in_this_session_is_not_found(db: Session, org: Org) -> None:
+    deal = make_deal(db, org.m1)
+    delete_deal(db, SYSTEM, deal.id)
+    with pytest.raises(NotFound):
+        get_deal(db, SYSTEM, deal.id)
+    with pytest.raises(NotFound):
+        delete_deal(db, SYSTEM, deal.id)
+    assert list_deals(db, SYSTEM).items == []

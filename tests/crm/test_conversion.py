@@ -13,7 +13,14 @@ from crm_models.entities import Company, Contact, Deal, Lead, Pipeline, Stage
 from crm_models.errors import NotFound, PermissionDenied, ValidationFailed
 from crm_models.org import PermLevel
 from crm_models.permissions import actor_for
-from crm_models.services import conversion_preview, convert_lead, records, update_lead
+from crm_models.services import (
+    conversion_preview,
+    convert_lead,
+    delete_deal,
+    delete_lead,
+    records,
+    update_lead,
+)
 from crm_models.services.org import grant_role, save_role
 from tests.factories import SYSTEM, Org, make_company, make_lead, make_user
 
@@ -223,3 +230,40 @@ def test_preview_matches_the_conversion_and_writes_nothing(db: Session, org: Org
     conv = convert_lead(db, m1, lead.id)
     assert conv.deal.title == preview["deal"]["title"]
     assert conv.contact.emails == preview["contact"]["emails"]
+
+
+def test_deleting_converted_records_unlinks_both_ways(db: Session, org: Org) -> None:
+    m1 = actor_for(db, org.m1)
+    conv = convert_lead(db, m1, full_lead(db, org).id)
+    lead_id, deal_id = conv.lead.id, conv.deal.id
+    contact_id, company_id = conv.contact.id, conv.company.id
+    db.commit()
+    delete_deal(db, m1, deal_id)  # lead.deal_id pointed at it
+    assert conv.lead.deal_id is None  # the object in hand is right at once…
+    db.commit()
+    db.expire_all()
+    assert db.get(Lead, lead_id).deal_id is None  # …and so is the row
+    assert db.get(Lead, lead_id).status == "CONVERTED"
+    delete_lead(db, m1, lead_id)  # contact.lead_id and company.lead_id pointed at it
+    assert conv.contact.lead_id is None and conv.company.lead_id is None
+    db.commit()
+    db.expire_all()
+    assert db.get(Contact, contact_id).lead_id is None
+    assert db.get(Company, company_id).lead_id is None
+    assert db.get(Contact, contact_id).company_id == company_id
+    unlinked = sorted((a.entity_type, tuple(a.changes)) for a in db.scalars(
+        select(AuditEvent).where(AuditEvent.action == "unlinked")))
+    assert unlinked == [("company", ("lead_id",)), ("contact", ("lead_id",)),
+                        ("lead", ("deal_id",))]
+
+
+def test_deleting_the_lead_first_keeps_the_deal(db: Session, org: Org) -> None:
+    m1 = actor_for(db, org.m1)
+    conv = convert_lead(db, m1, full_lead(db, org).id)
+    deal_id = conv.deal.id
+    delete_lead(db, m1, conv.lead.id)
+    db.commit()
+    db.expire_all()
+    deal = db.get(Deal, deal_id)
+    assert deal.lead_id is None
+    assert [c.id for c in deal.contacts] == [conv.contact.id]
