@@ -149,6 +149,17 @@ def test_conversion_preview_then_convert_redirects_to_the_deal(app, db, org, cli
     assert fresh(db).scalar(select(Contact.id).where(Contact.last_name == "Smirnov")) is not None
 
 
+def test_conversion_and_delete_pages_in_english(app, db, org, client, auth):
+    lead = make_lead(db, org.m1, title="Deal me", first_name="Ann")
+    db.commit()
+    set_locale(db, org.m1, "en")
+    b = Browser(client, auth).login(org.m1)
+    html = text(b.get(f"/leads/{lead.id}/convert"))
+    assert "Convert the lead “Deal me”" in html and "Nothing is written until you confirm" in html
+    html = text(b.get(f"/leads/{lead.id}/delete"))
+    assert "Delete lead “Deal me”?" in html
+
+
 def test_conversion_with_a_bad_stage_writes_nothing(app, db, org, client, auth):
     lead = make_lead(db, org.m1, title="L", first_name="A")
     db.commit()

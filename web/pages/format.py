@@ -24,10 +24,12 @@ from markupsafe import Markup, escape
 from crm_models.entities import ENTITY_MODELS, Stage
 from crm_models.fields import Field, field_map
 from crm_models.org import ACTIONS, ENTITIES, PermLevel
+from crm_models.services.org import BUILTIN_ROLES
 from crm_models.setup import stage_label
 
 from ..auth import current_actor
 from ..database import get_db
+from . import lookups
 
 STATUS_LABELS = {
     "NEW": _l("New"), "IN_PROCESS": _l("In progress"), "PROCESSED": _l("Processed"),
@@ -85,8 +87,6 @@ assert set(ENTITY_LABELS) == set(ENTITIES) and set(ACTION_LABELS) == set(ACTIONS
 
 def role_name(role: Any) -> str:
     """A role's name; built-in roles still carrying their default name are translated."""
-    from crm_models.services.org import BUILTIN_ROLES
-
     if role.code in ROLE_LABELS and role.name == BUILTIN_ROLES.get(role.code):
         return str(ROLE_LABELS[role.code])
     return str(role.name)
@@ -235,8 +235,6 @@ def _readable_link(entity: str, obj: Any | None) -> Markup | str:
 
 def display(record: Any, name: str) -> Markup | str:
     """One field of a record, formatted for a list cell or a card."""
-    from . import lookups
-
     entity = record.entity_type
     if name in ("created_at", "updated_at"):
         return when(getattr(record, name))

@@ -13,12 +13,14 @@ from typing import Any
 from flask import render_template, request, url_for
 
 from crm_models.errors import ValidationFailed
+from crm_models.fields import field_map
 from crm_models.services.records import Page, list_records
 
 from ..auth import require_actor
 from ..database import get_db
 from . import bp, lookups
 from .entities import PLURALS, EntityPage, Filter, page_for
+from .format import enum_label, stage_name
 from .messages import translate_fields
 
 PER_PAGE_CHOICES = (20, 50, 100)
@@ -81,10 +83,6 @@ def page_link(cfg: EntityPage, page: int) -> str:
 
 def filter_options(cfg: EntityPage, flt: Filter) -> list[tuple[str, str]]:
     """The choices of a select filter as (value, label)."""
-    from crm_models.fields import field_map
-
-    from .format import enum_label, stage_name
-
     actor = require_actor()
     if flt.widget == "users":
         return [(str(u.id), u.full_name) for u in lookups.active_users()]
