@@ -307,7 +307,11 @@ class InstanceRun:
         inst = self.instance
         inst.state = self.engine.serializer.state_to_dict(self.wf)
         inst.serializer_version = self.engine.serializer.version
+        before = {(e.get("element"), e["event"]) for e in inst.waiting or []}
         inst.waiting = self.waiting_events()
+        for e in inst.waiting:
+            if (e["element"], e["event"]) not in before:
+                self.record("waiting", e["element"], f"waiting for '{e['event']}'")
         if inst.status == Status.CANCELLED:
             pass
         elif self.wf.completed:

@@ -125,7 +125,7 @@ class Compiler:
         ids = ", ".join(p.get("id", "?") for p in (executable or processes))
         msg = (f"several executable processes ({ids}); mark exactly one isExecutable=\"true\""
                if executable else f"no executable process ({ids}); set isExecutable=\"true\"")
-        errors.append(ValidationError(processes[0].get("id", ""), msg))
+        errors.append(ValidationError(processes[0].get("id", ""), msg, processes[0].sourceline))
         return None
 
     def _parse(self, root: Any, process: Any, dmn_roots: list[Any], dmn_xmls: Any,

@@ -144,6 +144,7 @@ def test_missing_ids_and_duplicates_and_reserved_ids(engine, db):
 def test_process_level_problems(engine, db):
     assert errors_of(engine, db, process(chain(), attrs='isExecutable="false"')) == [
         ("p", 'no executable process (p); set isExecutable="true"')]
+    assert engine.validate(process(chain(), attrs='isExecutable="false"'))[0].line == 2
     two = HEAD + ('<bpmn:process id="a" isExecutable="true"/>'
                   '<bpmn:process id="b" isExecutable="true"/></bpmn:definitions>')
     assert "several executable processes (a, b)" in errors_of(engine, db, two)[0][1]

@@ -120,6 +120,8 @@ def test_event_based_gateway_takes_the_first_message_and_drops_the_other(engine,
     assert inst.status == Status.WAITING
     assert sorted(e["event"] for e in engine.waiting_events(db, inst.id)) == [
         "deal.lost", "deal.won"]
+    assert ("waiting", "Wait", "waiting for 'deal.won'") in [
+        (h.event, h.element_id, h.message) for h in engine.history(db, inst.id)]
     engine.send_message(db, inst.id, "deal.lost", {"reason": "price"})
     assert inst.status == Status.COMPLETED
     assert engine.instance_data(db, inst.id)["outcome"] == "lost: price"
