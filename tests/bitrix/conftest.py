@@ -8,9 +8,11 @@ import ipaddress
 import ssl
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from werkzeug.serving import make_server
@@ -122,6 +124,48 @@ def tls_server(app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Ite
     monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
     try:
         yield TlsServer(f"https://127.0.0.1:{server.server_port}", cert_file)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@dataclass
+class Receiver:
+    """A loopback HTTP server that records form posts and answers with scripted statuses."""
+
+    url: str
+    posts: list[dict[str, str]] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    got_one: threading.Event = field(default_factory=threading.Event)
+
+
+@pytest.fixture()
+def receiver() -> Iterator[Receiver]:
+    state: dict[str, Receiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            rec = state["rec"]
+            length = int(self.headers.get("Content-Length", 0))
+            body = self.rfile.read(length).decode()
+            assert self.headers["Content-Type"] == "application/x-www-form-urlencoded"
+            rec.posts.append({k: v[0] for k, v in parse_qs(body).items()})
+            status = rec.statuses.pop(0) if rec.statuses else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            rec.got_one.set()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    state["rec"] = Receiver(f"http://127.0.0.1:{server.server_port}/hook")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield state["rec"]
     finally:
         server.shutdown()
         server.server_close()

@@ -43,6 +43,7 @@ def test_deal_round_trip_with_bitrix_names(app, org, db, admin_hook, rest):
     assert d["CLOSEDATE"].startswith("2030-05-01T00:00:00")
     assert d["DATE_CREATE"][-6] in "+-"  # ISO 8601 with an offset
     # the same service wrote the same outbox event, acting as the webhook's user
+    db.rollback()
     ev = db.scalars(select(OutboxEvent).where(OutboxEvent.event_type == "deal.created",
                                               OutboxEvent.entity_id == deal_id)).one()
     assert ev.actor_user_id == org.admin.id
@@ -202,7 +203,9 @@ def test_timeline_comment_and_activities(app, org, db, admin_hook, rest):
     status, body = rest(admin_hook, "crm.timeline.comment.add", {"fields": {
         "ENTITY_ID": deal.id, "ENTITY_TYPE": "deal", "COMMENT": "Called the client"}})
     assert status == 200 and isinstance(body["result"], int)
+    db.rollback()
     assert db.scalars(select(OutboxEvent).where(OutboxEvent.event_type == "comment.added")).one()
+    db.rollback()
     status, body = rest(admin_hook, "crm.activity.add", {"fields": {
         "OWNER_TYPE_ID": 2, "OWNER_ID": deal.id, "TYPE_ID": 2, "SUBJECT": "Call back",
         "DEADLINE": "2030-01-02 10:00:00", "RESPONSIBLE_ID": org.m1.id}})

@@ -13,7 +13,13 @@ from flask import Flask
 
 from integrations.delivery import DeliveryThread, DeliveryWorker, watch_outbox_commits
 
-from . import batch, crm_methods, misc_methods, org_methods  # noqa: F401  (register methods)
+from . import (  # noqa: F401  (each module registers its methods)
+    batch,
+    bizproc_methods,
+    crm_methods,
+    misc_methods,
+    org_methods,
+)
 from .pages import bp as pages_bp
 from .views import bp as rest_bp
 

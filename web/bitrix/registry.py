@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from crm_models.errors import Conflict, CrmError, NotFound, PermissionDenied, ValidationFailed
 from crm_models.org import User
 from crm_models.permissions import Actor
+from engine.errors import EngineError
 from integrations.models import IncomingWebhook
 
 from .envelope import BitrixError
@@ -111,6 +112,8 @@ def to_bitrix_error(exc: Exception, m: Method | None) -> BitrixError:
         return BitrixError(400, "" if legacy else "ERROR_CONFLICT", describe(exc))
     if isinstance(exc, CrmError):
         return BitrixError(400, "" if legacy else "ERROR_CORE", describe(exc))
+    if isinstance(exc, EngineError):
+        return BitrixError(403 if exc.status == 403 else 400, exc.code.upper(), str(exc))
     log.exception("unexpected error in Bitrix method %s", m.name if m else "?")
     return BitrixError(500, "INTERNAL_SERVER_ERROR",
                        "Internal server error; the change was not saved")
