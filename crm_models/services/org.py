@@ -230,6 +230,25 @@ def user_for_token(session: Session, token: str) -> User | None:
     return row.user
 
 
+def revoke_token(session: Session, token: str) -> bool:
+    """Revoke the API token ``token`` (a sign-out); False when it is unknown or revoked."""
+    if not token or len(token) > 200:
+        return False
+    row = session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token),
+                                                 ApiToken.revoked.is_(False))).first()
+    if row is None:
+        return False
+    row.revoked = True
+    session.flush()
+    return True
+
+
+def _is_id(value: Any) -> bool:
+    """A usable row id: comparing a string or a huge number with an id column fails on
+    PostgreSQL, so such values are refused before any query."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+
+
 # --- departments -----------------------------------------------------------------------------
 
 def save_department(session: Session, actor: Actor, department_id: int | None = None,
@@ -244,13 +263,13 @@ def save_department(session: Session, actor: Actor, department_id: int | None = 
         errors["name"] = "is required (at most 200 characters)"
     parent_id = data.get("parent_id", dep.parent_id) or None
     if parent_id is not None:
-        if session.get(Department, parent_id) is None:
-            errors["parent_id"] = f"no department with id {parent_id}"
+        if not _is_id(parent_id) or session.get(Department, parent_id) is None:
+            errors["parent_id"] = f"no department with id {str(parent_id)[:20]}"
         elif dep.id is not None and parent_id in descendants(department_tree(session), [dep.id]):
             errors["parent_id"] = "a department cannot be inside itself"
     head_id = data.get("head_id", dep.head_id) or None
-    if head_id is not None and session.get(User, head_id) is None:
-        errors["head_id"] = f"no user with id {head_id}"
+    if head_id is not None and (not _is_id(head_id) or session.get(User, head_id) is None):
+        errors["head_id"] = f"no user with id {str(head_id)[:20]}"
     if errors:
         raise ValidationFailed(errors)
     dep.name, dep.parent_id, dep.head_id = name.strip(), parent_id, head_id
@@ -326,12 +345,14 @@ def grant_role(session: Session, actor: Actor, role_id: int, *, user_id: int | N
     actor.require_flag("manage_settings")
     if (user_id is None) == (department_id is None):
         raise ValidationFailed({"user_id": "give either a user or a department"})
-    if session.get(Role, role_id) is None:
-        raise ValidationFailed({"role_id": f"no role with id {role_id}"})
-    if user_id is not None and session.get(User, user_id) is None:
-        raise ValidationFailed({"user_id": f"no user with id {user_id}"})
-    if department_id is not None and session.get(Department, department_id) is None:
-        raise ValidationFailed({"department_id": f"no department with id {department_id}"})
+    if not _is_id(role_id) or session.get(Role, role_id) is None:
+        raise ValidationFailed({"role_id": f"no role with id {str(role_id)[:20]}"})
+    if user_id is not None and (not _is_id(user_id) or session.get(User, user_id) is None):
+        raise ValidationFailed({"user_id": f"no user with id {str(user_id)[:20]}"})
+    if department_id is not None and (not _is_id(department_id)
+                                      or session.get(Department, department_id) is None):
+        raise ValidationFailed(
+            {"department_id": f"no department with id {str(department_id)[:20]}"})
     existing = session.scalars(select(RoleGrant).where(
         RoleGrant.role_id == role_id, RoleGrant.user_id.is_(None) if user_id is None else
         RoleGrant.user_id == user_id, RoleGrant.department_id.is_(None) if department_id is None

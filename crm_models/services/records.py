@@ -399,6 +399,10 @@ def _filter_clause(session: Session, entity: str, key: str, raw: Any) -> Any:
         column = getattr(model, name)
     if listed:
         return FILTER_OPS[op](column, coerced)
+    if op in ("gt", "gte", "lt", "lte") and (
+            coerced[0] is None or (name in fields and fields[name].kind == "bool")):
+        # SQL cannot order against NULL or a boolean (SQLAlchemy raises on building it).
+        raise ValidationFailed({key: "needs a value that can be ordered"})
     return FILTER_OPS[op](column, coerced[0])
 
 
