@@ -20,6 +20,7 @@ def init_app(app: Flask) -> None:
         auth,
         common,
         crm,
+        editor,
         openapi,
         org,
         timeline,
