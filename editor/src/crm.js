@@ -15,6 +15,12 @@ function csrfToken() {
 document.addEventListener("htmx:configRequest", (event) => {
   if (event.detail.verb !== "get") {
     event.detail.headers["X-CSRFToken"] = csrfToken();
+    return;
+  }
+  // Filter forms send only the filters in use, so the pushed URL stays short and shareable.
+  const params = event.detail.parameters;
+  for (const key of Object.keys(params)) {
+    if (params[key] === "") delete params[key];
   }
 });
 
