@@ -34,6 +34,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_models.activity import OutboxEvent
 from crm_models.db import utcnow
@@ -48,7 +49,8 @@ from .snapshot import SnapshotError, event_data, start_data
 log = logging.getLogger(__name__)
 
 SessionFactory = Callable[[], Session]
-#: ``session.info`` keys: outbox ids flushed in the session; "do not dispatch this one".
+#: ``session.info`` keys: (id, event type) of the outbox events flushed in the session;
+#: "do not dispatch this one".
 OUTBOX_IDS = "marshrut_outbox_ids"
 NO_DISPATCH = "marshrut_no_dispatch"
 _DISPATCHER_SESSION = "marshrut_dispatcher"
@@ -75,13 +77,33 @@ class _Listener:
     id: int
     key: str
     version: int
+    deployed_at: Any = None  # with the id, identifies the row even if an id is ever reused
+
+
+@dataclass(frozen=True)
+class _Event:
+    """What dispatching needs of an outbox row, read once per batch."""
+
+    id: int
+    event_type: str
+    entity_type: str
+    entity_id: int
+    payload: dict[str, Any]
+    actor_user_id: int | None
+    actor_label: str
+
+    @classmethod
+    def of(cls, e: OutboxEvent) -> _Event:
+        return cls(e.id, e.event_type, e.entity_type, e.entity_id,
+                   e.payload if isinstance(e.payload, dict) else {}, e.actor_user_id,
+                   e.actor_label or "")
 
 
 def _collect_outbox_ids(session: Session, _flush_context: Any) -> None:
     """``after_flush``: remember the outbox events this session wrote (ids are known now)."""
-    ids = [obj.id for obj in session.new if isinstance(obj, OutboxEvent)]
-    if ids:
-        session.info.setdefault(OUTBOX_IDS, []).extend(ids)
+    new = [(obj.id, obj.event_type) for obj in session.new if isinstance(obj, OutboxEvent)]
+    if new:
+        session.info.setdefault(OUTBOX_IDS, []).extend(new)
 
 
 def _forget_outbox_ids(session: Session, previous_transaction: Any) -> None:
@@ -109,6 +131,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self.batch = batch
         self._local = threading.local()
+        self._definitions: dict[_Listener, ProcessDefinition] = {}
         track_outbox(session_factory)
 
     # --- entry points ---------------------------------------------------------------------
@@ -117,16 +140,52 @@ class Dispatcher:
         """Dispatch these events now, then the events their processes wrote, and so on."""
         report = DispatchReport()
         queue = sorted(set(event_ids))
-        while queue:
-            new_ids: list[int] = []
-            for event_id in queue:
-                try:
-                    new_ids += self._dispatch_event(event_id, report)
-                except Exception as exc:  # noqa: BLE001 - the event stays pending: retried
-                    log.exception("dispatching outbox event %s failed", event_id)
-                    report.failed.append(f"event {event_id}: {type(exc).__name__}: {exc}")
-            queue = sorted(set(new_ids))
+        self._local.depth = getattr(self._local, "depth", 0) + 1
+        try:
+            while queue:
+                queue = self._dispatch_batch(queue, report)
+        finally:
+            self._local.depth -= 1
         return report
+
+    def _dispatch_batch(self, ids: list[int], report: DispatchReport) -> list[int]:
+        """One pass: read the events and their listeners at once, mark the events nobody
+        listens to in one UPDATE, start the rest; returns the ids the processes wrote."""
+        try:
+            with self._session() as s:
+                events = [_Event.of(e) for e in s.scalars(
+                    select(OutboxEvent).where(OutboxEvent.id.in_(ids),
+                                              OutboxEvent.dispatched_at.is_(None))
+                    .order_by(OutboxEvent.id))]
+                listeners = self._listeners(s)
+        except Exception as exc:  # noqa: BLE001 - the events stay pending: retried later
+            log.exception("reading outbox events %s failed", ids)
+            report.failed.append(f"events {ids[:10]}: {type(exc).__name__}: {exc}")
+            return []
+        report.events += len(events)
+        quiet = [e.id for e in events if not listeners.get(e.event_type)]
+        if quiet:
+            self._mark_quiet(quiet, report)
+        new_ids: list[int] = []
+        for ev in events:
+            if listeners.get(ev.event_type):
+                try:
+                    new_ids += self._dispatch_event(ev, listeners, report)
+                except Exception as exc:  # noqa: BLE001 - the event stays pending: retried
+                    log.exception("dispatching outbox event %s failed", ev.id)
+                    report.failed.append(f"event {ev.id}: {type(exc).__name__}: {exc}")
+        return sorted(set(new_ids))
+
+    def _mark_quiet(self, ids: list[int], report: DispatchReport) -> None:
+        try:
+            with self._session() as s:
+                s.execute(update(OutboxEvent).where(OutboxEvent.id.in_(ids),
+                                                    OutboxEvent.dispatched_at.is_(None))
+                          .values(dispatched_at=utcnow()))
+                s.commit()
+        except Exception as exc:  # noqa: BLE001 - they stay pending: the loop retries
+            log.exception("marking outbox events %s dispatched failed", ids)
+            report.failed.append(f"events {ids[:10]}: {type(exc).__name__}: {exc}")
 
     def dispatch_pending(self, limit: int | None = None) -> DispatchReport:
         """The recovery loop: dispatch every undispatched event (oldest first) that has not
@@ -160,93 +219,101 @@ class Dispatcher:
         s.info[_DISPATCHER_SESSION] = True
         return s
 
-    def _dispatch_event(self, event_id: int, report: DispatchReport) -> list[int]:
-        """Start each listening definition for one event; returns the outbox ids they wrote."""
-        self._local.depth = getattr(self._local, "depth", 0) + 1
-        try:
-            return self._dispatch_event_inner(event_id, report)
-        finally:
-            self._local.depth -= 1
-
-    def _dispatch_event_inner(self, event_id: int, report: DispatchReport) -> list[int]:
-        with self._session() as s:
-            self._lock_event(s, event_id)
-            ev = s.get(OutboxEvent, event_id)
-            if ev is None or ev.dispatched_at is not None:
-                return []
-            report.events += 1
-            event_type, cause_label = ev.event_type, ev.actor_label
-            listeners = self._listeners(s, event_type)
-            depth = self._cascade_depth(s, cause_label) if listeners else 0
-            if not listeners or depth >= self.max_cascade:
-                note = "" if not listeners else (
-                    f"not dispatched: {depth} processes in a row caused this event "
-                    f"(limit {self.max_cascade}); check the definitions for a loop")
-                if note:
-                    report.skipped.append(f"event {event_id}: {note}")
-                    log.warning("outbox event %s: %s", event_id, note)
-                self._mark_dispatched(s, event_id, note)
-                s.commit()
-                return []
-        cause = parse_process_label(cause_label)
-        new_ids: list[int] = []
-        ok = True
-        for listener in listeners:
-            if cause is not None and cause.key == listener.key:
-                report.skipped.append(f"event {event_id}: {listener.key} (its own write)")
-                continue
-            result = self._start_one(event_id, listener, report)
-            if result is None:
-                ok = False
-            else:
-                new_ids += result
-        if ok:
+    def _dispatch_event(self, ev: _Event, triggers: dict[str, list[_Listener]],
+                        report: DispatchReport) -> list[int]:
+        """Start each listening definition for one event, in order, each in its own
+        transaction; the last one also marks the event dispatched. Returns the outbox ids the
+        processes wrote that some definition listens to (the others are marked dispatched in
+        the transaction that wrote them)."""
+        listeners = triggers[ev.event_type]
+        cause = parse_process_label(ev.actor_label)
+        if cause is not None:
             with self._session() as s:
-                self._mark_dispatched(s, event_id, "")
-                s.commit()
+                depth = self._cascade_depth(s, ev.actor_label)
+            if depth >= self.max_cascade:
+                note = (f"not dispatched: {depth} processes in a row caused this event "
+                        f"(limit {self.max_cascade}); check the definitions for a loop")
+                report.skipped.append(f"event {ev.id}: {note}")
+                log.warning("outbox event %s: %s", ev.id, note)
+                self._mark_alone(ev.id, note)
+                return []
+            own = [x for x in listeners if x.key == cause.key]
+            report.skipped += [f"event {ev.id}: {x.key} (its own write)" for x in own]
+            listeners = [x for x in listeners if x.key != cause.key]
+        if not listeners:
+            self._mark_alone(ev.id, "")
+            return []
+        new_ids: list[int] = []
+        for n, listener in enumerate(listeners):
+            result = self._start_one(ev, listener, triggers, report,
+                                     last=n == len(listeners) - 1)
+            if result is None:
+                return new_ids  # not marked: the recovery loop starts what is missing
+            new_ids += result
         return new_ids
 
-    def _start_one(self, event_id: int, listener: _Listener,
-                   report: DispatchReport) -> list[int] | None:
-        """Start one definition for one event in its own transaction; None on failure."""
+    def _start_one(self, ev: _Event, listener: _Listener,
+                   triggers: dict[str, list[_Listener]], report: DispatchReport, *,
+                   last: bool) -> list[int] | None:
+        """Start one definition for one event in its own transaction; None on failure.
+        With ``last`` the event is marked dispatched in the same transaction. A second start
+        of the same (event, definition) fails on the UNIQUE constraint: ``AlreadyStarted``."""
         with self._session() as s:
             try:
-                self._lock_event(s, event_id)
-                if s.scalar(select(ProcessInstance.id).where(
-                        ProcessInstance.event_id == event_id,
-                        ProcessInstance.definition_id == listener.id)) is not None:
-                    report.skipped.append(f"event {event_id}: {listener.key} (already started)")
-                    return []
-                definition = s.get(ProcessDefinition, listener.id)
-                ev = s.get(OutboxEvent, event_id)
-                if definition is None or not definition.active or ev is None:
-                    return []  # deactivated (or the event vanished) since we looked
+                self._lock_event(s, ev.id)
                 data = self._start_data(s, ev)
                 if data is None:
-                    report.skipped.append(f"event {event_id}: {listener.key} "
+                    report.skipped.append(f"event {ev.id}: {listener.key} "
                                           f"({ev.entity_type} {ev.entity_id} is gone)")
-                    return []
-                inst = self.engine.start(s, definition, StartRequest(
-                    data=data, entity_type=ev.entity_type, entity_id=ev.entity_id,
-                    event_id=ev.id, started_by=ev.actor_user_id, message=ev.event_type))
+                else:
+                    inst = self.engine.start(s, self._definition(s, listener), StartRequest(
+                        data=data, entity_type=ev.entity_type, entity_id=ev.entity_id,
+                        event_id=ev.id, started_by=ev.actor_user_id, message=ev.event_type))
+                    report.started.append(inst.id)
+                if last:
+                    self._mark_dispatched(s, ev.id, "")
+                written = s.info.pop(OUTBOX_IDS, [])
+                quiet = [id_ for id_, type_ in written if not triggers.get(type_)]
+                if quiet:  # nobody listens: done with them in this very transaction
+                    s.execute(update(OutboxEvent).where(OutboxEvent.id.in_(quiet))
+                              .values(dispatched_at=utcnow()))
                 s.commit()
-                report.started.append(inst.id)
-                return list(s.info.pop(OUTBOX_IDS, []))
+                return [id_ for id_, type_ in written if triggers.get(type_)]
             except (AlreadyStarted, IntegrityError):
                 s.rollback()  # a concurrent dispatcher won: exactly one instance exists
-                report.skipped.append(f"event {event_id}: {listener.key} (started elsewhere)")
+                report.skipped.append(f"event {ev.id}: {listener.key} (already started)")
+                if last:
+                    self._mark_alone(ev.id, "")
                 return []
             except Exception as exc:  # noqa: BLE001 - never lose the event; record and go on
                 s.rollback()
                 message = f"{listener.key}: {type(exc).__name__}: {exc}"
-                log.exception("dispatching outbox event %s to %s failed", event_id,
-                              listener.key)
-                report.failed.append(f"event {event_id}: {message}")
-                self._record_failure(event_id, message)
+                log.exception("dispatching outbox event %s to %s failed", ev.id, listener.key)
+                report.failed.append(f"event {ev.id}: {message}")
+                self._record_failure(ev.id, message)
                 return None
 
+    def _definition(self, s: Session, listener: _Listener) -> ProcessDefinition:
+        """The definition row, attached to ``s`` without reloading its (large) stored spec:
+        a version's BPMN and spec never change, so one read per process is enough."""
+        cached = self._definitions.get(listener)
+        if cached is None:
+            with self.session_factory() as other:
+                cached = other.get(ProcessDefinition, listener.id)
+                if cached is None:
+                    raise LookupError(f"process definition {listener.id} vanished")
+                other.expunge(cached)
+            if len(self._definitions) > 1000:
+                self._definitions.clear()
+            self._definitions[listener] = cached
+        merged = s.merge(cached, load=False)
+        # Active as the listener query has just read it (the cached copy may be older);
+        # set as loaded, not as a change to write.
+        set_committed_value(merged, "active", True)
+        return merged
+
     @staticmethod
-    def _start_data(s: Session, ev: OutboxEvent) -> dict[str, Any] | None:
+    def _start_data(s: Session, ev: _Event) -> dict[str, Any] | None:
         try:
             return start_data(s, ev.entity_type, ev.entity_id, ev)
         except SnapshotError:
@@ -257,16 +324,19 @@ class Dispatcher:
             return {ev.entity_type: fields, "event": event_data(ev, ev.entity_type,
                                                                 ev.entity_id)}
 
-    def _listeners(self, s: Session, event_type: str) -> list[_Listener]:
-        """Active definitions started by ``event_type``, in (priority, key) order. Reads only
-        the columns it needs (not the stored specs) since it runs for every event."""
+    def _listeners(self, s: Session) -> dict[str, list[_Listener]]:
+        """Event type → the active definitions it starts, in (priority, key) order. Reads
+        only the columns it needs (not the stored specs): it runs for every batch."""
         rows = s.execute(select(ProcessDefinition.id, ProcessDefinition.key,
-                                ProcessDefinition.version, ProcessDefinition.priority,
+                                ProcessDefinition.version, ProcessDefinition.deployed_at,
                                 ProcessDefinition.triggers)
-                         .where(ProcessDefinition.active.is_(True)))
-        found = [(prio, key, _Listener(id_, key, version))
-                 for id_, key, version, prio, triggers in rows if event_type in (triggers or ())]
-        return [item[2] for item in sorted(found, key=lambda x: (x[0], x[1]))]
+                         .where(ProcessDefinition.active.is_(True))
+                         .order_by(ProcessDefinition.priority, ProcessDefinition.key))
+        out: dict[str, list[_Listener]] = {}
+        for id_, key, version, deployed_at, triggers in rows:
+            for t in dict.fromkeys(triggers or ()):
+                out.setdefault(t, []).append(_Listener(id_, key, version, deployed_at))
+        return out
 
     def _cascade_depth(self, s: Session, label: str) -> int:
         """How many process hops led to an event written under ``label``."""
@@ -302,6 +372,11 @@ class Dispatcher:
                                             OutboxEvent.dispatched_at.is_(None))
                   .values(**values))
 
+    def _mark_alone(self, event_id: int, note: str) -> None:
+        with self._session() as s:
+            self._mark_dispatched(s, event_id, note)
+            s.commit()
+
     def _record_failure(self, event_id: int, message: str) -> None:
         with self._session() as s:
             s.execute(update(OutboxEvent).where(OutboxEvent.id == event_id)
@@ -322,7 +397,7 @@ def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
             return  # a savepoint was released: the outer transaction has not committed yet
         if session.info.get(_DISPATCHER_SESSION):
             return  # the dispatcher collects its own sessions' events
-        ids = session.info.pop(OUTBOX_IDS, None)
+        ids = [id_ for id_, _type in session.info.pop(OUTBOX_IDS, ())]
         if not ids or session.info.get(NO_DISPATCH):
             return
         if dispatcher.busy:

@@ -133,7 +133,11 @@ def _assign(clock: Clock) -> Handler:
                 raise bad_params(ASSIGN, {"department_head": f"{dep.name!r} has no head"})
             user = head
         assert user is not None
-        record = services.get_record(session, actor, t.entity, t.id)
+        # Usually already in the session (the start data were read in this transaction).
+        record = session.get(records.model_for(t.entity), t.id)
+        if record is None:
+            raise ServiceCallError(f"{ASSIGN.name}: no {t.entity} with id {t.id}",
+                                   retryable=False)
         if record.responsible_id == user.id:
             # Nothing changes, so the service writes no audit; record that the process chose
             # this responsible anyway, or a lower-priority rule would see it as a person's

@@ -23,12 +23,12 @@ higher-priority rule has already chosen.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
-from crm_models.activity import AuditEvent, OutboxEvent
+from crm_models.activity import AuditEvent
 from crm_models.entities import ENTITY_MODELS, Company, Contact, Deal, Lead
 from crm_models.org import User
 from crm_models.serialize import to_dict
@@ -36,8 +36,32 @@ from crm_models.serialize import to_dict
 from .actors import parse_process_label
 
 ENTITY_TYPES = tuple(ENTITY_MODELS)
+_KEEP = "marshrut_snapshot_records"
 #: How far back the audit trail is searched for who set the responsible.
 _AUDIT_LOOKBACK = 50
+
+
+#: Load an entity with everything its snapshot reads in one round trip (plus contacts).
+_EAGER: dict[str, tuple[Any, ...]] = {
+    "deal": (joinedload(Deal.stage), joinedload(Deal.company),
+             joinedload(Deal.responsible).joinedload(User.department),
+             joinedload(Deal.contacts)),
+    "lead": (joinedload(Lead.company), joinedload(Lead.contact),
+             joinedload(Lead.responsible).joinedload(User.department)),
+    "contact": (joinedload(Contact.company),
+                joinedload(Contact.responsible).joinedload(User.department)),
+    "company": (joinedload(Company.responsible).joinedload(User.department),),
+}
+
+
+class EventLike(Protocol):
+    """An outbox event (``OutboxEvent`` or the dispatcher's read-once copy of one)."""
+
+    id: int
+    event_type: str
+    payload: Any
+    actor_user_id: int | None
+    actor_label: str
 
 
 class SnapshotError(LookupError):
@@ -88,9 +112,13 @@ def entity_snapshot(session: Session, entity: str, entity_id: int) -> dict[str, 
     model = ENTITY_MODELS.get(entity)
     if model is None:
         raise SnapshotError(f"unknown entity type {entity!r}")
-    record = session.get(model, entity_id)
+    record = session.get(model, entity_id, options=_EAGER.get(entity, ()))
     if record is None:
         raise SnapshotError(f"no {entity} with id {entity_id}")
+    # The session's identity map holds clean objects weakly: keep the record (and what it
+    # loaded) alive while the session lives, so the service tasks and assignments of this
+    # unit of work find it there instead of reading it again.
+    session.info.setdefault(_KEEP, []).append(record)
     data = to_dict(record)
     data["responsible"] = user_summary(record.responsible)
     data["responsible_set_by"] = responsible_set_by(session, entity, entity_id)
@@ -105,7 +133,7 @@ def entity_snapshot(session: Session, entity: str, entity_id: int) -> dict[str, 
     return data
 
 
-def event_data(event: OutboxEvent | None, entity: str, entity_id: int) -> dict[str, Any]:
+def event_data(event: EventLike | None, entity: str, entity_id: int) -> dict[str, Any]:
     """The ``event`` part of the start data; a manual start has type "manual" and no id."""
     if event is None:
         return {"type": "manual", "id": None, "changed": {}, "actor": None,
@@ -119,7 +147,7 @@ def event_data(event: OutboxEvent | None, entity: str, entity_id: int) -> dict[s
 
 
 def start_data(session: Session, entity: str, entity_id: int,
-               event: OutboxEvent | None = None) -> dict[str, Any]:
+               event: EventLike | None = None) -> dict[str, Any]:
     """``{entity: snapshot, "event": {...}}``, built fresh from the database."""
     return {entity: entity_snapshot(session, entity, entity_id),
             "event": event_data(event, entity, entity_id)}

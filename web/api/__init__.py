@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
         editor,
         openapi,
         org,
+        processes,
         timeline,
     )
 
