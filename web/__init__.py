@@ -9,7 +9,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import api, auth, automation, bitrix, errors, pages
+    from . import api, auth, automation, bitrix, editor, errors, pages
 
     errors.init_app(app)
     automation.init_app(app)
@@ -17,3 +17,4 @@ def init_app(app: Flask) -> None:
     api.init_app(app)
     pages.init_app(app)
     bitrix.init_app(app)
+    editor.init_app(app)
