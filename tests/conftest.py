@@ -29,6 +29,27 @@ import crm_models.services.org as _org_services  # noqa: E402
 _org_services._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist each worker gets its own PostgreSQL database (``<name>_gw0`` …),
+    created on first use; the environment variable is rewritten so that every test that
+    reads it (subprocess workers, servers) talks to the worker's database."""
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    url = os.environ.get("MARSHRUT_TEST_DATABASE_URL")
+    if not worker or not url:
+        return
+    from sqlalchemy import create_engine
+
+    base, _, name = url.rpartition("/")
+    own = f"{name}_{worker}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                        {"n": own}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{own}"'))
+    admin.dispose()
+    os.environ["MARSHRUT_TEST_DATABASE_URL"] = f"{base}/{own}"
+
+
 def _database_url(tmp_root: Path) -> str:
     url = os.environ.get("MARSHRUT_TEST_DATABASE_URL")
     return url or f"sqlite:///{tmp_root / 'test.sqlite3'}"
