@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import argon2
 import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+import crm_models.services.org as _org_services
 from app import create_app
 from crm_models.db import Base
 from crm_models.setup import ensure_reference_data
@@ -22,17 +24,30 @@ from .factories import Org, make_org
 
 # Production-strength argon2 costs ~50 ms per hash; tests create users by the hundred.
 # The parameters travel inside each hash, so verification is unaffected.
-import argon2  # noqa: E402
-
-import crm_models.services.org as _org_services  # noqa: E402
-
 _org_services._hasher = argon2.PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def _compile_translations() -> None:
+    """Compile the .po catalogs when their .mo is missing or older (``make`` does the same),
+    so that a bare ``pytest`` in a fresh checkout sees the translated UI."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parents[1] / "web" / "translations"
+    for po in root.glob("*/LC_MESSAGES/*.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as f:
+                catalog = read_po(f)
+            with mo.open("wb") as f:
+                write_mo(f, catalog)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist each worker gets its own PostgreSQL database (``<name>_gw0`` …),
     created on first use; the environment variable is rewritten so that every test that
     reads it (subprocess workers, servers) talks to the worker's database."""
+    _compile_translations()
     worker = getattr(config, "workerinput", {}).get("workerid")
     url = os.environ.get("MARSHRUT_TEST_DATABASE_URL")
     if not worker or not url:
