@@ -47,7 +47,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Under pytest-xdist each worker gets its own PostgreSQL database (``<name>_gw0`` …),
     created on first use; the environment variable is rewritten so that every test that
     reads it (subprocess workers, servers) talks to the worker's database."""
-    _compile_translations()
+    if not hasattr(config, "workerinput"):  # the controller compiles before workers start
+        _compile_translations()
     worker = getattr(config, "workerinput", {}).get("workerid")
     url = os.environ.get("MARSHRUT_TEST_DATABASE_URL")
     if not worker or not url:
