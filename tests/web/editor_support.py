@@ -1,7 +1,21 @@
 """BPMN drawings for the editor tests, as the browser editor writes them."""
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
+
+#: The MIWG reference models; CI lays shared/ beside the clone.
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "miwg"
+MIWG_FILES = sorted(p.name for p in CORPUS.glob("*.bpmn"))
+
+
+def read_bpmn(path: Path) -> str:
+    """The file as text, decoded with its declared encoding (several MIWG files are Latin-1)."""
+    data = path.read_bytes()
+    m = re.search(rb'encoding=["\']([A-Za-z0-9_.-]+)["\']', data[:200])
+    text = data.decode(m.group(1).decode() if m else "utf-8")
+    return re.sub(r'^(\s*<\?xml[^>]*encoding=["\'])[^"\']+', r"\1UTF-8", text, count=1)
 
 HEAD = ('<?xml version="1.0" encoding="UTF-8"?>\n'
         '<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" '

@@ -1,6 +1,10 @@
 """The editor's API: validate, drafts, templates, dry run, deploy, diff, heatmap and traces."""
 from __future__ import annotations
 
+import re
+
+import pytest
+from lxml import etree
 from sqlalchemy import func, select
 
 from crm_models.activity import Comment, OutboxEvent
@@ -8,7 +12,7 @@ from engine.store import ProcessDefinition, ProcessHistory, ProcessInstance, Pro
 from tests.factories import make_deal
 
 from .api_support import api_for
-from .editor_support import approval
+from .editor_support import CORPUS, MIWG_FILES, approval, read_bpmn
 
 ENGINE_TABLES = (ProcessDefinition, ProcessInstance, ProcessTask, ProcessHistory, Comment,
                  OutboxEvent)
@@ -226,3 +230,23 @@ def test_summary_diff_heatmap_and_trace_after_real_deals(app, db, org):
     assert manager.get(f"/api/v1/process-instances/{inst.id}/trace").status_code == 200
     outsider = api_for(app, db, org.outsider)
     assert outsider.get(f"/api/v1/process-instances/{inst.id}/trace").status_code == 404
+
+
+def test_the_miwg_corpus_is_there():
+    assert len(MIWG_FILES) == 21, f"expected the 21 MIWG reference models in {CORPUS}"
+
+
+@pytest.mark.parametrize("name", MIWG_FILES)
+def test_a_miwg_model_the_engine_cannot_run_is_refused_naming_the_element(app, db, org, name):
+    xml = read_bpmn(CORPUS / name)
+    root = etree.fromstring(re.sub(r"^\s*<\?xml[^>]*\?>", "", xml).encode())
+    ids = {el.get("id") for el in root.iter()
+           if isinstance(el.tag, str) and el.get("id")}
+    admin = api_for(app, db, org.admin)
+    r = admin.post("/api/v1/editor/deploy", {"bpmn_xml": xml})
+    assert r.status_code == 422, r.get_json()
+    errors = r.get_json()["error"]["errors"]
+    assert errors
+    for e in errors:  # each names a shape of the file, or the kind of element it cannot run
+        assert e["element_id"] in ids or (e["element_id"] == "" and "bpmn:" in e["message"]), e
+    assert counts(db)["ProcessDefinition"] == 0

@@ -48,6 +48,7 @@ async function main() {
   if (!state.readOnly) {
     modeler.get("eventBus").on("linting.completed", (e) => { state.lintIssues = e.issues; });
   }
+  state.openedXml = config.bpmnXml;
   state.ready = modeler.importXML(config.bpmnXml).then(({ warnings }) => {
     modeler.get("canvas").zoom("fit-viewport", "auto");
     if (warnings.length) {

@@ -3,6 +3,7 @@
 import { api, cached } from "./api";
 import { lang, t } from "./i18n";
 import { clearMarkers, download, showErrors, showPath } from "./markers";
+import { keepLostDiagramElements } from "./preserve";
 import { processEntity } from "./properties/util";
 
 function status(text, kind = "info") {
@@ -34,9 +35,14 @@ function listProblems(state, errors) {
   list.hidden = !errors.length;
 }
 
-async function sources(state) {
+/** The drawing as saved: bpmn-js's XML plus the layout it could not show (preserve.js). */
+async function savedXml(state) {
   const { xml } = await state.modeler.saveXML({ format: true });
-  return { bpmn_xml: xml, dmn_xml: state.modeler.get("dmnStore").files };
+  return keepLostDiagramElements(state.openedXml, xml);
+}
+
+async function sources(state) {
+  return { bpmn_xml: await savedXml(state), dmn_xml: state.modeler.get("dmnStore").files };
 }
 
 function failed(state, err) {
@@ -91,8 +97,7 @@ const ACTIONS = {
   },
 
   async exportBpmn(state) {
-    const { xml } = await state.modeler.saveXML({ format: true });
-    download(`${state.key}.bpmn`, xml, "application/xml");
+    download(`${state.key}.bpmn`, await savedXml(state), "application/xml");
   },
 
   async exportSvg(state) {
@@ -200,10 +205,14 @@ async function run(state, name, button) {
 export function wireToolbar(state) {
   state.run = (name) => run(state, name);
   state.sources = () => sources(state);
-  state.roundTrip = async (xml) => {
+  state.open = async (xml) => {
     const { warnings } = await state.modeler.importXML(xml);
-    const saved = await state.modeler.saveXML({ format: true });
-    return { warnings: warnings.map((w) => w.message), xml: saved.xml };
+    state.openedXml = xml;
+    return warnings.map((w) => w.message);
+  };
+  state.roundTrip = async (xml) => {
+    const warnings = await state.open(xml);
+    return { warnings, xml: await savedXml(state) };
   };
   document.addEventListener("click", (event) => {
     const button = event.target.closest && event.target.closest("[data-action]");
@@ -219,7 +228,7 @@ export function wireToolbar(state) {
       const f = file.files[0];
       if (!f) return;
       try {
-        const { warnings } = await state.modeler.importXML(await f.text());
+        const warnings = await state.open(await f.text());
         state.modeler.get("canvas").zoom("fit-viewport", "auto");
         status(`${t("Imported")} ${f.name}` + (warnings.length ? ` — ${warnings.length} warning(s)` : ""), "info");
       } catch (err) {
