@@ -19,6 +19,7 @@ const watch = process.argv.includes("--watch");
 /** name → source file, relative to this folder. */
 const PAGE_ENTRIES = [
   { name: "crm", source: "src/crm.js" },
+  { name: "charts", source: "src/charts.js" }, // Chart.js, for the activity index only
 ];
 const EDITOR_ENTRIES = [
   { name: "editor/modeler", source: "src/editor/modeler.js" },
