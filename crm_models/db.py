@@ -19,6 +19,11 @@ NAMING = {
 }
 
 
+#: The largest row id: id columns are INTEGER, 32-bit on PostgreSQL, where comparing one with a
+#: bigger number fails ("integer out of range") instead of finding nothing.
+MAX_ROW_ID = 2**31 - 1
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from .db import MAX_ROW_ID
 from .entities import EMAIL_TYPES, PHONE_TYPES, SOURCES, LeadStatus
 
 # Control characters (NUL above all: PostgreSQL text cannot hold it) are never part of an address.
@@ -155,7 +156,7 @@ def _coerce(f: Field, value: Any) -> Any:
             raise ValueError(f"must be at least {lo}")
         if f.maximum is not None and value > f.maximum:
             raise ValueError(f"must be at most {f.maximum}")
-        if value > 2**62:
+        if value > MAX_ROW_ID:  # every int field is an INTEGER column
             raise ValueError("is too large")
         return value
     if k == "bool":

@@ -14,7 +14,7 @@ from sqlalchemy import delete as sa_delete
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..db import utcnow
+from ..db import MAX_ROW_ID, utcnow
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..fields import EMAIL_RE
 from ..org import (
@@ -37,8 +37,8 @@ _hasher = PasswordHasher()
 LOCALES = ("ru", "en")
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 THROTTLE_MAX_FAILURES = 5
-#: Ids are 64-bit; a bigger number (or a string) compared with an id column fails on PostgreSQL.
-MAX_ID = 2**63 - 1
+#: A bigger number (or a string) compared with an id column fails on PostgreSQL.
+MAX_ID = MAX_ROW_ID
 
 
 def hash_password(password: str) -> str:
@@ -246,7 +246,7 @@ def revoke_token(session: Session, token: str) -> bool:
 def _is_id(value: Any) -> bool:
     """A usable row id: comparing a string or a huge number with an id column fails on
     PostgreSQL, so such values are refused before any query."""
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value < 2**63
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 # --- departments -----------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
 from ..activity import Activity, AuditEvent, Comment, OutboxEvent
-from ..db import utcnow
+from ..db import MAX_ROW_ID, utcnow
 from ..entities import ENTITY_MODELS, Contact, Deal, Pipeline, Stage, deal_contact
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..fields import SCHEMAS, Field, _coerce, clean, field_map
@@ -29,8 +29,8 @@ from ..serialize import diff, to_dict
 
 MAX_PER_PAGE = 500
 MAX_PAGE = 1_000_000
-#: Ids are 64-bit on every backend; anything outside cannot name a row (and would overflow).
-MAX_ID = 2**63 - 1
+#: Anything outside cannot name a row (and would overflow an INTEGER on PostgreSQL).
+MAX_ID = MAX_ROW_ID
 
 
 def model_for(entity: str) -> Any:
