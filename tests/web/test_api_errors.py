@@ -54,6 +54,9 @@ BAD_CREATES = [
     ("leads", {"title": "x\u0000y"}, "title"),
     ("deals", {"title": "x", "company_id": 999999}, "company_id"),
     ("deals", {"title": "x", "company_id": "abc"}, "company_id"),
+    ("deals", {"title": "x", "company_id": 2**40}, "company_id"),
+    ("deals", {"title": "x", "probability": 2**40}, "probability"),
+    ("deals", {"title": "x", "pipeline_id": 2**31}, "pipeline_id"),
     ("deals", {"title": "x", "contact_ids": [999999]}, "contact_ids"),
     ("deals", {"title": "x", "contact_ids": "1,2"}, "contact_ids"),
     ("deals", {"title": "x", "pipeline_id": 5}, "pipeline_id"),
@@ -147,6 +150,7 @@ def test_huge_body_is_refused_with_413(api, db, app):
 @pytest.mark.parametrize("path", [
     "/api/v1/leads/abc", "/api/v1/leads/-1", "/api/v1/leads/0", "/api/v1/leads/1.5",
     "/api/v1/leads/99999999999999999999999", "/api/v1/leads/999999",
+    "/api/v1/leads/2147483648", "/api/v1/deals/2199023255552/comments",
     "/api/v1/deals/abc/stage", "/api/v1/leads/x/convert", "/api/v1/nope",
     "/api/v1/companies/%00",
 ])
@@ -175,6 +179,8 @@ def test_wrong_method_is_405_json(api):
     ("created_at__gt=yesterday", "created_at__gt"),
     ("status__in=NEW,NOPE", "status__in"),
     ("opened__gt=true", "opened__gt"), ("amount__lt=", "amount__lt"),
+    ("id=2199023255552", "id"), ("company_id=2199023255552", "company_id"),
+    ("responsible_id__in=1,2147483648", "responsible_id__in"),
     ("id__contains=1", "id__contains"),
     ("page=abc", "page"), ("page=0", "page"), ("page=-1", "page"),
     ("page=99999999999999999999", "page"), ("per_page=501", "per_page"),

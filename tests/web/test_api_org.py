@@ -40,6 +40,7 @@ def test_users_are_readable_without_password_hashes(app, db, org, manager):
     paged = manager.get("/api/v1/users", query_string={"per_page": 3, "page": 3}).get_json()
     assert (paged["total"], len(paged["items"])) == (8, 2)
     for bad, field in (("department_id=x", "department_id"), ("active=maybe", "active"),
+                       ("department_id=2199023255552", "department_id"),
                        ("page=0", "page"), ("per_page=1000", "per_page")):
         r = manager.get("/api/v1/users?" + bad)
         assert r.status_code == 422 and field in error_of(r)["fields"]
@@ -82,6 +83,8 @@ def test_admin_creates_a_user_who_can_then_log_in(app, db, org, admin):
     ({"email": "a@test.local", "full_name": "X", "locale": "de"}, "locale"),
     ({"email": "a@test.local", "full_name": "X", "timezone": "Mars/Base"}, "timezone"),
     ({"email": "a@test.local", "full_name": "X", "department_id": "x"}, "department_id"),
+    ({"email": "a@test.local", "full_name": "X", "department_id": 2**70}, "department_id"),
+    ({"email": "a@test.local", "full_name": "X", "deputy_id": 2**40}, "deputy_id"),
     ({"email": "a@test.local", "full_name": "X", "password_hash": "x"}, "password_hash"),
     ({"email": "a@test.local", "full_name": "X", "actor": 1}, "actor"),
     ({"email": "a@test.local", "full_name": "X", "role_ids": [999999]}, "role_ids"),
@@ -138,6 +141,8 @@ def test_departments(db, org, admin, manager):
                         ({"name": "X", "parent_id": 999999}, "parent_id"),
                         ({"name": "X", "head_id": True}, "head_id"),
                         ({"name": "X", "head_id": "1"}, "head_id"),
+                        ({"name": "X", "parent_id": 2**62}, "parent_id"),
+                        ({"name": "X", "head_id": 2**70}, "head_id"),
                         ({"name": "X", "department_id": org.sales_id}, "department_id")):
         r = admin.post("/api/v1/departments", json=body)
         assert r.status_code == 422 and field in error_of(r)["fields"], (body, r.get_json())
@@ -200,6 +205,7 @@ def test_grants_change_what_a_user_may_do(app, db, org, admin):
     r = admin.post(f"/api/v1/roles/{head_role}/grants", json={"department_id": org.support_id})
     assert r.status_code == 201 and r.get_json()["department_id"] == org.support_id
     for body, field in (({"user_id": "x"}, "user_id"), ({"user_id": 999999}, "user_id"),
+                        ({"user_id": 2**70}, "user_id"),
                         ({"department_id": [1]}, "department_id"), ({}, "user_id"),
                         ({"user_id": org.m1.id, "department_id": org.sales_id}, "user_id"),
                         ({"role_id": 1, "user_id": org.m1.id}, "role_id")):

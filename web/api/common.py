@@ -20,13 +20,12 @@ from werkzeug.routing import IntegerConverter
 from crm_models.errors import CrmError, ValidationFailed
 from crm_models.fields import READONLY_COMMON, clean, field_map
 from crm_models.permissions import Actor
+from crm_models.services.records import MAX_ID, MAX_PAGE, MAX_PER_PAGE
 from web.auth import require_actor
 from web.database import get_db
 
 from . import bp
 
-MAX_ID = 2**63 - 1
-MAX_PAGE = 1_000_000
 DEFAULT_PER_PAGE = 50
 
 
@@ -235,8 +234,6 @@ def single(args: dict[str, list[str]], key: str) -> str | None:
 
 def paging(args: dict[str, list[str]]) -> tuple[int, int]:
     """``page`` (from 1) and ``per_page`` (1–500, default 50) from the query string."""
-    from crm_models.services.records import MAX_PER_PAGE
-
     page_raw, per_raw = single(args, "page"), single(args, "per_page")
     page = 1 if page_raw is None else _int_param("page", page_raw, 1, MAX_PAGE)
     per_page = (DEFAULT_PER_PAGE if per_raw is None
