@@ -3,17 +3,21 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from crm_models.db import Base, UTCDateTime, utcnow
 
 
 class Notification(Base):
-    """A message for one user, written by the ``crm.notify`` service operation."""
+    """A message for one user: written by the ``crm.notify`` service operation (kind
+    ``process``) and by ``automation.notifications`` (new and overdue tasks, comments on the
+    user's records, @mentions). ``dedup_key`` makes a notification happen once per user (the
+    overdue one of a task); NULL keys never collide."""
 
     __tablename__ = "notification"
-    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at", "id"),)
+    __table_args__ = (Index("ix_notification_user_unread", "user_id", "read_at", "id"),
+                      UniqueConstraint("user_id", "dedup_key"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
@@ -24,6 +28,10 @@ class Notification(Base):
     entity_id: Mapped[int | None] = mapped_column(Integer)
     source_label: Mapped[str] = mapped_column(String(300), default="")
     read_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    kind: Mapped[str] = mapped_column(String(20), default="process", server_default="process")
+    task_id: Mapped[int | None] = mapped_column(Integer)
+    event_id: Mapped[int | None] = mapped_column(Integer)  # a feed item (audit event)
+    dedup_key: Mapped[str | None] = mapped_column(String(120))
 
 
 class RoundRobinCursor(Base):

@@ -9,7 +9,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import api, auth, automation, bitrix, editor, errors, pages
+    from . import api, auth, automation, bitrix, editor, errors, pages, workspace
 
     errors.init_app(app)
     automation.init_app(app)
@@ -18,3 +18,4 @@ def init_app(app: Flask) -> None:
     pages.init_app(app)
     bitrix.init_app(app)
     editor.init_app(app)
+    workspace.init_app(app)
