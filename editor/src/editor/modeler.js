@@ -16,6 +16,7 @@ import { BpmnPropertiesPanelModule, BpmnPropertiesProviderModule } from "bpmn-js
 import lintConfig from "../../.bpmnlintrc";
 import marshrut from "./descriptors/marshrut.json";
 import DmnStore from "./dmn-store";
+import { ensureDiagram } from "./layout";
 import { readConfig } from "./markers";
 import { MarshrutPaletteModule } from "./palette";
 import MarshrutPropertiesModule from "./properties/index";
@@ -48,8 +49,11 @@ async function main() {
   if (!state.readOnly) {
     modeler.get("eventBus").on("linting.completed", (e) => { state.lintIssues = e.issues; });
   }
-  state.openedXml = config.bpmnXml;
-  state.ready = modeler.importXML(config.bpmnXml).then(({ warnings }) => {
+  state.ready = ensureDiagram(config.bpmnXml).then(({ xml, laidOut }) => {
+    state.openedXml = xml;
+    state.laidOut = laidOut;
+    return modeler.importXML(xml);
+  }).then(({ warnings }) => {
     modeler.get("canvas").zoom("fit-viewport", "auto");
     if (warnings.length) {
       state.importWarnings = warnings.map((w) => w.message);

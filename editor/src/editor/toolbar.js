@@ -3,13 +3,16 @@
 import { api, cached } from "./api";
 import { lang, t } from "./i18n";
 import { clearMarkers, download, showErrors, showPath } from "./markers";
+import { ensureDiagram } from "./layout";
 import { keepLostDiagramElements } from "./preserve";
 import { processEntity } from "./properties/util";
 
-function status(text, kind = "info") {
+/** Show a message; `result` (e.g. "saved:3") is kept in data-result for scripts and tests. */
+function status(text, kind = "info", result = kind) {
   const box = document.getElementById("editor-status");
   if (!box) return;
   box.textContent = text;
+  box.setAttribute("data-result", result);
   box.className = `flash flash-${kind}`;
   box.hidden = false;
 }
@@ -51,7 +54,8 @@ function failed(state, err) {
     listProblems(state, err.errors);
   }
   const fields = Object.entries(err.fields || {}).map(([k, v]) => `${k}: ${v}`).join("; ");
-  status(fields && !err.errors.length ? `${err.message} (${fields})` : err.message, "error");
+  status(fields && !err.errors.length ? `${err.message} (${fields})` : err.message, "error",
+    `error:${err.code || err.status}`);
 }
 
 const ACTIONS = {
@@ -63,7 +67,7 @@ const ACTIONS = {
       state.key = draft.key;
       history.replaceState(null, "", `/processes/${encodeURIComponent(draft.key)}/edit`);
     }
-    status(t("Draft saved") + ` (${t("revision")} ${draft.revision})`, "success");
+    status(t("Draft saved") + ` (${t("revision")} ${draft.revision})`, "success", `saved:${draft.revision}`);
   },
 
   async validate(state) {
@@ -72,7 +76,7 @@ const ACTIONS = {
     listProblems(state, result.errors);
     status(result.valid ? t("No problems: the process can be deployed.")
       : `${result.errors.length} ${t("problem(s) found")}` + (loose.length ? ` (${loose.length} ${t("not on a shape")})` : ""),
-    result.valid ? "success" : "error");
+    result.valid ? "success" : "error", result.valid ? "valid" : `invalid:${result.errors.length}`);
     return result;
   },
 
@@ -90,7 +94,8 @@ const ACTIONS = {
     state.revision = null;
     showErrors(state.modeler, []);
     listProblems(state, []);
-    status(`${t("Deployed as version")} ${definition.version}` + (definition.active ? ` (${t("active")})` : ""), "success");
+    status(`${t("Deployed as version")} ${definition.version}` + (definition.active ? ` (${t("active")})` : ""),
+      "success", `deployed:${definition.version}`);
     const link = document.getElementById("editor-versions-link");
     if (link) link.hidden = false;
     return definition;
@@ -205,7 +210,8 @@ async function run(state, name, button) {
 export function wireToolbar(state) {
   state.run = (name) => run(state, name);
   state.sources = () => sources(state);
-  state.open = async (xml) => {
+  state.open = async (source) => {
+    const { xml } = await ensureDiagram(source);
     const { warnings } = await state.modeler.importXML(xml);
     state.openedXml = xml;
     return warnings.map((w) => w.message);

@@ -9,11 +9,12 @@ import "./editor.css";
 import NavigatedViewer from "bpmn-js/lib/NavigatedViewer";
 
 import marshrut from "./descriptors/marshrut.json";
+import { ensureDiagram } from "./layout";
 import { readConfig, showCounts, showPath } from "./markers";
 
 async function open(container, xml) {
   const viewer = new NavigatedViewer({ container, moddleExtensions: { marshrut } });
-  await viewer.importXML(xml);
+  await viewer.importXML((await ensureDiagram(xml)).xml);
   viewer.get("canvas").zoom("fit-viewport", "auto");
   return viewer;
 }

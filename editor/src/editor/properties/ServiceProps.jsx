@@ -71,6 +71,7 @@ function Parameters({ element, id }) {
   const modeling = useService("modeling");
   const bpmnFactory = useService("bpmnFactory");
   const ops = useOperations();
+  const [modes, setModes] = useState({});  // chosen before a value is typed
   const op = (ops || []).find((o) => o.name === attr(element, "operation"));
   if (!op) return <div class="bio-properties-panel-entry" data-entry-id={id} />;
   const given = Object.fromEntries(extensions(getBusinessObject(element), "marshrut:Parameter").map((p) => [p.name, p]));
@@ -89,21 +90,26 @@ function Parameters({ element, id }) {
     {op.description && <div class="bio-properties-panel-description">{op.description}</div>}
     {op.params.map((p) => {
       const g = given[p.name];
-      const mode = g && g.expression ? "expression" : "literal";
+      const mode = g ? (g.expression ? "expression" : "literal") : (modes[p.name] || "literal");
       const path = `param-${p.name}`;
       return <fieldset class="marshrut-item" data-test={path}>
         <div class="marshrut-row">
           <strong>{p.name}{p.required ? " *" : ""}</strong>
           <select class="bio-properties-panel-input" value={mode} data-test={`${path}-mode`}
-            onChange={(e) => write(p.name, e.target.value === "expression"
-              ? { expression: (g && g.value) || "", value: undefined } : { value: (g && g.expression) || "", expression: undefined })}>
+            onChange={(e) => {
+              setModes({ ...modes, [p.name]: e.target.value });
+              if (g) {
+                write(p.name, e.target.value === "expression"
+                  ? { expression: g.value || "", value: undefined } : { value: g.expression || "", expression: undefined });
+              }
+            }}>
             <option value="literal">{t("literal")}</option>
             <option value="expression">{t("expression")}</option>
           </select>
         </div>
         {p.description && <div class="bio-properties-panel-description">{p.description}</div>}
         {mode === "expression"
-          ? <input class="bio-properties-panel-input" data-test={`${path}-value`} value={g.expression}
+          ? <input class="bio-properties-panel-input" data-test={`${path}-value`} value={(g && g.expression) || ""}
             placeholder="deal.responsible_id" onChange={(e) => write(p.name, { expression: e.target.value })} />
           : <ParamInput param={p} path={path} value={(g && g.value) || ""}
             onChange={(v) => write(p.name, { value: v, expression: undefined })} />}

@@ -1,10 +1,10 @@
 // Start event: started by hand, by a CRM event (a bpmn:message named "<entity>.<event>",
 // which is what engine/validation.py reads as the trigger), or by a timer.
-import { SelectEntry, TextFieldEntry } from "@bpmn-io/properties-panel";
+import { CheckboxEntry, SelectEntry, TextFieldEntry } from "@bpmn-io/properties-panel";
 import { useService } from "bpmn-js-properties-panel";
 
 import { t } from "../i18n";
-import { definitionsOf, getBusinessObject, is } from "./util";
+import { definitionsOf, extensions, getBusinessObject, is, setExtensions } from "./util";
 
 export const ENTITIES = ["deal", "lead", "contact", "company"];
 const EVENTS = {
@@ -141,6 +141,50 @@ function TimerValue({ element, id }) {
     }} />;
 }
 
+// A scheduled start may run once per record (marshrut:select, read by the timers' service).
+function selection(element) {
+  return extensions(getBusinessObject(element), "marshrut:Select")[0] || null;
+}
+
+function writeSelection(element, patch, services) {
+  const old = selection(element);
+  const props = { entity: old && old.entity, idleDays: old && old.idleDays, openOnly: old && old.openOnly,
+    ...patch };
+  if (!props.entity) {
+    setExtensions(element, "marshrut:Select", [], services);
+    return;
+  }
+  const sel = services.bpmnFactory.create("marshrut:Select", {
+    entity: props.entity, idleDays: props.idleDays || undefined, openOnly: props.openOnly || undefined,
+    filters: old ? old.get("filters") : [] });
+  sel.get("filters").forEach((f) => { f.$parent = sel; });
+  setExtensions(element, "marshrut:Select", [sel], services);
+}
+
+function SelectEntity({ element, id }) {
+  const services = useServices();
+  return <SelectEntry id={id} element={element} label={t("Run for each record")}
+    getOptions={() => [{ value: "", label: t("(none)") }, ...ENTITIES.map((e) => ({ value: e, label: t(e) }))]}
+    getValue={() => (selection(element) && selection(element).entity) || ""}
+    setValue={(entity) => writeSelection(element, { entity }, services)} />;
+}
+
+function SelectIdle({ element, id }) {
+  const services = useServices();
+  const debounce = useService("debounceInput");
+  return <TextFieldEntry id={id} element={element} label={t("Not touched for (days)")} debounce={debounce}
+    getValue={() => (selection(element) && selection(element).idleDays) || ""}
+    validate={(v) => (v && !/^\d+$/.test(v) ? "1…3650" : null)}
+    setValue={(v) => writeSelection(element, { idleDays: (v || "").trim() }, services)} />;
+}
+
+function SelectOpen({ element, id }) {
+  const services = useServices();
+  return <CheckboxEntry id={id} element={element} label={t("Open records only")}
+    getValue={() => ((selection(element) && selection(element).openOnly) || "true") === "true"}
+    setValue={(v) => writeSelection(element, { openOnly: v ? "" : "false" }, services)} />;
+}
+
 export function triggerGroup(element) {
   if (!is(element, "bpmn:StartEvent")) return null;
   const entries = [{ id: "marshrut-start-kind", element, component: StartKind }];
@@ -149,7 +193,12 @@ export function triggerGroup(element) {
       { id: "marshrut-trigger-event", element, component: TriggerEvent });
   } else if (kindOf(element) === "timer") {
     entries.push({ id: "marshrut-timer-kind", element, component: TimerKind },
-      { id: "marshrut-timer-value", element, component: TimerValue });
+      { id: "marshrut-timer-value", element, component: TimerValue },
+      { id: "marshrut-select-entity", element, component: SelectEntity });
+    if (selection(element)) {
+      entries.push({ id: "marshrut-select-idle", element, component: SelectIdle },
+        { id: "marshrut-select-open", element, component: SelectOpen });
+    }
   }
   return { id: "marshrut-trigger", label: t("Trigger"), entries };
 }
