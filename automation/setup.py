@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from engine.calendar import BusinessCalendar
 from engine.ports import Clock
 from engine.runtime import Engine
 from engine.services import ServiceRegistry
@@ -18,6 +19,7 @@ from integrations.bpmn_webhook import register_webhook_operation
 
 from .assignment import CrmAssigner
 from .operations import register_crm_operations
+from .selection import CrmSelector
 
 
 def open_task_counts(session: Session, user_ids: Sequence[int]) -> Mapping[int, int]:
@@ -34,11 +36,14 @@ def open_task_counts(session: Session, user_ids: Sequence[int]) -> Mapping[int, 
 
 
 def build_engine(*, clock: Clock | None = None,
-                 retry_delays: Sequence[float] = (1.0, 5.0)) -> Engine:
-    """An ``Engine`` with every CRM service operation (and ``webhook.call``) and the CRM's
-    assignment rules."""
+                 retry_delays: Sequence[float] = (1.0, 5.0),
+                 calendar: BusinessCalendar | None = None) -> Engine:
+    """An ``Engine`` with every CRM service operation (and ``webhook.call``), the CRM's
+    assignment rules, and CRM record selection for scheduled starts; ``calendar`` is the
+    working time of business-hours timers (default Mon–Fri 9–18 Europe/Moscow)."""
     registry = ServiceRegistry()
     register_crm_operations(registry, clock)
     register_webhook_operation(registry)
     return Engine(registry=registry, assigner=CrmAssigner(open_tasks=open_task_counts),
-                  clock=clock, retry_delays=retry_delays)
+                  clock=clock, retry_delays=retry_delays, calendar=calendar,
+                  selector=CrmSelector())

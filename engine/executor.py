@@ -24,6 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from . import extensions as ext
+from . import timer_events, timers
 from .data import diff, to_json
 from .errors import EngineError, SandboxError, ServiceCallError
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
@@ -57,6 +58,8 @@ class InstanceRun:
         self.wf = workflow
         self.now = engine.clock.now()
         self._before: dict[Any, dict[str, Any]] = {}
+        #: (task id, element id) of the timers fired in this unit of work
+        self.fired_timers: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------- history
     def record(self, event: str, element_id: str | None = None, message: str = "",
@@ -66,8 +69,8 @@ class InstanceRun:
             user_id=user_id, message=message[:4000], changes=changes or None))
 
     # -------------------------------------------------------------- start
-    def start_on(self, message: str | None) -> None:
-        start_on(self.wf, message)
+    def start_on(self, message: str | None, timer: str | None = None) -> None:
+        start_on(self.wf, message, timer)
 
     def deliver(self, message: str, payload: dict[str, Any]) -> None:
         """Hand a message to the catch events waiting for it (raises if none waits)."""
@@ -79,17 +82,34 @@ class InstanceRun:
 
     # ------------------------------------------------------------ advance
     def advance(self) -> None:
-        """Run until the workflow waits or fails, then bring the task rows up to date."""
+        """Run until the workflow waits or fails, then bring the task rows up to date.
+
+        Timers that start waiting get their due time here; one that is already due (a past
+        timeDate, ``PT0S``) fires at once instead of waiting for the scheduler."""
         while True:
             try:
+                self.wf.refresh_timers()  # timers marked fired become ready to run
                 self.wf.do_engine_steps(will_complete_task=self._will_complete,
                                         did_complete_task=self._did_complete)
             except Exception as exc:
                 self._incident_from(exc)
                 break
-            if not self._run_service_tasks():
+            if self._run_service_tasks():
+                continue
+            try:
+                fired = timer_events.arm(self.wf, self.now, self._timer_due)
+            except timer_events.TimerArmError as exc:
+                self.set_incident(exc.element_id, str(exc), attempts=1, retry_at=None)
+                break
+            for task_id, element in fired:
+                self.fired_timers.add((task_id, element))
+                self.record("timer_fired", element, "timer fired (already due)")
+            if not fired:
                 break
         self._sync_user_tasks()
+
+    def _timer_due(self, spec: Any) -> dt.datetime:
+        return timers.due_of(spec, self.now, self.engine.calendar)
 
     def _will_complete(self, task: Any) -> None:
         if isinstance(task.task_spec, ScriptTask | MarshrutBusinessRuleTask):
@@ -307,8 +327,11 @@ class InstanceRun:
         inst = self.instance
         inst.state = self.engine.serializer.state_to_dict(self.wf)
         inst.serializer_version = self.engine.serializer.version
+        had_timers = any(e.get("type") == timer_events.TIMER_EVENT_TYPE
+                         for e in inst.waiting or [])
         before = {(e.get("element"), e["event"]) for e in inst.waiting or []}
         inst.waiting = self.waiting_events()
+        self.engine.timer_service.sync_instance(self.session, self, had_timers=had_timers)
         for e in inst.waiting:
             if (e["element"], e["event"]) not in before:
                 self.record("waiting", e["element"], f"waiting for '{e['event']}'")
@@ -325,10 +348,11 @@ class InstanceRun:
             inst.status = Status.WAITING
 
 
-def start_on(wf: BpmnWorkflow, message: str | None) -> None:
-    """Run a new workflow up to its start events and keep only the one that fits ``message``
-    (a message start event, or the none start event when ``message`` is None) — the others
-    are cancelled so they neither run nor keep the instance waiting."""
+def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None) -> None:
+    """Run a new workflow up to its start events and keep only the one that fits: the message
+    start event of ``message``, the timer start event ``timer`` (an element id; its schedule
+    fired), or else the none start event — the others are cancelled so they neither run nor
+    keep the instance waiting."""
     while True:
         ready = [t for t in wf.get_tasks(state=TaskState.READY)
                  if not isinstance(t.task_spec, StartEvent)]
@@ -336,13 +360,22 @@ def start_on(wf: BpmnWorkflow, message: str | None) -> None:
             break
         for task in ready:
             task.run()
+    chosen = None
     for task in wf.get_tasks(state=TaskState.READY | TaskState.WAITING):
         if isinstance(task.task_spec, StartEvent):
             definition = task.task_spec.event_definition
-            fits = (definition.name == message
-                    if isinstance(definition, MessageEventDefinition) else message is None)
+            if isinstance(definition, MessageEventDefinition):
+                fits = timer is None and definition.name == message
+            elif timer_events.timers_of(definition):
+                fits = timer is not None and task.task_spec.bpmn_id == timer
+            else:
+                fits = message is None and timer is None
             if not fits:
                 task.cancel()
+            elif timer is not None:
+                chosen = task
+    if chosen is not None:
+        timer_events.fire_start(chosen)
     if message is not None:
         wf.catch(BpmnEvent(MessageEventDefinition(message), {}))
 
@@ -357,8 +390,9 @@ def waiting_events(wf: BpmnWorkflow) -> list[dict[str, Any]]:
                  if isinstance(definition, MultipleEventDefinition) else [definition])
         for part in parts:
             detail = part.details(task)
-            out.append({"event": detail.name, "type": detail.event_type,
-                        "element": task.task_spec.bpmn_id,
+            element = (part.element_id if isinstance(part, timer_events.MarshrutTimerEvent)
+                       else task.task_spec.bpmn_id)
+            out.append({"event": detail.name, "type": detail.event_type, "element": element,
                         "value": None if detail.value is None else str(detail.value)})
     return sorted(out, key=lambda e: (e["element"] or "", e["event"] or ""))
 

@@ -69,7 +69,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from .ports import MARSHRUT_NS, AssignmentSpec
+from .ports import MARSHRUT_NS, AssignmentSpec, SelectionSpec
 
 M = "{" + MARSHRUT_NS + "}"
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -160,11 +160,19 @@ class Problems(list[tuple[str, str]]):
 
 def parse_duration(text: str) -> dt.timedelta:
     """An ISO 8601 duration without years/months (their length varies): PT2H, P1DT30M, P2W."""
-    m = _DURATION.match(text.strip())
-    if not m or text.strip() in ("P", "PT") or text.strip().endswith("T"):
+    weeks, days, seconds = parse_duration_parts(text)
+    return dt.timedelta(weeks=weeks, days=days, seconds=seconds)
+
+
+def parse_duration_parts(text: str) -> tuple[int, int, int]:
+    """(weeks, days, seconds) of a ``parse_duration`` text, kept apart for calendars that
+    count a day as a working day; ValueError if it is not such a duration."""
+    stripped = text.strip() if isinstance(text, str) else ""
+    m = _DURATION.match(stripped)
+    if not m or stripped in ("P", "PT") or stripped.endswith("T"):
         raise ValueError(f"'{text}' is not an ISO 8601 duration such as PT2H or P1D")
     w, d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    return dt.timedelta(weeks=w, days=d, hours=h, minutes=mi, seconds=s)
+    return w, d, h * 3600 + mi * 60 + s
 
 
 def _ext_children(el: Any, local: str) -> list[Any]:
@@ -295,6 +303,39 @@ def typed_value(vtype: str, text: str) -> Any:
         except ValueError:
             raise ValueError("value is not valid JSON") from None
     raise ValueError(f"unknown type '{vtype}'; use one of {', '.join(VARIABLE_TYPES)}")
+
+
+def read_selection(el: Any, problems: Problems) -> SelectionSpec | None:
+    """The ``marshrut:select`` of a timer start event (None if it has none)."""
+    eid = el.get("id", "")
+    found = _ext_children(el, "select")
+    if not found:
+        return None
+    if len(found) > 1:
+        problems.add(eid, "a start event may have one marshrut:select only")
+    sel = found[0]
+    entity = (sel.get("entity") or "").strip()
+    if not entity:
+        problems.add(eid, "marshrut:select needs entity (deal, lead, contact or company)")
+    idle_raw = sel.get("idleDays")
+    idle = None
+    if idle_raw is not None:
+        if not idle_raw.strip().isdigit() or not 1 <= int(idle_raw) <= 3650:
+            problems.add(eid, f"marshrut:select idleDays must be a whole number of days from "
+                              f"1 to 3650, not '{idle_raw}'")
+        else:
+            idle = int(idle_raw)
+    open_only = (sel.get("openOnly") or "true").strip().lower()
+    if open_only not in ("true", "false"):
+        problems.add(eid, f"marshrut:select openOnly must be true or false, not '{open_only}'")
+    filters = []
+    for f in sel.iterfind(f"{M}filter"):
+        name, value = (f.get("name") or "").strip(), f.get("value")
+        if not name or value is None:
+            problems.add(eid, "marshrut:filter needs name and value")
+            continue
+        filters.append((name, value))
+    return SelectionSpec(entity, idle, open_only == "true", tuple(filters))
 
 
 def decision_ref(el: Any) -> str | None:

@@ -8,6 +8,9 @@ standard spec classes can be used for user tasks, scripts and gateways. Two clas
   the registered operation itself (savepoint, retries, incidents), then runs the task.
 * :class:`MarshrutBusinessRuleTask` evaluates a DMN table and keeps the data JSON.
 
+Timer events (start, intermediate catch, boundary) get ``engine.timer_events``' definition,
+which fires when the engine says so rather than by the library's wall clock.
+
 Gateways record ``{"conditions": {flow_id: expression}, "flows": {target_id: flow_id}}`` so an
 expression that fails names its sequence flow and the history can say which flow was taken.
 """
@@ -22,9 +25,12 @@ from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
 from SpiffWorkflow.bpmn.specs.defaults import (
+    BoundaryEvent,
     ExclusiveGateway,
     InclusiveGateway,
+    IntermediateCatchEvent,
     ScriptTask,
+    StartEvent,
     UserTask,
 )
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
@@ -34,6 +40,13 @@ from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMix
 
 from . import extensions as ext
 from .data import normalize_in_place
+from .timer_events import (
+    MarshrutTimerConverter,
+    MarshrutTimerEvent,
+    TimerBoundaryEventParser,
+    TimerCatchEventParser,
+    TimerStartEventParser,
+)
 
 
 class MarshrutServiceTask(BpmnSpecMixin):
@@ -109,7 +122,14 @@ class MarshrutParser(BpmnDmnParser):
         full_tag("businessRuleTask"): (BusinessRuleTaskParser, MarshrutBusinessRuleTask),
         full_tag("exclusiveGateway"): (GatewayParser, ExclusiveGateway),
         full_tag("inclusiveGateway"): (GatewayParser, InclusiveGateway),
+        full_tag("startEvent"): (TimerStartEventParser, StartEvent),
+        full_tag("intermediateCatchEvent"): (TimerCatchEventParser, IntermediateCatchEvent),
+        full_tag("boundaryEvent"): (TimerBoundaryEventParser, BoundaryEvent),
     }
+
+    def __init__(self, *args: Any, default_timezone: str = "UTC", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_timezone = default_timezone  # for timers written without marshrut:timezone
 
 
 def serializer_config() -> dict[type, type]:
@@ -117,6 +137,7 @@ def serializer_config() -> dict[type, type]:
     config = dict(DEFAULT_CONFIG)
     config[MarshrutServiceTask] = BpmnTaskSpecConverter
     config[MarshrutBusinessRuleTask] = BaseBusinessRuleTaskConverter
+    config[MarshrutTimerEvent] = MarshrutTimerConverter
     return config
 
 

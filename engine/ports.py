@@ -113,3 +113,40 @@ class StartRequest:
     started_by: int | None = None
     message: str | None = None  # the message start event to trigger, e.g. "deal.created"
     extra: dict[str, Any] = field(default_factory=dict)
+    timer: str | None = None  # or the timer start event (element id) whose schedule fired
+
+
+@dataclass(frozen=True)
+class SelectionSpec:
+    """Which CRM records a scheduled start runs for: one instance per record.
+
+    ``entity``: deal, lead, contact or company. ``idle_days``: only records nobody has touched
+    (changed, commented, planned an activity on …) for that many days. ``open_only``: deals in
+    a stage that is neither won nor lost, leads not converted or junk. ``filters``: the CRM
+    list filters (``stage__in`` = "NEW,PREPARATION", ``amount__gte`` = "1000000" …).
+    """
+
+    entity: str
+    idle_days: int | None = None
+    open_only: bool = True
+    filters: tuple[tuple[str, str], ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"entity": self.entity, "idle_days": self.idle_days,
+                "open_only": self.open_only, "filters": [list(f) for f in self.filters]}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> SelectionSpec:
+        return cls(d["entity"], d.get("idle_days"), bool(d.get("open_only", True)),
+                   tuple((str(k), str(v)) for k, v in d.get("filters", ())))
+
+
+class EntitySelector(Protocol):
+    def select(self, session: Session, spec: SelectionSpec,
+               now: dt.datetime) -> list[StartRequest]:
+        """Start requests (entity, start data) for every record ``spec`` selects at ``now``."""
+        ...
+
+    def validate(self, session: Session | None, spec: SelectionSpec) -> str | None:
+        """An error message if ``spec`` can never select (unknown entity, bad filter)."""
+        ...

@@ -2,7 +2,8 @@
 
 Collaborators come through the constructor (no module singletons)::
 
-    engine = Engine(registry=ServiceRegistry(), assigner=MyAssigner(), clock=SystemClock())
+    engine = Engine(registry=ServiceRegistry(), assigner=MyAssigner(), clock=SystemClock(),
+                    calendar=BusinessCalendar(), selector=MySelector())
 
 Every method that touches the database takes the caller's ``Session`` and never commits: the
 caller commits, so process state, task rows, history and the CRM writes of service tasks
@@ -15,19 +16,24 @@ Definitions
   ``deploy(session, bpmn_xml, dmn_xmls=(), deployed_by=None, activate=True)
   -> ProcessDefinition`` — raises ``DefinitionInvalid(errors)``
   ``activate(session, key, version) -> ProcessDefinition``;
-  ``deactivate(session, key, version=None) -> None``
+  ``deactivate(session, key, version=None) -> None`` — both (re)arm the timer start events'
+  schedules: only the active version's schedules fire
   ``definition(session, definition_id)``; ``definitions(session, key=None, active=None)``
   ``definitions_for_message(session, message) -> list[ProcessDefinition]`` — active ones
   started by ``message``, ordered by (priority, key)
 Instances
   ``start(session, definition, StartRequest) -> ProcessInstance`` — ``AlreadyStarted`` if
-  this (event_id, definition) already started one
+  this (event_id, definition) already started one; ``StartRequest(timer=element)`` is how a
+  fired schedule starts one
   ``send_message(session, instance_id, message, payload=None) -> ProcessInstance``
   ``retry(session, instance_id, user_id=None)``; ``cancel(session, instance_id,
   user_id=None, reason="")``; ``run_due_retries(session) -> int``
   ``instance(session, id)``; ``instances(session, *, entity_type=None, entity_id=None,
   status=None, definition_key=None)``; ``instance_data(session, id) -> dict``;
   ``waiting_events(session, id) -> list[dict]``; ``history(session, id)``
+Timers (``engine.timer_service``, run by ``engine.scheduler``)
+  ``timer_service`` keeps the ``timer`` table (due times of waiting timers and of schedules);
+  ``TimerRunner(engine, sessionmaker).run_due()`` fires what is due
 User tasks (``engine.tasks``)
   ``task(session, id)``; ``tasks(session, *, instance_id=None, statuses=ACTIVE)``;
   ``inbox(session, user_id)``; ``claim(session, task_id, user_id)``;
@@ -46,17 +52,19 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .calendar import BusinessCalendar
 from .data import to_json
 from .errors import AlreadyStarted, Conflict, DefinitionInvalid, EngineError, NotFound
 from .executor import InstanceRun
 from .persistence import add_history, conflicts_guarded, lock_instance
-from .ports import Assigner, Clock, StartRequest, SystemClock
+from .ports import Assigner, Clock, EntitySelector, StartRequest, SystemClock
 from .sandbox import Limits, Sandbox
 from .scripting import SandboxScriptEngine
 from .serialization import WorkflowSerializer
 from .services import ServiceRegistry
 from .store import ProcessDefinition, ProcessHistory, ProcessInstance, Status, TaskStatus
 from .tasks import TaskActions
+from .timer_service import TimerService
 from .validation import Compiler, ValidationError
 
 
@@ -66,16 +74,25 @@ class Engine(TaskActions):
     def __init__(self, *, registry: ServiceRegistry, assigner: Assigner,
                  clock: Clock | None = None, serializer: WorkflowSerializer | None = None,
                  limits: Limits | None = None,
-                 retry_delays: Sequence[float] = (1.0, 5.0)) -> None:
+                 retry_delays: Sequence[float] = (1.0, 5.0),
+                 calendar: BusinessCalendar | None = None,
+                 selector: EntitySelector | None = None) -> None:
         """``retry_delays``: seconds before the 2nd, 3rd … attempt of a failing service call
-        (so the default is 3 attempts: now, +1 s, +5 s)."""
+        (so the default is 3 attempts: now, +1 s, +5 s). ``calendar``: working time for
+        business-hours timers; its time zone is also the default of timers and schedules
+        written without ``marshrut:timezone``. ``selector``: finds the CRM records a
+        scheduled start runs for (``marshrut:select``)."""
         self.registry = registry
         self.assigner = assigner
         self.clock: Clock = clock or SystemClock()
         self.serializer = serializer or WorkflowSerializer()
         self.sandbox = Sandbox(limits)
         self.retry_delays = tuple(retry_delays)
-        self.compiler = Compiler(registry, self.sandbox, assigner)
+        self.calendar = calendar or BusinessCalendar()
+        self.selector = selector
+        self.compiler = Compiler(registry, self.sandbox, assigner, selector=selector,
+                                 default_timezone=self.calendar.timezone)
+        self.timer_service = TimerService(self)
 
     # ------------------------------------------------------------ definitions
     def validate(self, bpmn_xml: str | bytes, dmn_xmls: Sequence[str | bytes] = (), *,
@@ -105,6 +122,7 @@ class Engine(TaskActions):
                 compiled.spec, compiled.subprocess_specs)},
             triggers=compiled.triggers, manual_start=compiled.manual_start,
             variables=compiled.variables, priority=compiled.priority, active=False,
+            schedules=compiled.schedules,
             deployed_by=deployed_by, deployed_at=self.clock.now())
         try:
             with session.begin_nested():
@@ -127,6 +145,7 @@ class Engine(TaskActions):
         for r in rows:
             r.active = r is target
         session.flush()
+        self.timer_service.sync_schedules(session, key)
         return target
 
     def deactivate(self, session: Session, key: str, version: int | None = None) -> None:
@@ -140,6 +159,7 @@ class Engine(TaskActions):
         for r in rows:
             r.active = False
         session.flush()
+        self.timer_service.sync_schedules(session, key)
 
     def definition(self, session: Session, definition_id: int) -> ProcessDefinition:
         row = session.get(ProcessDefinition, definition_id)
@@ -173,10 +193,13 @@ class Engine(TaskActions):
         """
         if not definition.active:
             raise EngineError(f"process {definition.key} v{definition.version} is not active")
-        message = request.message
+        message, timer = request.message, request.timer
         if message is not None and message not in definition.triggers:
             raise EngineError(f"process {definition.key} does not start on '{message}'")
-        if message is None and not definition.manual_start:
+        if timer is not None and (message is not None or timer not in {
+                s["element_id"] for s in definition.schedules or []}):
+            raise EngineError(f"process {definition.key} has no timer start event {timer}")
+        if message is None and timer is None and not definition.manual_start:
             raise EngineError(f"process {definition.key} has no manual start; it starts on "
                               + ", ".join(definition.triggers))
         data = to_json(request.data, where="start data")
@@ -203,9 +226,11 @@ class Engine(TaskActions):
             wf.task_tree.data.update(data)
             run = InstanceRun(self, session, inst, definition, wf)
             who = f"user {request.started_by}" if request.started_by else "the system"
-            run.record("started", None, f"v{definition.version} started by {who} "
-                       + (f"on '{message}'" if message else "manually"), request.started_by)
-            run.start_on(message)
+            how = (f"on '{message}'" if message else f"by the schedule of {timer}" if timer
+                   else "manually")
+            run.record("started", None, f"v{definition.version} started by {who} {how}",
+                       request.started_by)
+            run.start_on(message, timer)
             run.advance()
             run.save()
             session.flush()
@@ -258,6 +283,7 @@ class Engine(TaskActions):
                 run.wf.cancel()
             inst.status, inst.ended_at = Status.CANCELLED, now
             inst.incident_element_id = inst.incident_message = inst.incident_retry_at = None
+            self.timer_service.cancel_instance(session, instance_id)
             for row in self.tasks(session, instance_id=instance_id):
                 row.status, row.completed_at = TaskStatus.CANCELLED, now
             add_history(session, inst.id, now, "cancelled", None,
@@ -315,7 +341,8 @@ class Engine(TaskActions):
 
     def waiting_events(self, session: Session, instance_id: int) -> list[dict[str, Any]]:
         """What the instance waits for: ``[{"event", "type", "element", "value"}]`` — message
-        names, timers with their due ``value`` (for a future timer service to index)."""
+        names, and timers (type ``TimerEventDefinition``, element = the timer event) with
+        their due time (UTC ISO) as ``value``."""
         return list(self.instance(session, instance_id).waiting or [])
 
     def history(self, session: Session, instance_id: int) -> list[ProcessHistory]:

@@ -6,6 +6,9 @@
   an optimistic-lock ``version`` and the current incident, if any.
 * ``process_task`` — the user tasks: the inbox reads only this table, never workflow state.
 * ``process_history`` — what happened, element by element, with who and what changed.
+* ``timer`` — every due time the engine waits for: timers of waiting instances (boundary and
+  intermediate events) and the next occurrence of each active schedule (timer start events).
+  The scheduler reads only due rows of this table (``engine.timer_service``).
 
 User ids are plain integers (no foreign keys into the CRM's tables, which the engine does not
 know); the CRM bridge resolves them.
@@ -98,6 +101,9 @@ class ProcessDefinition(EngineBase):
     manual_start: Mapped[bool] = mapped_column(Boolean)  # has a none start event
     variables: Mapped[dict[str, Any]] = mapped_column(JSON)
     priority: Mapped[int] = mapped_column(Integer, default=100)
+    #: timer start events: [{"element_id", "kind", "expression", "timezone",
+    #: "business_hours", "select": {"entity", "idle_days", "open_only", "filters"} | None}]
+    schedules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     deployed_by: Mapped[int | None] = mapped_column(Integer)
     deployed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
@@ -183,6 +189,56 @@ class ProcessHistory(EngineBase):
 
     def __repr__(self) -> str:
         return f"<ProcessHistory {self.instance_id} {self.event} {self.element_id}>"
+
+
+class TimerStatus:
+    PENDING = "pending"      # waiting for its due time (and claimable once due)
+    FIRED = "fired"
+    CANCELLED = "cancelled"  # its task finished first, the instance ended, the schedule stopped
+    FAILED = "failed"        # firing failed too often; shown to admins
+
+
+class TimerKind:
+    START = "start"          # the next occurrence of a schedule: starts instances
+    BOUNDARY = "boundary"    # a timer attached to a user task
+    CATCH = "catch"          # an intermediate timer event (also inside an event-based gateway)
+
+
+class Timer(EngineBase):
+    """One due time (see the module docstring).
+
+    Claiming: a worker sets ``locked_by``/``locked_until`` (a lease) on due pending rows with
+    ``FOR UPDATE SKIP LOCKED``; a crashed worker's rows become claimable when the lease ends.
+    ``schedule_key`` — "<definition id>:<element>:<due, UTC ISO>" for schedule occurrences, NULL
+    for instance timers — is unique, so one occurrence of a schedule exists (and fires) once.
+    """
+
+    __tablename__ = "timer"
+    __table_args__ = (Index("ix_timer_status_due", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    definition_id: Mapped[int] = mapped_column(
+        ForeignKey("process_definition.id", ondelete="CASCADE"), index=True)
+    element_id: Mapped[str] = mapped_column(String(200))
+    instance_id: Mapped[int | None] = mapped_column(
+        ForeignKey("process_instance.id", ondelete="CASCADE"), index=True)
+    spiff_task_id: Mapped[str | None] = mapped_column(String(36))
+    expression: Mapped[str] = mapped_column(String(300))
+    due_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    sequence: Mapped[int] = mapped_column(Integer, default=0)  # occurrence of a schedule
+    schedule_key: Mapped[str | None] = mapped_column(String(300), unique=True)
+    status: Mapped[str] = mapped_column(String(20))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_by: Mapped[str | None] = mapped_column(String(100))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    fired_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    fired_by: Mapped[str | None] = mapped_column(String(100))
+    note: Mapped[str | None] = mapped_column(Text)  # what the fire did, or why it failed
+
+    def __repr__(self) -> str:
+        return f"<Timer {self.id} {self.kind} {self.element_id} {self.status} {self.due_at}>"
 
 
 #: Short names used in the brief and by the bridge.

@@ -16,19 +16,21 @@ from sqlalchemy.orm import Session
 from . import extensions as ext
 from .errors import SandboxError, ValidationError
 from .parser import MarshrutBusinessRuleTask, MarshrutParser
-from .ports import Assigner
+from .ports import Assigner, EntitySelector
 from .safe_xml import UnsafeXml, parse_xml
 from .sandbox import Sandbox
 from .services import ServiceRegistry
+from .timers import read_timer
 
 B = ext.B
 SUPPORTED = {"startEvent", "endEvent", "userTask", "serviceTask", "scriptTask",
              "businessRuleTask", "exclusiveGateway", "inclusiveGateway", "parallelGateway",
-             "eventBasedGateway", "intermediateCatchEvent", "sequenceFlow"}
+             "eventBasedGateway", "intermediateCatchEvent", "boundaryEvent", "sequenceFlow"}
 DECORATION = {"extensionElements", "documentation", "laneSet", "textAnnotation", "association"}
-EVENT_DEFINITIONS = {"startEvent": {"messageEventDefinition"},
+EVENT_DEFINITIONS = {"startEvent": {"messageEventDefinition", "timerEventDefinition"},
                      "endEvent": {"terminateEventDefinition"},
-                     "intermediateCatchEvent": {"messageEventDefinition"}}
+                     "intermediateCatchEvent": {"messageEventDefinition", "timerEventDefinition"},
+                     "boundaryEvent": {"timerEventDefinition"}}
 RESERVED_IDS = {"Start", "End", "Root", "StartEventSplit", "StartEventJoin"}
 CONDITIONAL_SOURCES = {"exclusiveGateway", "inclusiveGateway"}
 
@@ -44,6 +46,7 @@ class CompiledDefinition:
     priority: int
     variables: dict[str, Any]
     dmn_xml: list[str] = field(default_factory=list)
+    schedules: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _local(el: Any) -> str:
@@ -55,10 +58,13 @@ class Compiler:
     """Checks and parses definitions; collaborators come from the ``Engine``."""
 
     def __init__(self, registry: ServiceRegistry, sandbox: Sandbox,
-                 assigner: Assigner | None) -> None:
+                 assigner: Assigner | None, *, selector: EntitySelector | None = None,
+                 default_timezone: str = "UTC") -> None:
         self.registry = registry
         self.sandbox = sandbox
         self.assigner = assigner
+        self.selector = selector
+        self.default_timezone = default_timezone
 
     def compile(self, bpmn_xml: str | bytes, dmn_xmls: tuple[str | bytes, ...] | list[Any] = (),
                 session: Session | None = None
@@ -132,7 +138,7 @@ class Compiler:
                checker: _ProcessChecker, errors: list[ValidationError]
                ) -> tuple[CompiledDefinition | None, list[ValidationError]]:
         key = process.get("id")
-        parser = MarshrutParser()
+        parser = MarshrutParser(default_timezone=self.default_timezone)
         try:
             for i, droot in enumerate(dmn_roots, 1):
                 parser.add_dmn_xml(droot, filename=f"DMN file {i}")
@@ -155,6 +161,7 @@ class Compiler:
             triggers=checker.triggers, manual_start=checker.manual_start,
             priority=checker.config.priority, variables=checker.config.variables,
             dmn_xml=[d if isinstance(d, str) else d.decode("utf-8") for d in dmn_xmls],
+            schedules=checker.schedules,
         ), []
 
     def _check_decision(self, task_spec: Any, errors: list[ValidationError]) -> None:
@@ -212,6 +219,7 @@ class _ProcessChecker:
         self.manual_start = False
         self.nodes: dict[str, Any] = {}
         self.config = ext.ProcessConfig()
+        self.schedules: list[dict[str, Any]] = []
 
     def error(self, el: Any, message: str, element_id: str | None = None) -> None:
         eid = el.get("id", "") if element_id is None else element_id
@@ -262,11 +270,18 @@ class _ProcessChecker:
                                f"bpmn:{ckind} is not supported")
             elif ckind == "messageEventDefinition":
                 self._message(el, child, kind)
+            elif ckind == "timerEventDefinition":
+                self._timer(el, kind)
         definitions = [c for c in el if _local(c).endswith("EventDefinition")]
         if kind == "startEvent" and not definitions:
             self.manual_start = True
         if kind == "intermediateCatchEvent" and not definitions:
-            self.error(el, f"intermediate event {el.get('id')} needs a message definition")
+            self.error(el, f"intermediate event {el.get('id')} needs a message or timer "
+                           "definition")
+        if kind == "boundaryEvent" and not definitions:
+            self.error(el, f"boundary event {el.get('id')} needs a timer definition")
+        if kind != "startEvent" and ext.read_selection(el, ext.Problems()) is not None:
+            self.error(el, "marshrut:select belongs on a timer start event")
         if len(definitions) > 1:
             self.error(el, "an event may have only one event definition")
         check = getattr(self, f"_check_{kind}", None)
@@ -284,6 +299,46 @@ class _ProcessChecker:
             if message.get("name") in self.triggers:
                 self.error(el, f"two start events react to '{message.get('name')}'")
             self.triggers.append(message.get("name"))
+
+    def _timer(self, el: Any, kind: str) -> None:
+        problems: list[tuple[str, str]] = []
+        spec = read_timer(el, self.c.default_timezone, start=kind == "startEvent",
+                          problems=problems)
+        self.errors += [ValidationError(e, m, el.sourceline) for e, m in problems]
+        if spec is None or kind != "startEvent":
+            return
+        chosen = ext.Problems()
+        selection = ext.read_selection(el, chosen)
+        self.errors += [ValidationError(e, m, el.sourceline) for e, m in chosen]
+        if selection is not None and not chosen:
+            message = ("entity selection needs the CRM bridge (the engine has no selector)"
+                       if self.c.selector is None
+                       else self.c.selector.validate(self.session, selection))
+            if message:
+                self.error(el, f"marshrut:select: {message}")
+        self.schedules.append(spec.to_dict() | {
+            "select": selection.to_dict() if selection is not None else None})
+
+    def _check_startEvent(self, el: Any) -> None:
+        timer = el.find(f"{B}timerEventDefinition") is not None
+        if not timer and ext.read_selection(el, ext.Problems()) is not None:
+            self.error(el, "marshrut:select belongs on a timer start event")
+
+    def _check_boundaryEvent(self, el: Any) -> None:
+        eid = el.get("id")
+        ref = el.get("attachedToRef")
+        host = next((c for c in self.process if ref and c.get("id") == ref), None)
+        if host is None:
+            self.error(el, f"boundary event {eid} is attached to no element of the process "
+                           "(attachedToRef)")
+        elif _local(host) != "userTask":
+            self.error(el, f"boundary event {eid} is attached to a bpmn:{_local(host)}; "
+                           "boundary timers are supported on user tasks only")
+        cancel = (el.get("cancelActivity") or "true").strip().lower()
+        if cancel not in ("true", "false"):
+            self.error(el, f"cancelActivity of {eid} must be true or false, not '{cancel}'")
+        if any(f.get("targetRef") == eid for f in self.process.iterfind(f"{B}sequenceFlow")):
+            self.error(el, f"boundary event {eid} cannot have incoming sequence flows")
 
     def _check_userTask(self, el: Any) -> None:
         problems = ext.Problems()

@@ -91,8 +91,10 @@ def test_valid_definitions_deploy_and_validate_clean(engine, db):
     ('<bpmn:subProcess id="T1"/>', "T1", "element T1 of type bpmn:subProcess is not supported"),
     ('<bpmn:sendTask id="T1"/>', "T1", "element T1 of type bpmn:sendTask is not supported"),
     ('<bpmn:task id="T1"/>', "T1", "element T1 of type bpmn:task is not supported"),
+    ('<bpmn:intermediateCatchEvent id="T1"><bpmn:signalEventDefinition/>'
+     '</bpmn:intermediateCatchEvent>', "T1", "with bpmn:signalEventDefinition is not supported"),
     ('<bpmn:intermediateCatchEvent id="T1"><bpmn:timerEventDefinition/>'
-     '</bpmn:intermediateCatchEvent>', "T1", "with bpmn:timerEventDefinition is not supported"),
+     '</bpmn:intermediateCatchEvent>', "T1", "the timer needs exactly one of timeDuration"),
     ('<bpmn:userTask id="T1" marshrut:assignment="responsible"><bpmn:multiInstanceLoopCharact'
      'eristics/></bpmn:userTask>', "T1", "loops on T1 are not supported"),
 ])
