@@ -1,0 +1,60 @@
+// Our bpmnlint rules (lint-plugin/) on small drawings, through bpmnlint's own linter.
+import assert from "node:assert/strict";
+import { readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { test } from "node:test";
+
+import { BpmnModdle } from "bpmn-moddle";
+
+const require = createRequire(import.meta.url);
+
+const { Linter } = require("bpmnlint");
+const NodeResolver = require("bpmnlint/lib/resolver/node-resolver");
+
+const HEAD = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:marshrut="http://marshrut.dev/schema/bpmn/1.0" id="D" targetNamespace="t">`;
+
+async function lint(body) {
+  const moddle = new BpmnModdle({ marshrut: JSON.parse(await readFile(new URL("../src/editor/descriptors/marshrut.json", import.meta.url))) });
+  const { rootElement } = await moddle.fromXML(`${HEAD}${body}</bpmn:definitions>`);
+  const config = JSON.parse(await readFile(new URL("../.bpmnlintrc", import.meta.url)));
+  const linter = new Linter({ config, resolver: new NodeResolver() });
+  const reports = await linter.lint(rootElement);
+  const out = {};
+  for (const [rule, items] of Object.entries(reports)) {
+    if (!rule.startsWith("marshrut/")) continue;
+    for (const item of items) (out[item.id] = out[item.id] || []).push(`${rule}: ${item.message}`);
+  }
+  return out;
+}
+
+test("user tasks need an assignment, service tasks an operation, rule tasks a decision", async () => {
+  const issues = await lint(`<bpmn:process id="p" isExecutable="true">
+    <bpmn:userTask id="NoOne"/><bpmn:userTask id="RoleNoTarget" marshrut:assignment="role"/>
+    <bpmn:userTask id="Fine" marshrut:assignment="responsible"/>
+    <bpmn:serviceTask id="NoOp"/><bpmn:businessRuleTask id="NoTable"/>
+    <bpmn:serviceTask id="Op" marshrut:operation="crm.notify"/></bpmn:process>`);
+  assert.deepEqual(Object.keys(issues).sort(), ["NoOne", "NoOp", "NoTable", "RoleNoTarget"]);
+  assert.match(issues.RoleNoTarget[0], /needs an assignee/);
+});
+
+test("what the engine cannot run, and conditions outside deciding gateways", async () => {
+  const issues = await lint(`<bpmn:message id="M" name="not an event"/>
+    <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="S"><bpmn:messageEventDefinition messageRef="M"/></bpmn:startEvent>
+    <bpmn:subProcess id="Sub"/><bpmn:sendTask id="Send"/>
+    <bpmn:exclusiveGateway id="G" default="F2"/><bpmn:endEvent id="E1"/><bpmn:endEvent id="E2"/><bpmn:endEvent id="E3"/>
+    <bpmn:sequenceFlow id="F0" sourceRef="S" targetRef="G"><bpmn:conditionExpression>x</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="F1" sourceRef="G" targetRef="E1"/>
+    <bpmn:sequenceFlow id="F2" sourceRef="G" targetRef="E2"/>
+    <bpmn:sequenceFlow id="F3" sourceRef="G" targetRef="E3"><bpmn:conditionExpression>y</bpmn:conditionExpression></bpmn:sequenceFlow>
+  </bpmn:process>`);
+  assert.match(issues.Sub.join(), /cannot run a SubProcess/);
+  assert.match(issues.Send.join(), /cannot run a SendTask/);
+  assert.match(issues.F0.join(), /Only flows leaving/);
+  assert.match(issues.F1.join(), /needs a condition or must be the default/);
+  assert.equal(issues.F2, undefined);
+  assert.equal(issues.F3, undefined);
+  assert.match(issues.S.join(), /Pick the CRM event/);
+});
