@@ -116,8 +116,16 @@ def record_timeline(session: Session, entity: str, record_id: int,
                 .order_by(ProcessHistory.id.desc()).limit(limit)):
             items.append(TimelineItem(h.at, "process", h.user_id, "", procs.get(h.instance_id),
                                       h, {"event": h.event}))
-    # Same instant: the later-written row first (ids within a kind; kinds in write order).
-    order = {"process": 0, "task": 1, "change": 2, "activity": 3, "comment": 4, "task_done": 5}
-    items.sort(key=lambda i: (i.at, order.get(i.kind, 9), getattr(i.row, "id", 0)),
-               reverse=True)
+    items.sort(key=_write_order, reverse=True)
     return items[:limit]
+
+
+#: Rows written in the same instant, in the order they are written (a process starts, routes
+#: a task; a completed task comes before the process finishing).
+_RANK = {"change": 1, "task": 2, "activity": 3, "comment": 4, "task_done": 5, "process": 6}
+
+
+def _write_order(item: TimelineItem) -> tuple[dt.datetime, int, int]:
+    rank = 0 if item.kind == "process" and item.data.get("event") == "started" \
+        else _RANK.get(item.kind, 9)
+    return item.at, rank, getattr(item.row, "id", 0) or 0
