@@ -19,7 +19,8 @@ def task_ids(html: str, section: str) -> list[int]:
 
 
 def fresh(db, model, **where):
-    db.rollback()
+    db.rollback()  # see what the requests committed…
+    db.expire_all()  # … even when no transaction was open (then rollback expires nothing)
     q = select(model)
     for k, v in where.items():
         q = q.where(getattr(model, k) == v)

@@ -17,6 +17,7 @@ from .support import deploy, task_process
 
 def notes(db, user, kind=None):
     db.rollback()
+    db.expire_all()
     q = select(Notification).where(Notification.user_id == user.id).order_by(Notification.id)
     if kind:
         q = q.where(Notification.kind == kind)

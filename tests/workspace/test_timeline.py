@@ -37,10 +37,14 @@ def test_the_timeline_merges_changes_comments_activities_tasks_and_process_histo
     assert kinds.count("comment") == 1 and kinds.count("activity") == 1
     html = pages.as_("m1@test.local").get(f"/deals/{deal.id}").get_data(as_text=True)
     timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
+    assert "Задача «Review the deal» назначена: Manager One — процесс Deal review v1" in timeline
+    pages.post("m1@test.local", "/locale", {"locale": "en"})
+    html = pages.as_("m1@test.local").get(f"/deals/{deal.id}").get_data(as_text=True)
+    timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
     assert "Task “Review the deal” routed to Manager One by process Deal review v1" in timeline
     assert "Called, no answer" in timeline and "Call again" in timeline
     assert "Reject" in timeline  # the decision, by its label
-    assert 'data-kind="task_done"' in timeline and re.search(r"1\W?200,00", timeline)
+    assert 'data-kind="task_done"' in timeline and re.search(r"1\W?200[.,]00", timeline)
 
 
 def test_timeline_names_the_process_that_changed_a_field(app, db, org, engine, demo):  # noqa: F811

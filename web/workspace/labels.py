@@ -5,6 +5,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from automation.actors import parse_process_label
 from crm_models.org import User
@@ -20,8 +21,10 @@ FEED_ACTIONS = {
     "activity_done": _l("completed an activity on"), "converted": _l("converted"),
     "deleted": _l("deleted"),
 }
-ENTITY_ONE = {"lead": _l("lead"), "deal": _l("deal"), "contact": _l("contact"),
-              "company": _l("company")}
+#: The record a feed item is about, as the object of its verb ("created a deal").
+ENTITY_ONE = {"lead": lazy_pgettext("feed", "lead"), "deal": lazy_pgettext("feed", "deal"),
+              "contact": lazy_pgettext("feed", "contact"),
+              "company": lazy_pgettext("feed", "company")}
 PERIODS = {"day": _l("By day"), "week": _l("By week"), "month": _l("By month")}
 PROCESS_EVENTS = {
     "started": _l("started"), "finished": _l("finished"), "cancelled": _l("was cancelled"),
