@@ -30,6 +30,12 @@ DEFAULTS: dict[str, Any] = {
     "LANGUAGES": ["ru", "en"],
     "DISPATCH_AFTER_COMMIT": True,  # start processes for CRM events right after each commit
     "RUN_SCHEDULER": True,  # embedded set-up: timers run inside the app process
+    "TIMER_POLL_SECONDS": 0.5,  # the scheduler looks for timers added elsewhere this often
+    "TIMER_LEASE_SECONDS": 60,  # a crashed worker's claimed timers are retaken after this
+    "TIMER_BATCH": 50,  # timers claimed at once by one worker
+    "BUSINESS_CALENDAR": {  # working time of marshrut:businessHours timers
+        "timezone": "Europe/Moscow", "days": [1, 2, 3, 4, 5], "start": "09:00",
+        "end": "18:00", "holidays": [], "workdays": []},
     "BITRIX_RATE_PER_SECOND": 2.0,  # Bitrix24 REST: each webhook's leaky bucket drains this fast
     "BITRIX_RATE_BURST": 50,  # … and holds this many requests
     "BITRIX_PORTAL_DOMAIN": None,  # auth[domain] in outgoing webhooks (default: localhost)
@@ -81,6 +87,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from web import init_app as init_web
 
     init_web(app)
+    from web import scheduling, timers
+
+    timers.init_app(app)
+    scheduling.init_app(app)  # last: the embedded scheduler may start with the app
     register_cli(app)
     return app
 

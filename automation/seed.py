@@ -10,7 +10,7 @@ from engine.runtime import Engine
 from engine.store import ProcessDefinition
 
 PROCESSES_DIR = Path(__file__).resolve().parent.parent / "processes"
-SHIPPED = ("key_client_routing.bpmn", "large_deal_routing.bpmn")
+SHIPPED = ("key_client_routing.bpmn", "large_deal_routing.bpmn", "stale_deal_followup.bpmn")
 
 
 def deploy_shipped(session: Session, engine: Engine, *, deployed_by: int | None = None,

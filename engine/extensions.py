@@ -38,6 +38,24 @@ Namespace ``http://marshrut.dev/schema/bpmn/1.0`` (``engine.ports.MARSHRUT_NS``)
       <bpmn:businessRuleTask id="Route" marshrut:decision="routing"/>       <!-- DMN decision id -->
       <bpmn:scriptTask id="Calc"><bpmn:script>total = decimal(deal.amount) * 2</bpmn:script>
       </bpmn:scriptTask>
+      <bpmn:boundaryEvent id="Sla" attachedToRef="Approve" cancelActivity="true"
+                          marshrut:businessHours="true">           <!-- working hours -->
+        <bpmn:timerEventDefinition><bpmn:timeDuration>PT2H</bpmn:timeDuration>
+        </bpmn:timerEventDefinition>
+      </bpmn:boundaryEvent>
+      <bpmn:intermediateCatchEvent id="Wait">                      <!-- or timeDate -->
+        <bpmn:timerEventDefinition><bpmn:timeDuration>P3D</bpmn:timeDuration>
+        </bpmn:timerEventDefinition>
+      </bpmn:intermediateCatchEvent>
+      <bpmn:startEvent id="Mornings" marshrut:timezone="Europe/Moscow">  <!-- scheduled -->
+        <bpmn:extensionElements>
+          <marshrut:select entity="deal" idleDays="7" openOnly="true">  <!-- one per record -->
+            <marshrut:filter name="stage__in" value="NEW,PREPARATION"/>
+          </marshrut:select>
+        </bpmn:extensionElements>
+        <bpmn:timerEventDefinition><bpmn:timeCycle>0 9 * * 1-5</bpmn:timeCycle>
+        </bpmn:timerEventDefinition>                               <!-- or R/2026-01-05T09:00/P1D -->
+      </bpmn:startEvent>
     </bpmn:process>
   </bpmn:definitions>
 
@@ -56,6 +74,23 @@ Semantics:
 * ``marshrut:variable`` types: string, integer, decimal (kept as a decimal string), boolean,
   date (ISO text), json. Variables are put into the data at start and win over start data with
   the same name, so entity data cannot override a process constant.
+* Timers (``engine.timers``): ``bpmn:timeDuration`` (ISO 8601: ``PT2H``, ``P3D``, ``P1W``) and
+  ``bpmn:timeDate`` (``2026-03-10T18:00``; without an offset, local time of the event's zone)
+  on boundary events of user tasks (interrupting by default; ``cancelActivity="false"`` for a
+  non-interrupting one) and on intermediate catch events, also behind an event-based gateway.
+  ``bpmn:timeCycle`` is for start events only and holds either an ISO 8601 repeating interval
+  (``R/2026-01-05T09:00/P1D``, ``R5/…`` five times, ``R/PT1H`` hourly from activation) or a
+  crontab line (``0 9 * * 1-5``; 0 and 7 are Sunday; ``@daily`` …; restrict the day of month
+  or the day of week, not both). Texts are literal (quotes around them are ignored), not
+  expressions. ``marshrut:timezone`` (an IANA name) on the event; default: the engine's
+  calendar zone, Europe/Moscow. ``marshrut:businessHours="true"`` on a timeDuration counts
+  working time of the business calendar (``engine.calendar``: D = a working day, W = a
+  working week). After downtime a schedule's missed fire runs once.
+* ``marshrut:select`` on a timer start event: each fire starts one instance per CRM record it
+  selects (``entity``: deal | lead | contact | company; ``idleDays``: untouched for that many
+  days; ``openOnly``: deals not won or lost, leads not converted or junk — default true;
+  ``marshrut:filter`` children: the CRM list filters, ``name="amount__gte" value="1000000"``).
+  The data then hold the record under its type, as for an event start.
 * Conditions, parameter expressions, placeholders and scripts are sandboxed Python
   (``engine.sandbox``); DMN cells too. Business-rule tasks name their decision with
   ``marshrut:decision`` (the ``id`` of a ``dmn:decision`` in one of the deployed DMN files).

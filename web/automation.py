@@ -24,6 +24,7 @@ from flask.cli import with_appcontext
 from automation import models  # noqa: F401  (the bridge's tables on crm_models' Base)
 from automation.dispatcher import Dispatcher, DispatchReport, install_after_commit
 from automation.setup import build_engine
+from engine.calendar import BusinessCalendar
 from engine.runtime import Engine
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ DEFAULT_INTERVAL = 10.0
 
 
 def init_app(app: Flask) -> None:
-    engine = build_engine()
+    engine = build_engine(calendar=BusinessCalendar.from_config(
+        app.config.get("BUSINESS_CALENDAR")))
     factory = app.extensions["db_sessionmaker"]
     dispatcher = Dispatcher(engine, factory)
     app.extensions["engine"] = engine

@@ -25,8 +25,9 @@ def test_init_db_demo_deploys_the_shipped_processes_once(app, db):
     db.rollback()
     rows = db.scalars(select(ProcessDefinition).order_by(ProcessDefinition.key)).all()
     assert [(d.key, d.version, d.active, d.priority) for d in rows] == [
-        ("key_client_routing", 1, True, 10), ("large_deal_routing", 1, True, 20)]
-    assert rows[1].variables == {"threshold": "1000000"}
+        ("key_client_routing", 1, True, 10), ("large_deal_routing", 1, True, 20),
+        ("stale_deal_followup", 1, True, 100)]
+    assert rows[1].variables == {"threshold": "1000000", "sales_department": "Отдел продаж"}
     # the demo's own deals predate the processes: nothing was routed or assigned
     assert tasks_of(db) == []
     result = runner.invoke(args=["dispatch"])
@@ -38,7 +39,8 @@ def test_deploy_shipped_keeps_an_admins_deactivation(app, db, demo, engine):
     db.commit()
     deploy_shipped(db, engine)
     db.commit()
-    assert [d.key for d in engine.definitions(db, active=True)] == ["key_client_routing"]
+    assert [d.key for d in engine.definitions(db, active=True)] == [
+        "key_client_routing", "stale_deal_followup"]
 
 
 def test_shipped_diagrams_have_a_shape_for_every_node_and_an_edge_for_every_flow():
