@@ -66,6 +66,7 @@ def test_email_is_unique_case_insensitively_and_stored_lowercase(db: Session, or
     ({"email": "ok@x.ru", "full_name": "X", "department_id": 999999}, "department_id"),
     ({"email": "ok@x.ru", "full_name": "X", "department_id": "1"}, "department_id"),
     ({"email": "ok@x.ru", "full_name": "X", "department_id": 10**30}, "department_id"),
+    ({"email": "ok@x.ru", "full_name": "X", "deputy_id": 2**31}, "deputy_id"),
     ({"email": "ok@x.ru", "full_name": "X", "deputy_id": True}, "deputy_id"),
     ({"email": "ok@x.ru", "full_name": "X", "is_admin": True}, "is_admin"),
 ])
@@ -137,7 +138,7 @@ def test_user_update_audits_without_the_password(db: Session, org: Org) -> None:
     assert event.changes == {"locale": ["ru", "en"], "password": ["***", "***"]}
 
 
-@pytest.mark.parametrize("bad_id", ["abc", None, True, 10**30, 0, 999999])
+@pytest.mark.parametrize("bad_id", ["abc", None, True, 2**31, 10**30, 0, 999999])
 def test_update_unknown_user_is_not_found(db: Session, org: Org, bad_id: Any) -> None:
     with pytest.raises(NotFound):
         update_user(db, SYSTEM, bad_id, full_name="x")

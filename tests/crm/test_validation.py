@@ -77,6 +77,7 @@ BAD: list[tuple[str, str, Any]] = [
     ("deal", "probability", -1), ("deal", "probability", 101), ("deal", "probability", 10**30),
     ("deal", "probability", "9" * 40), ("deal", "probability", [50]),
     ("deal", "pipeline_id", -1), ("deal", "pipeline_id", 2**63), ("deal", "pipeline_id", "x"),
+    ("deal", "pipeline_id", 2**31),
     # bool
     ("deal", "opened", "maybe"), ("deal", "opened", 2), ("deal", "opened", None),
     ("deal", "opened", ""), ("deal", "opened", []), ("contact", "opened", "да"),
@@ -93,10 +94,11 @@ BAD: list[tuple[str, str, Any]] = [
     ("deal", "responsible_id", 0), ("deal", "responsible_id", -1),
     ("deal", "responsible_id", True), ("deal", "responsible_id", 10**30),
     ("deal", "responsible_id", None), ("deal", "responsible_id", 1.0),
+    ("deal", "responsible_id", 2**31), ("deal", "contact_ids", [2**31]),
     # ref
     ("deal", "company_id", 999999), ("deal", "company_id", "abc"), ("deal", "company_id", 0),
     ("deal", "company_id", True), ("deal", "company_id", [1]),
-    ("contact", "company_id", 2**62 + 1),
+    ("contact", "company_id", 2**62 + 1), ("contact", "company_id", 2**31),
     # refs
     ("deal", "contact_ids", [999999]), ("deal", "contact_ids", "1,2"),
     ("deal", "contact_ids", [True]), ("deal", "contact_ids", ["abc"]),
@@ -231,7 +233,7 @@ def test_inactive_user_cannot_become_responsible(db: Session, org: Org) -> None:
     assert "responsible_id" in info.value.fields
 
 
-@pytest.mark.parametrize("bad_id", ["1", 1.0, True, None, 0, -1, 10**30, [1], "abc"])
+@pytest.mark.parametrize("bad_id", ["1", 1.0, True, None, 0, -1, 2**31, 10**30, [1], "abc"])
 def test_unusable_record_ids_are_not_found(db: Session, org: Org, bad_id: Any) -> None:
     make_deal(db, org.m1)
     with pytest.raises(NotFound):
@@ -285,7 +287,8 @@ def test_comment_validation(db: Session, org: Org, text: Any) -> None:
     ({"filters": {"amount__contains": "1"}}, "amount__contains"),
     ({"filters": {"id__contains": "1"}}, "id__contains"),
     ({"filters": {"id": "abc"}}, "id"),
-    ({"filters": {"id": 10**30}}, "id"),
+    ({"filters": {"id": 10**30}}, "id"), ({"filters": {"id__in": [1, 2**31]}}, "id__in"),
+    ({"filters": {"company_id": 2**31}}, "company_id"),
     ({"filters": {"close_date": "2024-02-30"}}, "close_date"),
     ({"filters": {"created_at__gt": "yesterday"}}, "created_at__gt"),
     ({"filters": {"created_at__gt": "0001-01-01T00:00:00+01:00"}}, "created_at__gt"),
