@@ -67,7 +67,7 @@ def _task(item: TimelineItem, users: dict[int, Any]) -> Entry:
         to = names(users, item.data["candidate_ids"]) or "—"
     text = _("Task “%(task)s” routed to %(user)s by %(process)s", task=t.name, user=to,
              process=process_name(item.process))
-    return Entry(item.at, "task", process_name(item.process), text)
+    return Entry(item.at, "task", "", text)  # the text names the process
 
 
 def _task_done(item: TimelineItem, users: dict[int, Any]) -> Entry:
@@ -89,10 +89,11 @@ def _task_done(item: TimelineItem, users: dict[int, Any]) -> Entry:
 def _process(item: TimelineItem, users: dict[int, Any]) -> Entry:
     h = item.row
     event = item.data["event"]
-    text = f"{process_name(item.process)}: {PROCESS_EVENTS.get(event, event)}"
+    text = str(PROCESS_EVENTS.get(event, event))
+    if h.user_id is not None:  # who started it by their change, claimed or delegated
+        text += f" ({user_name(users, h.user_id)})"
     body = h.message if event == "incident" else ""
-    who = user_name(users, h.user_id) if h.user_id is not None else process_name(item.process)
-    return Entry(item.at, "process", who, text, body=body)
+    return Entry(item.at, "process", process_name(item.process), text, body=body)
 
 
 def entries(entity: str, record: Any) -> list[Entry]:
