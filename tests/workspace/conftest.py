@@ -7,6 +7,8 @@ import pytest
 
 from engine.runtime import Engine
 
+from ..automation.conftest import demo  # noqa: F401  (the demo org with the shipped processes)
+
 
 @pytest.fixture()
 def engine(app: Any) -> Engine:

@@ -154,3 +154,20 @@ def test_mark_read_ignores_other_users_and_bad_ids(app, db, org):
     assert mark_read(db, org.m1.id, None, now) == 1
     db.commit()
     assert unread_count(db, org.m2.id) == 1
+
+
+def test_a_feed_comment_tells_the_records_responsible_and_the_mentioned(app, db, org):
+    from crm_models.services.feed import comment_on_event, list_feed
+
+    make_deal(db, org.m1, title="В ленте")
+    db.commit()
+    event = list_feed(db, actor(db, org.m1))[0]
+    comment_on_event(db, actor(db, org.head), event.id, "@Corporate Manager, see this")
+    db.commit()
+    [n] = notes(db, org.m1)
+    assert (n.kind, n.event_id, n.title) == ("comment", event.id, "В ленте")
+    assert notes(db, org.corporate) == []  # cannot see Manager One's deal: not mentioned
+    comment_on_event(db, actor(db, org.m1), event.id, "thanks @Head of Sales")
+    db.commit()
+    assert [(n.kind, n.event_id) for n in notes(db, org.head)] == [("mention", event.id)]
+    assert len(notes(db, org.m1)) == 1  # one's own comment tells nobody

@@ -11,7 +11,6 @@ from crm_models.entities import Deal, Lead
 from crm_models.services import add_activity, add_comment, update_deal
 from engine.store import ProcessTask
 
-from ..automation.conftest import demo  # noqa: F401  (fixture)
 from ..factories import actor, make_deal
 from .support import deploy, task_process
 
@@ -47,7 +46,7 @@ def test_the_timeline_merges_changes_comments_activities_tasks_and_process_histo
     assert 'data-kind="task_done"' in timeline and re.search(r"1\W?200[.,]00", timeline)
 
 
-def test_timeline_names_the_process_that_changed_a_field(app, db, org, engine, demo):  # noqa: F811
+def test_timeline_names_the_process_that_changed_a_field(app, db, org, engine, demo):
     deal = make_deal(db, demo.m1, title="Крупная сделка", amount="5000000")
     db.commit()  # large_deal_routing makes the corporate manager responsible
     items = record_timeline(db, "deal", deal.id)
@@ -58,7 +57,7 @@ def test_timeline_names_the_process_that_changed_a_field(app, db, org, engine, d
     assert routed and routed[0].data["assignee_id"] == demo.corporate.id
 
 
-def test_converting_a_lead_routes_the_new_deal_like_any_other(app, db, engine, demo, pages):  # noqa: F811
+def test_converting_a_lead_routes_the_new_deal_like_any_other(app, db, engine, demo, pages):
     lead = db.scalars(select(Lead).where(Lead.title == "E-mail: запрос КП")).one()
     preview = pages.as_("head@demo.local").get(f"/leads/{lead.id}/convert")
     assert preview.status_code == 200 and "2" in preview.get_data(as_text=True)
@@ -78,3 +77,17 @@ def test_converting_a_lead_routes_the_new_deal_like_any_other(app, db, engine, d
     card = pages.as_("head@demo.local").get(f"/deals/{deal.id}").get_data(as_text=True)
     timeline = card.split('id="timeline"', 1)[1].split("</section>", 1)[0]
     assert "Large deal routing v1" in timeline and "Ольга Корпоративная" in timeline
+
+
+def test_a_manager_whose_converted_deal_is_routed_away_lands_on_the_lead(app, db, engine, demo,
+                                                                      pages):
+    lead = db.scalars(select(Lead).where(Lead.title == "E-mail: запрос КП")).one()
+    assert lead.responsible_id == demo.m1.id
+    r = pages.post("manager1@demo.local", f"/leads/{lead.id}/convert", {"title": lead.title})
+    # The deal went to the corporate manager; Manager One (own rights) may not open it.
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/leads/{lead.id}")
+    db.rollback()
+    deal = db.scalars(select(Deal).where(Deal.lead_id == lead.id)).one()
+    assert deal.responsible_id == demo.corporate.id
+    page = pages.as_("manager1@demo.local").get(r.headers["Location"])
+    assert page.status_code == 200 and "сделка передана коллеге" in page.get_data(as_text=True)

@@ -13,7 +13,7 @@ from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
-from crm_models.entities import Pipeline
+from crm_models.entities import Deal, Pipeline
 from crm_models.errors import CrmError, ValidationFailed
 from crm_models.services import change_deal_stage, conversion_preview, convert_lead, get_record
 from crm_models.services.records import list_records, query
@@ -148,5 +148,11 @@ def lead_convert(lead_id: int) -> Any:
         ctx.update(lead=get_record(db, actor, "lead", lead_id), errors=translate_fields(exc.fields),
                    form=request.form.to_dict())
         return render_template("leads/convert.html", **ctx), 422
+    # The commit dispatched deal.created: a routing process may have given the deal to
+    # someone else, whose deal this user may not open; then the lead's card is the way on.
+    deal = db.get(Deal, deal_id)
+    if deal is None or not actor.allows_record("deal", "read", deal.responsible_id, deal.opened):
+        flash(_("The lead is converted; its deal was routed to a colleague."), "success")
+        return redirect(url_for("pages.record_card", plural="leads", record_id=lead_id))
     flash(_("The lead is converted; here is its deal."), "success")
     return redirect(url_for("pages.record_card", plural="deals", record_id=deal_id))
