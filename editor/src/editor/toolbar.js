@@ -119,9 +119,28 @@ const ACTIONS = {
   },
 };
 
+const PLURAL = { deal: "deals", lead: "leads", contact: "contacts", company: "companies" };
+
+/** The latest records the user may read, offered in the record id field. */
+async function offerRecords(dialog, entity) {
+  const list = dialog.querySelector("#dry-run-records");
+  if (!list) return;
+  list.innerHTML = "";
+  try {
+    const { items } = await api("GET", `/${PLURAL[entity]}?per_page=30&sort=-id`);
+    for (const r of items) {
+      const label = r.title || r.full_name || [r.first_name, r.last_name].filter(Boolean).join(" ");
+      list.appendChild(new Option(`${label}${r.amount ? ` (${r.amount})` : ""}`, String(r.id)));
+    }
+  } catch (err) {
+    // the id can still be typed
+  }
+}
+
 async function renderValueInputs(dialog, entity) {
   const box = dialog.querySelector("#dry-run-values");
   if (box.getAttribute("data-entity") === entity) return;
+  offerRecords(dialog, entity);
   box.setAttribute("data-entity", entity);
   box.innerHTML = "";
   const { fields } = await cached(`/fields/${entity}`);
