@@ -82,10 +82,20 @@ def _emit(session: Session, _ctx: Any) -> None:
             _feed_commented(session, obj)
 
 
+def _active_users(session: Session, user_ids: Iterable[int | None]) -> list[int]:
+    """The ids that name active users: the engine stores plain integers (no foreign key),
+    a notification needs a real, active recipient."""
+    wanted = sorted({u for u in user_ids if isinstance(u, int) and not isinstance(u, bool)})
+    if not wanted:
+        return []
+    return sorted(session.scalars(select(User.id).where(User.id.in_(wanted),
+                                                        User.active.is_(True))))
+
+
 def _task_routed(session: Session, task: ProcessTask, user_ids: Iterable[int | None]) -> None:
     if task.status != TaskStatus.OPEN:
         return
-    for uid in sorted({u for u in user_ids if u is not None}):
+    for uid in _active_users(session, user_ids):
         session.add(Notification(
             user_id=uid, kind="task", title=task.name[:TITLE_MAX], text=task.instructions or "",
             entity_type=task.entity_type, entity_id=task.entity_id, task_id=task.id,
@@ -105,10 +115,10 @@ def _commented(session: Session, entity_type: str, entity_id: int, author_id: in
     title = getattr(record, "title", "") or f"#{record.id}"
     common = {"entity_type": entity_type, "entity_id": entity_id, "event_id": event_id,
               "title": title[:TITLE_MAX], "text": text[:2000], "source_label": author_label}
-    for uid in sorted(set(mentioned) - {author_id}):
+    for uid in _active_users(session, set(mentioned) - {author_id}):
         session.add(Notification(user_id=uid, kind="mention", **common))
     owner = record.responsible_id
-    if owner is not None and owner != author_id and owner not in mentioned:
+    if owner != author_id and owner not in mentioned and _active_users(session, [owner]):
         session.add(Notification(user_id=owner, kind="comment", **common))
 
 

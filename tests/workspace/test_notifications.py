@@ -171,3 +171,21 @@ def test_a_feed_comment_tells_the_records_responsible_and_the_mentioned(app, db,
     db.commit()
     assert [(n.kind, n.event_id) for n in notes(db, org.head)] == [("mention", event.id)]
     assert len(notes(db, org.m1)) == 1  # one's own comment tells nobody
+
+
+def test_tasks_for_unknown_or_deactivated_users_notify_nobody_and_fail_nothing(app, db, org,
+                                                                              engine):
+    from crm_models.services.org import update_user
+
+    deploy(db, engine, task_process())
+    make_deal(db, org.m1)
+    db.commit()
+    task = db.scalars(select(ProcessTask)).one()
+    engine.delegate(db, task.id, org.m1.id, 999_999)  # the engine knows no users table
+    db.commit()
+    update_user(db, actor(db, org.admin), org.m2.id, active=False)
+    db.commit()
+    engine.delegate(db, task.id, 999_999, org.m2.id)
+    db.commit()
+    assert notes(db, org.m2) == []
+    assert db.scalar(select(Notification.id).where(Notification.user_id == 999_999)) is None
