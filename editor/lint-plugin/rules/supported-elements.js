@@ -5,11 +5,12 @@ const { is, isAny } = require('bpmnlint-utils');
 const SUPPORTED = [ 'bpmn:StartEvent', 'bpmn:EndEvent', 'bpmn:UserTask', 'bpmn:ServiceTask',
   'bpmn:ScriptTask', 'bpmn:BusinessRuleTask', 'bpmn:ExclusiveGateway', 'bpmn:InclusiveGateway',
   'bpmn:ParallelGateway', 'bpmn:EventBasedGateway', 'bpmn:IntermediateCatchEvent',
-  'bpmn:SequenceFlow' ];
+  'bpmn:BoundaryEvent', 'bpmn:SequenceFlow' ];
 const EVENT_DEFINITIONS = {
   'bpmn:StartEvent': [ 'bpmn:MessageEventDefinition', 'bpmn:TimerEventDefinition' ],
   'bpmn:EndEvent': [ 'bpmn:TerminateEventDefinition' ],
-  'bpmn:IntermediateCatchEvent': [ 'bpmn:MessageEventDefinition', 'bpmn:TimerEventDefinition' ]
+  'bpmn:IntermediateCatchEvent': [ 'bpmn:MessageEventDefinition', 'bpmn:TimerEventDefinition' ],
+  'bpmn:BoundaryEvent': [ 'bpmn:TimerEventDefinition' ]
 };
 
 module.exports = function() {
@@ -20,6 +21,9 @@ module.exports = function() {
     if (!isAny(node, SUPPORTED)) {
       reporter.report(node.id, 'The engine cannot run a ' + node.$type.replace('bpmn:', ''));
       return;
+    }
+    if (is(node, 'bpmn:BoundaryEvent') && !is(node.attachedToRef, 'bpmn:UserTask')) {
+      reporter.report(node.id, 'Timers can be attached to user tasks only');
     }
     if (node.loopCharacteristics) {
       reporter.report(node.id, 'Loops are not supported');

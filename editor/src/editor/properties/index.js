@@ -5,6 +5,7 @@ import { conditionGroup } from "./ConditionProps";
 import { decisionGroup } from "./DecisionProps";
 import { processGroup } from "./ProcessProps";
 import { serviceGroup } from "./ServiceProps";
+import { timerGroup } from "./TimerProps";
 import { triggerGroup } from "./TriggerProps";
 import { userTaskGroups } from "./UserTaskProps";
 
@@ -13,9 +14,11 @@ const REPLACED = new Set(["message", "timer"]);
 
 export function MarshrutPropertiesProvider(propertiesPanel) {
   this.getGroups = (element) => (groups) => {
-    const ours = [triggerGroup(element), conditionGroup(element), ...userTaskGroups(element),
+    const ours = [triggerGroup(element), timerGroup(element), conditionGroup(element), ...userTaskGroups(element),
       serviceGroup(element), decisionGroup(element), processGroup(element)].filter(Boolean);
-    const kept = groups.filter((g) => !(ours.length && REPLACED.has(g.id)));
+    // only the start event's own trigger group replaces the standard message/timer groups
+    const replacing = !!triggerGroup(element);
+    const kept = groups.filter((g) => !(replacing && REPLACED.has(g.id)));
     const general = kept.findIndex((g) => g.id === "general");
     kept.splice(general + 1, 0, ...ours);
     return kept;

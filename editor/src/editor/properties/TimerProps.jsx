@@ -1,0 +1,38 @@
+// Timer events (start, intermediate, boundary): the time zone the timer reads its times in
+// (marshrut:timezone) and, for durations, whether they count working hours only
+// (marshrut:businessHours). The timer value itself is in the BPMN "Timer" group, or in our
+// trigger group for start events.
+import { CheckboxEntry, TextFieldEntry } from "@bpmn-io/properties-panel";
+import { useService } from "bpmn-js-properties-panel";
+
+import { t } from "../i18n";
+import { attr, getBusinessObject, is, setAttrs } from "./util";
+
+function timer(element) {
+  return (getBusinessObject(element).eventDefinitions || []).find((d) => is(d, "bpmn:TimerEventDefinition"));
+}
+
+function Timezone({ element, id }) {
+  const modeling = useService("modeling");
+  const debounce = useService("debounceInput");
+  return <TextFieldEntry id={id} element={element} label={t("Time zone")} debounce={debounce}
+    description="Europe/Moscow" getValue={() => attr(element, "timezone")}
+    setValue={(v) => setAttrs(element, { timezone: (v || "").trim() }, modeling)} />;
+}
+
+function BusinessHours({ element, id }) {
+  const modeling = useService("modeling");
+  return <CheckboxEntry id={id} element={element} label={t("Count working hours only")}
+    getValue={() => attr(element, "businessHours") === "true"}
+    setValue={(v) => setAttrs(element, { businessHours: v ? "true" : "" }, modeling)} />;
+}
+
+export function timerGroup(element) {
+  const def = timer(element);
+  if (!def) return null;
+  const entries = [{ id: "marshrut-timezone", element, component: Timezone }];
+  if (!is(element, "bpmn:StartEvent") && def.get("timeDuration")) {
+    entries.push({ id: "marshrut-business-hours", element, component: BusinessHours });
+  }
+  return { id: "marshrut-timer-group", label: t("Timer options"), entries };
+}
