@@ -15,8 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import Any
 
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import ColumnElement, Date, cast, func, select
 from sqlalchemy.orm import Session
 
 from ..activity import AuditEvent
@@ -93,7 +94,7 @@ def _bucket_of(day: dt.date, period: str) -> dt.date:
     return day.replace(day=1)
 
 
-def _local_day(session: Session, tz: str, now: dt.datetime):  # type: ignore[no-untyped-def]
+def _local_day(session: Session, tz: str, now: dt.datetime) -> ColumnElement[Any]:
     """A SQL expression: the event's calendar day in ``tz``. PostgreSQL converts exactly;
     SQLite shifts by the zone's current UTC offset (exact for zones without daylight saving
     time, such as Russia's)."""

@@ -189,3 +189,16 @@ def test_tasks_for_unknown_or_deactivated_users_notify_nobody_and_fail_nothing(a
     db.commit()
     assert notes(db, org.m2) == []
     assert db.scalar(select(Notification.id).where(Notification.user_id == 999_999)) is None
+
+
+def test_a_locked_database_does_not_fail_the_bell_poll(app, db, org, pages, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    from web.workspace import notifications as web_notifications
+
+    def locked(*_a, **_k):
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(web_notifications, "notify_overdue", locked)
+    r = pages.as_("m1@test.local").get("/notifications/bell")
+    assert r.status_code == 200 and 'data-unread="0"' in r.get_data(as_text=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, g, redirect, render_template, request, url_for
+from sqlalchemy.exc import OperationalError
 
 from automation.models import Notification
 from automation.notifications import (
@@ -41,8 +42,13 @@ def _sweep_overdue() -> None:
     if uid is None:
         return
     engine = current_app.extensions["engine"]
-    if notify_overdue(db, engine.inbox(db, uid), uid, engine.clock.now()):
-        db.commit()
+    try:
+        if notify_overdue(db, engine.inbox(db, uid), uid, engine.clock.now()):
+            db.commit()
+    except OperationalError:
+        # Best effort: on SQLite a concurrent writer can make this read-then-write transaction
+        # fail ("database is locked"); the poll must not fail with it, the next one retries.
+        db.rollback()
 
 
 def target_url(n: Notification) -> str:
