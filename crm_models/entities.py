@@ -39,6 +39,10 @@ EMAIL_TYPES = ("WORK", "HOME", "OTHER")
 class CrmRecord:
     """Columns every CRM entity has: who is responsible, whether it is open to all, who made it."""
 
+    # SQLite would otherwise hand a deleted record's id to the next one, and with it the old
+    # record's timeline (audit events, comments, process history are keyed by id).
+    __table_args__ = {"sqlite_autoincrement": True}
+
     id: Mapped[int] = mapped_column(primary_key=True)
     opened: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -191,7 +191,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], name=op.f('fk_company_created_by_id_user_account'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], name=op.f('fk_company_lead_id_lead'), ondelete='SET NULL', use_alter=True),
     sa.ForeignKeyConstraint(['responsible_id'], ['user_account.id'], name=op.f('fk_company_responsible_id_user_account'), ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_company'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_company')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('company', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_company_responsible_id'), ['responsible_id'], unique=False)
@@ -228,7 +229,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], name=op.f('fk_contact_created_by_id_user_account'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], name=op.f('fk_contact_lead_id_lead'), ondelete='SET NULL', use_alter=True),
     sa.ForeignKeyConstraint(['responsible_id'], ['user_account.id'], name=op.f('fk_contact_responsible_id_user_account'), ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contact')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('contact', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contact_company_id'), ['company_id'], unique=False)
@@ -261,7 +263,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], name=op.f('fk_lead_created_by_id_user_account'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['deal_id'], ['deal.id'], name=op.f('fk_lead_deal_id_deal'), ondelete='SET NULL', use_alter=True),
     sa.ForeignKeyConstraint(['responsible_id'], ['user_account.id'], name=op.f('fk_lead_responsible_id_user_account'), ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_lead'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_lead')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_lead_responsible_id'), ['responsible_id'], unique=False)
@@ -293,7 +296,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['pipeline_id'], ['pipeline.id'], name=op.f('fk_deal_pipeline_id_pipeline'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['responsible_id'], ['user_account.id'], name=op.f('fk_deal_responsible_id_user_account'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['stage_id'], ['stage.id'], name=op.f('fk_deal_stage_id_stage'), ondelete='RESTRICT'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_deal'))
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_deal')),
+    sqlite_autoincrement=True,
     )
     with op.batch_alter_table('deal', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_deal_company_id'), ['company_id'], unique=False)
