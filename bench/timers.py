@@ -1,6 +1,6 @@
 """Timer benchmark: fire lateness with a large ``timer`` table, and the scheduler's idle CPU.
 
-    .venv/bin/python bench/timers.py [--n 10000] [--fire 2000] [--window 120] [--idle 10]
+    .venv/bin/python bench/timers.py [--n 10000] [--fire 2000] [--window 200] [--idle 10]
                                      [--pg postgresql+psycopg://…/db]
 
 Set-up: N instances of a process waiting on an intermediate timer (one started through the
@@ -122,7 +122,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=10_000, help="pending timers")
     ap.add_argument("--fire", type=int, default=2_000, help="how many of them become due")
-    ap.add_argument("--window", type=float, default=120.0, help="seconds they are spread over")
+    ap.add_argument("--window", type=float, default=200.0, help="seconds they are spread over")
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured")
     ap.add_argument("--pg", help="PostgreSQL URL (the database is emptied)")
     args = ap.parse_args()

@@ -251,6 +251,8 @@ class InstanceRun:
 
     # ---------------------------------------------------------- user tasks
     def _sync_user_tasks(self) -> None:
+        if not any(isinstance(s, UserTask) for s in self.wf.spec.task_specs.values()):
+            return  # no user task in the process: no task rows to look up (timers, services)
         ready = {str(t.id): t for t in self.wf.get_tasks(state=TaskState.READY, manual=True)
                  if isinstance(t.task_spec, UserTask)}
         rows = self.session.scalars(select(ProcessTask).where(

@@ -144,6 +144,10 @@ class TimerScheduler:
                 timezone=dt.UTC, executors={"default": ThreadPoolExecutor(2)},
                 job_defaults={"coalesce": True, "max_instances": 2,
                               "misfire_grace_time": None})
+            # APScheduler logs every run at INFO — twice a second here; keep its warnings.
+            quiet = logging.getLogger("apscheduler.executors.default")
+            if quiet.level == logging.NOTSET:
+                quiet.setLevel(logging.WARNING)
             sched.add_job(self._tick, IntervalTrigger(seconds=self.poll), id=JOB_ID,
                           next_run_time=dt.datetime.now(dt.UTC))
             sched.start()
@@ -180,7 +184,9 @@ class TimerScheduler:
         finally:
             self._busy.release()
         if nxt is not None:
-            self.wake(nxt)
+            # A due row we could not claim (another transaction holds it for a moment) must
+            # not make the loop spin: look again a little later.
+            self.wake(max(nxt, dt.datetime.now(dt.UTC) + dt.timedelta(milliseconds=20)))
 
 
 def install_wakeup(session_factory: Any, scheduler: TimerScheduler) -> None:

@@ -34,8 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import timer_events, timers
-from .errors import EngineError, NotFound
-from .persistence import lock_instance
+from .errors import EngineError
 from .ports import SelectionSpec, StartRequest
 from .store import (
     ProcessDefinition,
@@ -86,11 +85,15 @@ class TimerService:
         wanted = {(p.task_id, p.element_id): p for p in timer_events.pending(run.wf)}
         if not wanted and not had_timers:
             return  # the common case: a process without timers costs no query
-        rows = session.scalars(select(Timer).where(
-            Timer.instance_id == inst.id, Timer.status == TimerStatus.PENDING)).all() \
-            if had_timers else []
+        rows = []
+        if had_timers:
+            with session.no_autoflush:  # the instance is written once, by the final flush
+                rows = session.scalars(select(Timer).where(
+                    Timer.instance_id == inst.id, Timer.status == TimerStatus.PENDING)).all()
         kept = set()
         for row in rows:
+            if row.status != TimerStatus.PENDING:
+                continue  # closed in this unit of work (the timer being fired)
             p = wanted.get((row.spiff_task_id or "", row.element_id))
             if p is not None and p.due == row.due_at:
                 kept.add((p.task_id, p.element_id))
@@ -205,17 +208,17 @@ class TimerService:
             session.execute(update(Timer).where(Timer.id == timer_id)
                             .values(attempts=Timer.attempts)
                             .execution_options(synchronize_session=False))
-        instance_id = session.scalar(select(Timer.instance_id).where(Timer.id == timer_id))
-        inst = None
-        if instance_id is not None:
-            try:
-                inst = lock_instance(session, instance_id)
-            except NotFound:
-                return SKIPPED
+        # The timer's instance (none for a schedule), locked first; one round trip.
+        inst = session.execute(
+            select(ProcessInstance).where(ProcessInstance.id == select(Timer.instance_id).where(
+                Timer.id == timer_id).scalar_subquery()).with_for_update()
+            .execution_options(populate_existing=True)).scalar_one_or_none()
         row = session.execute(select(Timer).where(Timer.id == timer_id).with_for_update()
                               .execution_options(populate_existing=True)).scalar_one_or_none()
         if row is None or row.status != TimerStatus.PENDING or row.locked_by != worker:
             return SKIPPED
+        if row.instance_id is not None and inst is None:
+            return SKIPPED  # the instance is gone (and the row with it, once committed)
         now = self.engine.clock.now()
         if inst is not None:
             return self._fire_instance(session, row, inst, worker, now)

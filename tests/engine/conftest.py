@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from crm_models.db import make_sessionmaker
 from engine.runtime import Engine
 from engine.services import ServiceRegistry
 
@@ -39,12 +40,29 @@ def engine(registry: ServiceRegistry, assigner: FakeAssigner, clock: FakeClock) 
 
 
 @pytest.fixture()
-def sessions(app: Any) -> Any:
+def engine_sessions(app: Any) -> Any:
+    """Sessions on the test database without the app's listeners (outbox dispatch, task
+    notifications): engine tests run the engine alone, with the fake org chart's user ids."""
+    return make_sessionmaker(app.extensions["db_engine"])
+
+
+@pytest.fixture()
+def db(engine_sessions: Any) -> Any:
+    session = engine_sessions()
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+@pytest.fixture()
+def sessions(engine_sessions: Any) -> Any:
     """A factory of extra sessions (for concurrency tests); all are closed afterwards."""
     made = []
 
     def make() -> Any:
-        s = app.extensions["db_sessionmaker"]()
+        s = engine_sessions()
         made.append(s)
         return s
 

@@ -1,12 +1,14 @@
 """A database-free driver of the test processes, for save/restore and frozen-fixture tests.
 
 It uses the engine's own parser, sandboxed script engine and serializer, and plays a scenario
-of actions: complete a user task with data, deliver a message; service tasks are answered
+of actions: complete a user task with data, deliver a message, fire a timer (as the
+scheduler does once it is due); service tasks are answered
 with a fixed result. With ``reload=True`` the workflow is serialized to JSON text and loaded
 back (spec and state apart, as the engine stores them) at every wait state.
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
@@ -15,6 +17,8 @@ from SpiffWorkflow.bpmn.specs.defaults import UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
+from engine import timer_events
+from engine.calendar import BusinessCalendar
 from engine.executor import start_on
 from engine.parser import MarshrutServiceTask
 from engine.ports import ParamSpec
@@ -22,11 +26,14 @@ from engine.sandbox import Sandbox
 from engine.scripting import SandboxScriptEngine
 from engine.serialization import WorkflowSerializer
 from engine.services import ServiceRegistry
+from engine.timers import due_of
 from engine.validation import Compiler
 
 from .support import FakeOperation, assign_op, bpmn
 
 SERIALIZER = WorkflowSerializer()
+NOW = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)  # the drivers' clock: a Monday, 12:00 MSK
+CALENDAR = BusinessCalendar()
 SERVICE_RESULT = {"crm_ok": True}
 
 
@@ -63,12 +70,16 @@ class Driver:
         return self
 
     def settle(self) -> None:
-        """Engine steps and service calls until the workflow waits; then maybe reload."""
+        """Engine steps and service calls until the workflow waits (timers get their due
+        time, as the engine arms them, at ``NOW``); then maybe reload."""
         while True:
+            self.wf.refresh_timers()
             self.wf.do_engine_steps(did_complete_task=self._seen)
             services = [t for t in self.wf.get_tasks(state=TaskState.READY, manual=True)
                         if isinstance(t.task_spec, MarshrutServiceTask)]
             if not services:
+                if timer_events.arm(self.wf, NOW, lambda s: due_of(s, NOW, CALENDAR)):
+                    continue
                 break
             for task in services:
                 task.data.update(SERVICE_RESULT)
@@ -95,6 +106,11 @@ class Driver:
             self._seen(task)
         elif kind == "message":
             self.wf.catch(BpmnEvent(MessageEventDefinition(target), data))
+        elif kind == "timer":  # the scheduler found the timer ``target`` due
+            [task] = [t for t in self.wf.event_manager.tasks.values()
+                      if timer_events.timer_state(t, target)]
+            assert timer_events.mark_fired(task, target)
+            self._seen(task)
         else:
             raise ValueError(kind)
 

@@ -22,8 +22,8 @@ def at_msk(*args: int) -> dt.datetime:
 
 
 @pytest.fixture()
-def runner(app, engine):
-    return TimerRunner(engine, app.extensions["db_sessionmaker"], worker_id="test")
+def runner(engine, engine_sessions):
+    return TimerRunner(engine, engine_sessions, worker_id="test")
 
 
 def start(engine, db, name, data=None):

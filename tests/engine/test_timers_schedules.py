@@ -25,8 +25,8 @@ def at_msk(*args: int) -> dt.datetime:
 
 
 @pytest.fixture()
-def factory(app):
-    return app.extensions["db_sessionmaker"]
+def factory(engine_sessions):
+    return engine_sessions
 
 
 @pytest.fixture()

@@ -51,6 +51,11 @@ def workers(pg_url, tmp_path):
             cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         return procs[name]
 
+    def running(name: str) -> bool:
+        return f"worker {name} firing timers" in (tmp_path / f"{name}.log").read_text()
+
+    spawn.running = running  # type: ignore[attr-defined]
+
     yield spawn
     for p in procs.values():
         if p.poll() is None:
@@ -82,17 +87,19 @@ def test_three_workers_fire_each_timer_once_even_when_one_is_killed(app, db, wor
     db.commit()
     assert len(clone_waiting(db, first.id, TIMERS - 1)) == TIMERS
     procs = {name: workers(name) for name in ("w1", "w2", "w3")}
+    wait_until(lambda: all(workers.running(n) for n in procs), timeout=120, every=0.2)
     assert make_due(db, Timer.definition_id == d.id) == TIMERS
 
+    # (generous time limits: they only bound a slow machine; a quiet one takes seconds)
     wait_until(lambda: count(factory, Timer.status == TimerStatus.FIRED) >= TIMERS // 5,
-               timeout=60)
+               timeout=180, every=0.1)
     procs["w1"].send_signal(signal.SIGKILL)  # no clean-up, no commit of what it was doing
     procs["w1"].wait()
     with factory() as s:
         orphaned = set(s.scalars(select(Timer.id).where(
             Timer.locked_by == "w1", Timer.status == TimerStatus.PENDING)))
     wait_until(lambda: count(factory, Timer.status == TimerStatus.FIRED) == TIMERS,
-               timeout=120, every=0.2)
+               timeout=300, every=0.2)
 
     db.rollback()
     rows = db.scalars(select(Timer).where(Timer.definition_id == d.id)).all()
