@@ -234,3 +234,13 @@ def test_instance_list_filters_are_validated(app, db, org):
 def test_the_api_needs_a_signed_in_user(client, app):
     assert client.get("/api/v1/tasks").status_code == 401
     assert client.get("/api/v1/process-definitions").status_code == 401
+
+
+def test_a_designer_may_start_a_process_without_a_record(app, db, org, engine):
+    engine.deploy(db, user_task_process("standalone", assignment="user",
+                                        assignee="m2@test.local"))
+    db.commit()
+    r = api_as(app, db, "admin@test.local").post("/api/v1/process-definitions/standalone/start")
+    assert r.status_code == 201 and r.get_json()["entity_type"] is None
+    [task] = tasks_of(db)
+    assert task.assignee_id == org.m2.id and task.entity_id is None
