@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from crm_models.db import Base, UTCDateTime, utcnow
@@ -122,7 +123,12 @@ def save_draft(session: Session, actor: Actor, *, bpmn_xml: Any, dmn_xml: Any = 
     row.name, row.bpmn_xml, row.dmn_xml = header.name, xml, dmns
     row.revision += 1
     row.updated_by, row.updated_at = actor.user_id, utcnow()
-    session.flush()
+    try:
+        with session.begin_nested():  # two first saves of one key: one wins, one is told
+            session.flush()
+    except IntegrityError:
+        raise Conflict(f"Someone else created the draft of {header.key} meanwhile; reload "
+                       "the editor") from None
     return row
 
 

@@ -250,3 +250,32 @@ def test_a_miwg_model_the_engine_cannot_run_is_refused_naming_the_element(app, d
     for e in errors:  # each names a shape of the file, or the kind of element it cannot run
         assert e["element_id"] in ids or (e["element_id"] == "" and "bpmn:" in e["message"]), e
     assert counts(db)["ProcessDefinition"] == 0
+
+
+
+def test_two_first_saves_of_one_key_one_is_a_conflict(app, db, org, monkeypatch):
+    """The second creator lost the race (the other's row appeared after its check): its insert
+    hits the unique key, and it is told so instead of getting a 500."""
+    from sqlalchemy import false
+
+    from automation.drafts import ProcessDraft, save_draft
+    from crm_models.errors import Conflict
+    from tests.factories import actor
+
+    admin = actor(db, org.admin)
+    save_draft(db, admin, bpmn_xml=approval())
+    db.commit()
+    real, seen = db.scalars, []
+
+    def scalars_missing_the_row(stmt, *args, **kw):
+        if not seen:  # the check runs before the other creator committed
+            seen.append(stmt)
+            stmt = select(ProcessDraft).where(false())
+        return real(stmt, *args, **kw)
+
+    monkeypatch.setattr(db, "scalars", scalars_missing_the_row)
+    with pytest.raises(Conflict, match="created the draft"):
+        save_draft(db, admin, bpmn_xml=approval(), revision=None)
+    db.rollback()
+    monkeypatch.undo()
+    assert db.scalars(select(ProcessDraft)).one().revision == 1
