@@ -1,7 +1,7 @@
 """Timer benchmark: fire lateness with a large ``timer`` table, and the scheduler's idle CPU.
 
     .venv/bin/python bench/timers.py [--n 10000] [--fire 2000] [--window 200] [--idle 10]
-                                     [--pg postgresql+psycopg://…/db]
+                                     [--pg postgresql+psycopg://…/db [--workers 3]]
 
 Set-up: N instances of a process waiting on an intermediate timer (one started through the
 engine, the others copies of it inserted in bulk — the set-up is not what is measured), so
@@ -16,7 +16,8 @@ Reported: lateness of each fired timer — when it was picked up (``timer.fired_
 the transaction that fired it and advanced its instance had committed — as p50/p99/max
 (target: p99 < 1 s); then the process's CPU time (``resource.getrusage``) over ``--idle``
 seconds while the scheduler idles with the remaining timers pending. ``--pg URL`` EMPTIES
-that database.
+that database. With ``--workers N`` (PostgreSQL) the timers are fired by N ``flask worker``
+processes instead, as when scaled out; their idle CPU is read from ``/proc``.
 """
 from __future__ import annotations
 
@@ -24,7 +25,9 @@ import argparse
 import datetime as dt
 import os
 import resource
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -125,6 +128,8 @@ def main() -> None:
     ap.add_argument("--window", type=float, default=200.0, help="seconds they are spread over")
     ap.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU measured")
     ap.add_argument("--pg", help="PostgreSQL URL (the database is emptied)")
+    ap.add_argument("--workers", type=int, default=0,
+                    help="fire with this many flask worker processes (PostgreSQL)")
     args = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="marshrut-bench-")
     url = args.pg or f"sqlite:///{os.path.join(tmp, 'bench.sqlite3')}"
@@ -137,7 +142,13 @@ def main() -> None:
     print(f"{engine.timer_service.pending_count(factory())} pending timers in "
           f"{db_engine.dialect.name}, set up in {time.perf_counter() - t0:.1f} s")
 
-    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=5)
+    runner = MeasuringRunner(engine, factory, worker_id="bench")
+    scheduler = TimerScheduler(runner)
+    workers = start_workers(url, args.workers) if args.workers else []
+    if not workers:
+        install_wakeup(factory, scheduler)
+        scheduler.start()
+    start = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=3)  # the first ones: soon
     step = args.window / max(1, args.fire - 1)
     due = {tid: start + dt.timedelta(seconds=i * step) for i, tid in enumerate(
         timer_ids[:: max(1, len(timer_ids) // args.fire)][:args.fire])}
@@ -147,10 +158,6 @@ def main() -> None:
                                   for tid in timer_ids])
         s.commit()
 
-    runner = MeasuringRunner(engine, factory, worker_id="bench")
-    scheduler = TimerScheduler(runner)
-    install_wakeup(factory, scheduler)
-    scheduler.start()
     print(f"{len(due)} timers due over {args.window:.0f} s from {start:%H:%M:%S} "
           f"({len(due) / max(args.window, 1):.1f}/s) …")
     deadline = time.monotonic() + args.window + 120
@@ -178,16 +185,50 @@ def main() -> None:
                   f"{statistics.fmean(values) * 1000:7.1f} ms")
 
     time.sleep(1)
-    before = resource.getrusage(resource.RUSAGE_SELF)
+    before = cpu_seconds(workers)
     wall = time.perf_counter()
     time.sleep(args.idle)
-    after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = cpu_seconds(workers) - before
     elapsed = time.perf_counter() - wall
+    who = f"{len(workers)} worker processes" if workers else \
+        f"the scheduler's process ({threading.active_count()} threads)"
     print(f"idle: {cpu * 1000:.0f} ms CPU in {elapsed:.1f} s = {100 * cpu / elapsed:.2f}% of "
-          f"one core, with {pending} timers pending ({threading.active_count()} threads)")
+          f"one core for {who}, with {pending} timers pending")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     scheduler.shutdown()
+    for proc in workers:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+
+
+def start_workers(url: str, n: int) -> list[subprocess.Popen[bytes]]:
+    """``flask worker`` processes on the bench database, once they are all running."""
+    if not url.startswith("postgresql"):
+        sys.exit("--workers needs --pg: several workers share timers on PostgreSQL only")
+    env = dict(os.environ, MARSHRUT_DATABASE_URL=url, MARSHRUT_SECRET_KEY="bench",
+               MARSHRUT_WEBHOOK_DELIVERY_THREAD="false")
+    procs = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "app", "worker",
+                               "--id", f"bench-{i}"], cwd=ROOT, env=env,
+                              stderr=subprocess.PIPE) for i in range(n)]
+    for proc in procs:  # each says so on stderr once its scheduler runs
+        assert proc.stderr is not None
+        print("  " + proc.stderr.readline().decode().strip())
+        # keep reading, or a worker that logs much would block on a full pipe
+        threading.Thread(target=proc.stderr.read, daemon=True).start()
+    return procs
+
+
+def cpu_seconds(workers: list[subprocess.Popen[bytes]]) -> float:
+    """CPU time of this process, or of the worker processes (from /proc)."""
+    if not workers:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for proc in workers:
+        fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 if __name__ == "__main__":

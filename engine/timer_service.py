@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from . import timer_events, timers
 from .errors import EngineError
+from .persistence import conflicts_guarded
 from .ports import SelectionSpec, StartRequest
 from .store import (
     ProcessDefinition,
@@ -201,7 +202,12 @@ class TimerService:
     # --------------------------------------------------------------- firing
     def fire(self, session: Session, timer_id: int, worker: str) -> str:
         """Fire a timer leased to ``worker`` (see the module docstring); returns fired,
-        skipped (not ours, or not pending any more) or cancelled (it was stale)."""
+        skipped (not ours, or not pending any more) or cancelled (it was stale). A race
+        lost to another transaction on the instance raises ``Conflict`` (fire again)."""
+        with conflicts_guarded():
+            return self._fire(session, timer_id, worker)
+
+    def _fire(self, session: Session, timer_id: int, worker: str) -> str:
         if session.get_bind().dialect.name == "sqlite":
             # Hold SQLite's write lock before reading, or a concurrent commit makes our
             # later write fail ("database is locked") after the reads.

@@ -37,6 +37,7 @@ def timers_of(db, instance_id, status=None):
     q = select(Timer).where(Timer.instance_id == instance_id).order_by(Timer.id)
     if status:
         q = q.where(Timer.status == status)
+    db.commit()  # a new transaction: see what other sessions committed
     db.expire_all()
     return list(db.scalars(q))
 
@@ -223,3 +224,81 @@ def test_save_and_restore_keeps_the_due_time(engine, db, clock, runner):
     values = {e["element"]: e["value"] for e in run.waiting_events()}
     due = {t.element_id: t.due_at.isoformat() for t in timers_of(db, inst.id)}
     assert values == due
+
+
+def test_completing_while_the_scheduler_looks_leaves_nothing_to_fire(engine, db, clock,
+                                                                     runner, sessions):
+    """The completion holds the instance (and its timer rows) uncommitted while the scheduler
+    claims: PostgreSQL skips the locked rows, SQLite waits for the writer; either way the
+    escalation is cancelled, not fired."""
+    import threading
+
+    inst = start(engine, db, "timer_boundary.bpmn")
+    [task] = engine.tasks(db, instance_id=inst.id)
+    clock.advance(3 * 3600 * 24)  # both timers are due
+    user = sessions()
+    engine.complete(user, task.id, 11, {"ok": True})
+    reports = []
+    scheduler = threading.Thread(target=lambda: reports.append(runner.run_due()))
+    scheduler.start()
+    scheduler.join(0.3)
+    user.commit()
+    scheduler.join(30)
+    assert reports and reports[0].fired == 0
+    assert {t.status for t in timers_of(db, inst.id)} == {TimerStatus.CANCELLED}
+    assert engine.instance(db, inst.id).status == Status.COMPLETED
+
+
+def test_a_timer_firing_while_the_user_completes_wins_and_the_user_is_told(
+        engine, db, clock, runner, sessions, monkeypatch):
+    """The escalation fires first (holding the instance); the completion that arrives
+    meanwhile fails cleanly (409), and nothing is done twice."""
+    import threading
+
+    from engine.errors import Conflict, TaskNotReady
+
+    clock.current = at_msk(2026, 3, 2, 12, 0)
+    inst = start(engine, db, "timer_boundary.bpmn")
+    [task] = engine.tasks(db, instance_id=inst.id)
+    rows = {t.element_id: t for t in timers_of(db, inst.id)}
+    rows["Remind"].due_at = at_msk(2026, 3, 3, 12, 0)  # only the escalation is due
+    db.commit()
+    clock.current = at_msk(2026, 3, 2, 14, 0)
+    service = engine.timer_service
+    original = service._fire_instance
+    inside, proceed = threading.Event(), threading.Event()
+
+    def slow_fire(*args, **kw):
+        result = original(*args, **kw)
+        inside.set()
+        proceed.wait(10)  # the fire's transaction is still open, its locks held
+        return result
+
+    monkeypatch.setattr(service, "_fire_instance", slow_fire)
+    outcome = {}
+
+    def complete():
+        s = sessions()
+        try:
+            engine.complete(s, task.id, 11, {"ok": True})
+            s.commit()
+            outcome["user"] = "completed"
+        except (Conflict, TaskNotReady) as exc:
+            s.rollback()
+            outcome["user"] = type(exc).__name__
+
+    scheduler = threading.Thread(target=lambda: outcome.update(report=runner.run_due()))
+    scheduler.start()
+    assert inside.wait(10)
+    user = threading.Thread(target=complete)
+    user.start()
+    user.join(0.3)
+    proceed.set()
+    scheduler.join(30)
+    user.join(30)
+    assert outcome["report"].fired == 1
+    assert outcome["user"] in ("Conflict", "TaskNotReady")
+    db.commit()
+    db.expire_all()
+    assert engine.task(db, task.id).status == TaskStatus.CANCELLED
+    assert [t.element_id for t in engine.tasks(db, instance_id=inst.id)] == ["Approve_head"]

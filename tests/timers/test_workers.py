@@ -21,6 +21,8 @@ from engine.store import ProcessHistory, ProcessInstance, Status, Timer, TimerSt
 
 from .support import clone_waiting, make_due, wait_process, wait_until
 
+pytestmark = pytest.mark.postgres
+
 ROOT = Path(__file__).resolve().parents[2]
 TIMERS = 1000
 LEASE = 2  # seconds: a killed worker's timers are retaken this soon
