@@ -57,16 +57,26 @@ class InstanceRun:
         self.definition = definition
         self.wf = workflow
         self.now = engine.clock.now()
+        #: set by ``Engine.start``: the instance row is new, so it has no task rows yet
+        self.fresh = False
         self._before: dict[Any, dict[str, Any]] = {}
+        self._history: list[dict[str, Any]] = []
         #: (task id, element id) of the timers fired in this unit of work
         self.fired_timers: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------- history
     def record(self, event: str, element_id: str | None = None, message: str = "",
                user_id: int | None = None, changes: dict[str, Any] | None = None) -> None:
-        self.session.add(ProcessHistory(
-            instance_id=self.instance.id, at=self.now, event=event, element_id=element_id,
-            user_id=user_id, message=message[:4000], changes=changes or None))
+        """Buffered: ``save()`` writes the unit of work's history in one statement."""
+        self._history.append({
+            "instance_id": self.instance.id, "at": self.now, "event": event,
+            "element_id": element_id, "user_id": user_id, "message": message[:4000],
+            "changes": changes or None})
+
+    def flush_history(self) -> None:
+        if self._history:
+            rows, self._history = self._history, []
+            self.session.execute(ProcessHistory.__table__.insert(), rows)
 
     # -------------------------------------------------------------- start
     def start_on(self, message: str | None, timer: str | None = None) -> None:
@@ -255,7 +265,7 @@ class InstanceRun:
             return  # no user task in the process: no task rows to look up (timers, services)
         ready = {str(t.id): t for t in self.wf.get_tasks(state=TaskState.READY, manual=True)
                  if isinstance(t.task_spec, UserTask)}
-        rows = self.session.scalars(select(ProcessTask).where(
+        rows = [] if self.fresh else self.session.scalars(select(ProcessTask).where(
             ProcessTask.instance_id == self.instance.id,
             ProcessTask.status.in_(TaskStatus.ACTIVE))).all()
         for row in rows:
@@ -267,6 +277,7 @@ class InstanceRun:
         for spiff_id, task in ready.items():
             if spiff_id not in active:
                 self._create_task_row(task)
+        self.fresh = False  # the rows just added are found by the next look-up
 
     def _create_task_row(self, task: Any) -> None:
         spec = task.task_spec
@@ -348,6 +359,7 @@ class InstanceRun:
             inst.status = Status.INCIDENT
         else:
             inst.status = Status.WAITING
+        self.flush_history()
 
 
 def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None) -> None:

@@ -220,11 +220,12 @@ class Engine(TaskActions):
             except IntegrityError:
                 raise AlreadyStarted(f"event {request.event_id} already started process "
                                      f"{definition.key} v{definition.version}") from None
-            wf = self.serializer.new_workflow(self._spec_entry(session, definition,
-                                                               self.serializer.version),
-                                              self._script_engine())
+            wf = self.serializer.new_workflow(
+                lambda: self._spec_entry(session, definition, self.serializer.version),
+                self._script_engine(), cache_key=spec_cache_key(definition))
             wf.task_tree.data.update(data)
             run = InstanceRun(self, session, inst, definition, wf)
+            run.fresh = True
             who = f"user {request.started_by}" if request.started_by else "the system"
             how = (f"on '{message}'" if message else f"by the schedule of {timer}" if timer
                    else "manually")
@@ -380,12 +381,19 @@ class Engine(TaskActions):
         definition = self.definition(session, instance.definition_id)
         if instance.state is None:
             raise EngineError(f"instance {instance.id} has no saved state")
-        spec = self._spec_entry(session, definition, instance.serializer_version)
+        version = instance.serializer_version
         try:
-            wf = self.serializer.restore(spec, instance.state, instance.serializer_version,
-                                         self._script_engine())
+            wf = self.serializer.restore(
+                lambda: self._spec_entry(session, definition, version), instance.state,
+                version, self._script_engine(), cache_key=spec_cache_key(definition))
         except EngineError:
             raise
         except Exception as exc:
             raise EngineError(f"instance {instance.id} cannot be loaded: {exc}") from exc
         return InstanceRun(self, session, instance, definition, wf)
+
+
+def spec_cache_key(definition: ProcessDefinition) -> tuple[Any, ...]:
+    """Identifies a definition version for the serializer's spec cache (an id alone could be
+    reused by a database that recycles ids after a delete)."""
+    return (definition.id, definition.key, definition.version, definition.deployed_at)

@@ -8,24 +8,90 @@ version and migrated by the library as one document, so library upgrades keep wo
 from __future__ import annotations
 
 import copy
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from typing import Any
+from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
 from .errors import EngineError
 from .parser import serializer_config
 
 _SPEC_KEYS = ("spec", "subprocess_specs")
+#: A stored spec entry (``spec_to_dict`` output), or a function returning it.
+SpecEntry = dict[str, Any] | Callable[[], dict[str, Any]]
+#: Parsed specs kept per (definition, serializer version); a definition never changes.
+SPEC_CACHE_SIZE = 256
+
+
+class _ReusingWorkflowConverter(BpmnWorkflowConverter):
+    """Restores a workflow whose ``spec``/``subprocess_specs`` may already be spec objects
+    (the cached ones) instead of dicts: only the instance state is deserialized."""
+
+    def from_dict(self, dct: dict[str, Any]) -> Any:
+        spec = dct.get("spec")
+        if not isinstance(spec, BpmnProcessSpec):
+            return super().from_dict(dct)
+        dct.pop("spec")
+        workflow = self.target_class(spec, dct.pop("subprocess_specs", {}), deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (several times faster than ``copy.deepcopy``)."""
+    return json.loads(json.dumps(value))
 
 
 class WorkflowSerializer:
-    """Converts specs and workflows to JSON-ready dicts and back (see module docstring)."""
+    """Converts specs and workflows to JSON-ready dicts and back (see module docstring).
+
+    Specs are deserialized once per ``cache_key`` (callers pass one that identifies a
+    definition version, e.g. ``(id, key, version)``) and shared by every workflow of that
+    version: SpiffWorkflow never changes a spec while running a workflow.
+    """
 
     def __init__(self) -> None:
-        registry = BpmnWorkflowSerializer.configure(serializer_config())
+        config = serializer_config()
+        config[BpmnWorkflow] = _ReusingWorkflowConverter
+        registry = BpmnWorkflowSerializer.configure(config)
         self._serializer = BpmnWorkflowSerializer(registry)
         self.version: str = self._serializer.VERSION
+        self._specs: OrderedDict[Hashable, tuple[Any, dict[str, Any]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def specs(self, spec_entry: SpecEntry, cache_key: Hashable | None = None
+              ) -> tuple[Any, dict[str, Any]]:
+        """The (process spec, subprocess specs) objects of a stored spec entry (or of a
+        function returning it, called only when the specs are not cached)."""
+        key = (cache_key, self.version) if cache_key is not None else None
+        if key is not None:
+            with self._lock:
+                hit = self._specs.get(key)
+                if hit is not None:
+                    self._specs.move_to_end(key)
+                    return hit
+        if callable(spec_entry):
+            spec_entry = spec_entry()
+        entry = copy.deepcopy(spec_entry)  # restoring pops keys out of the dicts it is given
+        spec = self._serializer.from_dict(entry["spec"])
+        subs = {k: self._serializer.from_dict(v) for k, v in entry["subprocess_specs"].items()}
+        if key is not None:
+            with self._lock:
+                self._specs[key] = (spec, subs)
+                while len(self._specs) > SPEC_CACHE_SIZE:
+                    self._specs.popitem(last=False)
+        return spec, subs
 
     # ---------------------------------------------------------------- specs
     def spec_to_dict(self, spec: Any, subprocess_specs: dict[str, Any]) -> dict[str, Any]:
@@ -35,12 +101,11 @@ class WorkflowSerializer:
                                  for k, v in subprocess_specs.items()},
         }
 
-    def new_workflow(self, spec_entry: dict[str, Any], script_engine: Any) -> BpmnWorkflow:
+    def new_workflow(self, spec_entry: SpecEntry, script_engine: Any,
+                     cache_key: Hashable | None = None) -> BpmnWorkflow:
         """A fresh workflow for a stored spec (``spec_to_dict`` output)."""
-        entry = copy.deepcopy(spec_entry)  # restoring pops keys out of the dicts it is given
-        spec = self._serializer.from_dict(entry["spec"])
-        subs = {k: self._serializer.from_dict(v) for k, v in entry["subprocess_specs"].items()}
-        return BpmnWorkflow(spec, subs, script_engine=script_engine)
+        spec, subs = self.specs(spec_entry, cache_key)
+        return BpmnWorkflow(spec, dict(subs), script_engine=script_engine)
 
     # ------------------------------------------------------------ instances
     def state_to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
@@ -50,13 +115,23 @@ class WorkflowSerializer:
             dct.pop(key, None)
         return dct
 
-    def restore(self, spec_entry: dict[str, Any], state: dict[str, Any], version: str,
-                script_engine: Any) -> BpmnWorkflow:
+    def restore(self, spec_entry: SpecEntry, state: dict[str, Any], version: str,
+                script_engine: Any, cache_key: Hashable | None = None) -> BpmnWorkflow:
         """Reassemble spec + state written with serializer ``version`` and load the workflow.
 
-        ``spec_entry`` must have been written with the same ``version`` as ``state``.
+        ``spec_entry`` must have been written with the same ``version`` as ``state``. In the
+        current version the cached spec objects are reused; an older state is migrated by
+        the library as one document (spec included).
         """
-        dct = copy.deepcopy(state)
+        dct = _json_copy(state)
+        if version == self.version:
+            spec, subs = self.specs(spec_entry, cache_key)
+            dct["spec"], dct["subprocess_specs"] = spec, dict(subs)
+            workflow = self._serializer.from_dict(dct)
+            workflow.script_engine = script_engine
+            return workflow
+        if callable(spec_entry):
+            spec_entry = spec_entry()
         dct.update(copy.deepcopy(spec_entry))
         if version != self.version:
             dct[BpmnWorkflowSerializer.VERSION_KEY] = version
