@@ -9,9 +9,10 @@ Delivery contract:
   session's objects are expired afterwards and reload the routed values. Chosen over a Flask
   ``after_request`` hook because that runs after the response is built, and because the CLI,
   imports and tests that use the same sessionmaker get the same behaviour for free.
-* **In order, each in its own transaction.** An event's definitions start in (priority, key)
-  order, each in a fresh transaction with a snapshot rebuilt from the database, so each sees
-  what the ones before it did. A failure in one does not undo the others.
+* **In order, in one transaction.** An event's definitions start in (priority, key) order in
+  one transaction, each in its own savepoint, so a failure in one undoes only that one; the
+  start data are rebuilt from the database after a definition wrote to the CRM, so each sees
+  what the ones before it did. The event is marked dispatched in the same commit.
 * **At most once.** ``process_instance`` has UNIQUE (event_id, definition_id): a definition
   that already started for an event (an earlier attempt, a racing dispatcher) is skipped.
 * **At least once.** ``OutboxEvent.dispatched_at`` is set only after every definition has
@@ -32,7 +33,7 @@ from typing import Any
 
 from sqlalchemy import event as sa_event
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -221,10 +222,11 @@ class Dispatcher:
 
     def _dispatch_event(self, ev: _Event, triggers: dict[str, list[_Listener]],
                         report: DispatchReport) -> list[int]:
-        """Start each listening definition for one event, in order, each in its own
-        transaction; the last one also marks the event dispatched. Returns the outbox ids the
-        processes wrote that some definition listens to (the others are marked dispatched in
-        the transaction that wrote them)."""
+        """Start each listening definition for one event, in order, in ONE transaction: each
+        start in its own savepoint (a failure undoes only that start), the event marked
+        dispatched in the same commit when all have started. Returns the outbox ids the
+        processes wrote that some definition listens to (the others are marked dispatched
+        in this transaction)."""
         listeners = triggers[ev.event_type]
         cause = parse_process_label(ev.actor_label)
         if cause is not None:
@@ -243,55 +245,78 @@ class Dispatcher:
         if not listeners:
             self._mark_alone(ev.id, "")
             return []
-        new_ids: list[int] = []
-        for n, listener in enumerate(listeners):
-            result = self._start_one(ev, listener, triggers, report,
-                                     last=n == len(listeners) - 1)
-            if result is None:
-                return new_ids  # not marked: the recovery loop starts what is missing
-            new_ids += result
-        return new_ids
+        try:
+            with self._session() as s:
+                return self._start_all(s, ev, listeners, triggers, report)
+        except Exception as exc:  # noqa: BLE001 - never lose the event; record and go on
+            message = f"{type(exc).__name__}: {exc}"
+            log.exception("dispatching outbox event %s failed", ev.id)
+            report.failed.append(f"event {ev.id}: {message}")
+            self._record_failure(ev.id, message)
+            return []
 
-    def _start_one(self, ev: _Event, listener: _Listener,
-                   triggers: dict[str, list[_Listener]], report: DispatchReport, *,
-                   last: bool) -> list[int] | None:
-        """Start one definition for one event in its own transaction; None on failure.
-        With ``last`` the event is marked dispatched in the same transaction. A second start
-        of the same (event, definition) fails on the UNIQUE constraint: ``AlreadyStarted``."""
-        with self._session() as s:
+    def _start_all(self, s: Session, ev: _Event, listeners: list[_Listener],
+                   triggers: dict[str, list[_Listener]], report: DispatchReport) -> list[int]:
+        attempts = self._lock_event(s, ev.id)
+        if attempts is None:  # a concurrent dispatcher has done it meanwhile
+            report.skipped.append(f"event {ev.id}: already dispatched")
+            return []
+        # A first attempt holds the event's lock: no instance of it can exist yet.
+        done = set(s.scalars(select(ProcessInstance.definition_id)
+                             .where(ProcessInstance.event_id == ev.id))) if attempts else set()
+        written: list[tuple[int, str]] = []
+        failures: list[str] = []
+        data: dict[str, Any] | None = None
+        fresh = False  # whether ``data`` reflects every write made so far
+        for listener in listeners:
+            if listener.id in done:
+                report.skipped.append(f"event {ev.id}: {listener.key} (already started)")
+                continue
+            if not fresh:  # each definition sees what the ones before it wrote
+                data, fresh = self._start_data(s, ev), True
+            if data is None:
+                report.skipped.append(f"event {ev.id}: {listener.key} "
+                                      f"({ev.entity_type} {ev.entity_id} is gone)")
+                continue
+            mark = len(s.info.get(OUTBOX_IDS, ()))
             try:
-                self._lock_event(s, ev.id)
-                data = self._start_data(s, ev)
-                if data is None:
-                    report.skipped.append(f"event {ev.id}: {listener.key} "
-                                          f"({ev.entity_type} {ev.entity_id} is gone)")
-                else:
+                with s.begin_nested():
                     inst = self.engine.start(s, self._definition(s, listener), StartRequest(
                         data=data, entity_type=ev.entity_type, entity_id=ev.entity_id,
                         event_id=ev.id, started_by=ev.actor_user_id, message=ev.event_type))
-                    report.started.append(inst.id)
-                if last:
-                    self._mark_dispatched(s, ev.id, "")
-                written = s.info.pop(OUTBOX_IDS, [])
-                quiet = [id_ for id_, type_ in written if not triggers.get(type_)]
-                if quiet:  # nobody listens: done with them in this very transaction
-                    s.execute(update(OutboxEvent).where(OutboxEvent.id.in_(quiet))
-                              .values(dispatched_at=utcnow()))
-                s.commit()
-                return [id_ for id_, type_ in written if triggers.get(type_)]
             except (AlreadyStarted, IntegrityError):
-                s.rollback()  # a concurrent dispatcher won: exactly one instance exists
+                # a concurrent dispatcher won: exactly one instance exists
+                del s.info.get(OUTBOX_IDS, [])[mark:]
                 report.skipped.append(f"event {ev.id}: {listener.key} (already started)")
-                if last:
-                    self._mark_alone(ev.id, "")
-                return []
-            except Exception as exc:  # noqa: BLE001 - never lose the event; record and go on
-                s.rollback()
+                continue
+            except OperationalError:
+                raise  # the transaction is lost (lock, connection): retried as a whole
+            except Exception as exc:  # noqa: BLE001 - recorded; the others go on
+                del s.info.get(OUTBOX_IDS, [])[mark:]
                 message = f"{listener.key}: {type(exc).__name__}: {exc}"
                 log.exception("dispatching outbox event %s to %s failed", ev.id, listener.key)
                 report.failed.append(f"event {ev.id}: {message}")
-                self._record_failure(ev.id, message)
-                return None
+                failures.append(message)
+                continue
+            report.started.append(inst.id)
+            new = s.info.get(OUTBOX_IDS, [])[mark:]
+            if new:
+                written += new
+                fresh = False
+        s.info.pop(OUTBOX_IDS, None)
+        quiet = [id_ for id_, type_ in written if not triggers.get(type_)]
+        if failures:  # not marked: the recovery loop starts what is missing
+            s.execute(update(OutboxEvent).where(OutboxEvent.id == ev.id)
+                      .values(attempts=OutboxEvent.attempts + 1,
+                              last_error="; ".join(failures)[:4000]))
+        else:
+            quiet.append(ev.id)
+        if quiet:  # nobody listens to these: done with them in this very transaction
+            s.execute(update(OutboxEvent).where(OutboxEvent.id.in_(quiet),
+                                                OutboxEvent.dispatched_at.is_(None))
+                      .values(dispatched_at=utcnow()))
+        s.commit()
+        return [id_ for id_, type_ in written if triggers.get(type_)]
 
     def _definition(self, s: Session, listener: _Listener) -> ProcessDefinition:
         """The definition row, attached to ``s`` without reloading its (large) stored spec:
@@ -355,13 +380,16 @@ class Dispatcher:
         return depth
 
     @staticmethod
-    def _lock_event(s: Session, event_id: int) -> None:
-        """Write first: a no-op UPDATE of the event row. On PostgreSQL it locks the row, so a
-        second dispatcher of the same event waits and then finds the instance; on SQLite the
+    def _lock_event(s: Session, event_id: int) -> int | None:
+        """Write first: a no-op UPDATE of the still-pending event row, returning its attempts
+        (None if it is dispatched already). On PostgreSQL it locks the row, so a second
+        dispatcher of the same event waits and then finds it dispatched; on SQLite the
         transaction takes the write lock up front (waiting its turn) instead of failing later
         when a read snapshot turns out stale."""
-        s.execute(update(OutboxEvent).where(OutboxEvent.id == event_id)
-                  .values(attempts=OutboxEvent.attempts))
+        return s.execute(update(OutboxEvent)
+                         .where(OutboxEvent.id == event_id, OutboxEvent.dispatched_at.is_(None))
+                         .values(attempts=OutboxEvent.attempts)
+                         .returning(OutboxEvent.attempts)).scalar_one_or_none()
 
     @staticmethod
     def _mark_dispatched(s: Session, event_id: int, note: str) -> None:
