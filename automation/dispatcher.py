@@ -93,11 +93,6 @@ class _Event:
     actor_user_id: int | None
     actor_label: str
 
-    @classmethod
-    def of(cls, e: OutboxEvent) -> _Event:
-        return cls(e.id, e.event_type, e.entity_type, e.entity_id,
-                   e.payload if isinstance(e.payload, dict) else {}, e.actor_user_id,
-                   e.actor_label or "")
 
 
 def _collect_outbox_ids(session: Session, _flush_context: Any) -> None:
@@ -150,31 +145,27 @@ class Dispatcher:
         return report
 
     def _dispatch_batch(self, ids: list[int], report: DispatchReport) -> list[int]:
-        """One pass: read the events and their listeners at once, mark the events nobody
-        listens to in one UPDATE, start the rest; returns the ids the processes wrote."""
-        try:
-            with self._session() as s:
-                events = [_Event.of(e) for e in s.scalars(
-                    select(OutboxEvent).where(OutboxEvent.id.in_(ids),
-                                              OutboxEvent.dispatched_at.is_(None))
-                    .order_by(OutboxEvent.id))]
-                listeners = self._listeners(s)
-        except Exception as exc:  # noqa: BLE001 - the events stay pending: retried later
-            log.exception("reading outbox events %s failed", ids)
-            report.failed.append(f"events {ids[:10]}: {type(exc).__name__}: {exc}")
-            return []
-        report.events += len(events)
-        quiet = [e.id for e in events if not listeners.get(e.event_type)]
-        if quiet:
-            self._mark_quiet(quiet, report)
+        """One pass: with several events, first mark those nobody listens to in one UPDATE;
+        then each other event in its own transaction. Returns the ids the processes wrote."""
+        if len(ids) > 1:
+            try:
+                with self._session() as s:
+                    pending = s.execute(select(OutboxEvent.id, OutboxEvent.event_type).where(
+                        OutboxEvent.id.in_(ids), OutboxEvent.dispatched_at.is_(None))
+                        .order_by(OutboxEvent.id)).all()
+                    listeners = self._listeners(s)
+            except Exception as exc:  # noqa: BLE001 - the events stay pending: retried later
+                log.exception("reading outbox events %s failed", ids)
+                report.failed.append(f"events {ids[:10]}: {type(exc).__name__}: {exc}")
+                return []
+            quiet = [id_ for id_, type_ in pending if not listeners.get(type_)]
+            if quiet:
+                report.events += len(quiet)
+                self._mark_quiet(quiet, report)
+            ids = [id_ for id_, type_ in pending if listeners.get(type_)]
         new_ids: list[int] = []
-        for ev in events:
-            if listeners.get(ev.event_type):
-                try:
-                    new_ids += self._dispatch_event(ev, listeners, report)
-                except Exception as exc:  # noqa: BLE001 - the event stays pending: retried
-                    log.exception("dispatching outbox event %s failed", ev.id)
-                    report.failed.append(f"event {ev.id}: {type(exc).__name__}: {exc}")
+        for id_ in ids:
+            new_ids += self._dispatch_event(id_, report)
         return sorted(set(new_ids))
 
     def _mark_quiet(self, ids: list[int], report: DispatchReport) -> None:
@@ -220,47 +211,56 @@ class Dispatcher:
         s.info[_DISPATCHER_SESSION] = True
         return s
 
-    def _dispatch_event(self, ev: _Event, triggers: dict[str, list[_Listener]],
-                        report: DispatchReport) -> list[int]:
-        """Start each listening definition for one event, in order, in ONE transaction: each
-        start in its own savepoint (a failure undoes only that start), the event marked
-        dispatched in the same commit when all have started. Returns the outbox ids the
-        processes wrote that some definition listens to (the others are marked dispatched
-        in this transaction)."""
-        listeners = triggers[ev.event_type]
-        cause = parse_process_label(ev.actor_label)
-        if cause is not None:
+    def _dispatch_event(self, event_id: int, report: DispatchReport) -> list[int]:
+        """Start each listening definition for one event, in order, in ONE transaction that
+        begins by locking the event row: each start in its own savepoint (a failure undoes
+        only that start), the event marked dispatched in the same commit when all have
+        started. Returns the outbox ids the processes wrote that some definition listens to
+        (the others are marked dispatched in this transaction)."""
+        try:
             with self._session() as s:
-                depth = self._cascade_depth(s, ev.actor_label)
+                locked = self._lock_event(s, event_id)
+                if locked is None:  # dispatched meanwhile (or never was an event)
+                    return []
+                ev, attempts = locked
+                report.events += 1
+                triggers = self._listeners(s)
+                listeners = self._eligible(s, ev, triggers.get(ev.event_type, []), report)
+                if not listeners:
+                    s.commit()  # marked by ``_eligible``
+                    return []
+                return self._start_all(s, ev, attempts, listeners, triggers, report)
+        except Exception as exc:  # noqa: BLE001 - never lose the event; record and go on
+            message = f"{type(exc).__name__}: {exc}"
+            log.exception("dispatching outbox event %s failed", event_id)
+            report.failed.append(f"event {event_id}: {message}")
+            self._record_failure(event_id, message)
+            return []
+
+    def _eligible(self, s: Session, ev: _Event, listeners: list[_Listener],
+                  report: DispatchReport) -> list[_Listener]:
+        """The listeners that may start: not the process whose write this event is, and
+        none past ``max_cascade`` process hops. With none left the event is marked
+        dispatched (in ``s``, not committed)."""
+        cause = parse_process_label(ev.actor_label)
+        if cause is not None and listeners:
+            depth = self._cascade_depth(s, ev.actor_label)
             if depth >= self.max_cascade:
                 note = (f"not dispatched: {depth} processes in a row caused this event "
                         f"(limit {self.max_cascade}); check the definitions for a loop")
                 report.skipped.append(f"event {ev.id}: {note}")
                 log.warning("outbox event %s: %s", ev.id, note)
-                self._mark_alone(ev.id, note)
+                self._mark_dispatched(s, ev.id, note)
                 return []
             own = [x for x in listeners if x.key == cause.key]
             report.skipped += [f"event {ev.id}: {x.key} (its own write)" for x in own]
             listeners = [x for x in listeners if x.key != cause.key]
         if not listeners:
-            self._mark_alone(ev.id, "")
-            return []
-        try:
-            with self._session() as s:
-                return self._start_all(s, ev, listeners, triggers, report)
-        except Exception as exc:  # noqa: BLE001 - never lose the event; record and go on
-            message = f"{type(exc).__name__}: {exc}"
-            log.exception("dispatching outbox event %s failed", ev.id)
-            report.failed.append(f"event {ev.id}: {message}")
-            self._record_failure(ev.id, message)
-            return []
+            self._mark_dispatched(s, ev.id, "")
+        return listeners
 
-    def _start_all(self, s: Session, ev: _Event, listeners: list[_Listener],
+    def _start_all(self, s: Session, ev: _Event, attempts: int, listeners: list[_Listener],
                    triggers: dict[str, list[_Listener]], report: DispatchReport) -> list[int]:
-        attempts = self._lock_event(s, ev.id)
-        if attempts is None:  # a concurrent dispatcher has done it meanwhile
-            report.skipped.append(f"event {ev.id}: already dispatched")
-            return []
         # A first attempt holds the event's lock: no instance of it can exist yet.
         done = set(s.scalars(select(ProcessInstance.definition_id)
                              .where(ProcessInstance.event_id == ev.id))) if attempts else set()
@@ -380,16 +380,25 @@ class Dispatcher:
         return depth
 
     @staticmethod
-    def _lock_event(s: Session, event_id: int) -> int | None:
-        """Write first: a no-op UPDATE of the still-pending event row, returning its attempts
-        (None if it is dispatched already). On PostgreSQL it locks the row, so a second
-        dispatcher of the same event waits and then finds it dispatched; on SQLite the
-        transaction takes the write lock up front (waiting its turn) instead of failing later
-        when a read snapshot turns out stale."""
-        return s.execute(update(OutboxEvent)
-                         .where(OutboxEvent.id == event_id, OutboxEvent.dispatched_at.is_(None))
-                         .values(attempts=OutboxEvent.attempts)
-                         .returning(OutboxEvent.attempts)).scalar_one_or_none()
+    def _lock_event(s: Session, event_id: int) -> tuple[_Event, int] | None:
+        """Write first: a no-op UPDATE of the still-pending event row, returning the event
+        and its attempts so far (None if it is dispatched already). On PostgreSQL it locks
+        the row, so a second dispatcher of the same event waits and then finds it
+        dispatched; on SQLite the transaction takes the write lock up front (waiting its
+        turn) instead of failing later when a read snapshot turns out stale."""
+        row = s.execute(update(OutboxEvent)
+                        .where(OutboxEvent.id == event_id, OutboxEvent.dispatched_at.is_(None))
+                        .values(attempts=OutboxEvent.attempts)
+                        .returning(OutboxEvent.event_type, OutboxEvent.entity_type,
+                                   OutboxEvent.entity_id, OutboxEvent.payload,
+                                   OutboxEvent.actor_user_id, OutboxEvent.actor_label,
+                                   OutboxEvent.attempts)).one_or_none()
+        if row is None:
+            return None
+        type_, entity_type, entity_id, payload, user_id, label, attempts = row
+        return _Event(event_id, type_, entity_type, entity_id,
+                      payload if isinstance(payload, dict) else {}, user_id,
+                      label or ""), attempts or 0
 
     @staticmethod
     def _mark_dispatched(s: Session, event_id: int, note: str) -> None:
@@ -399,11 +408,6 @@ class Dispatcher:
         s.execute(update(OutboxEvent).where(OutboxEvent.id == event_id,
                                             OutboxEvent.dispatched_at.is_(None))
                   .values(**values))
-
-    def _mark_alone(self, event_id: int, note: str) -> None:
-        with self._session() as s:
-            self._mark_dispatched(s, event_id, note)
-            s.commit()
 
     def _record_failure(self, event_id: int, message: str) -> None:
         with self._session() as s:
