@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SERVICE_STATE = "marshrut_service"  # key in a service task's internal_data
+_HISTORY_INSERT = ProcessHistory.__table__.insert()
 
 
 class InstanceRun:
@@ -76,7 +77,8 @@ class InstanceRun:
     def flush_history(self) -> None:
         if self._history:
             rows, self._history = self._history, []
-            self.session.execute(ProcessHistory.__table__.insert(), rows)
+            # On the session's connection: an insert needs no autoflush of pending objects.
+            self.session.connection().execute(_HISTORY_INSERT, rows)
 
     # -------------------------------------------------------------- start
     def start_on(self, message: str | None, timer: str | None = None) -> None:
