@@ -31,8 +31,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import bindparam, select, update
 from sqlalchemy import event as sa_event
-from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -55,6 +55,22 @@ SessionFactory = Callable[[], Session]
 OUTBOX_IDS = "marshrut_outbox_ids"
 NO_DISPATCH = "marshrut_no_dispatch"
 _DISPATCHER_SESSION = "marshrut_dispatcher"
+
+# Built once: a reused statement also keeps its cache key (the per-event path runs them all).
+_LOCK_EVENT = (
+    update(OutboxEvent)
+    .where(OutboxEvent.id == bindparam("event_id"), OutboxEvent.dispatched_at.is_(None))
+    .values(attempts=OutboxEvent.attempts)
+    .returning(OutboxEvent.event_type, OutboxEvent.entity_type, OutboxEvent.entity_id,
+               OutboxEvent.payload, OutboxEvent.actor_user_id, OutboxEvent.actor_label,
+               OutboxEvent.attempts))
+_LISTENERS = (
+    select(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.version,
+           ProcessDefinition.deployed_at, ProcessDefinition.triggers)
+    .where(ProcessDefinition.active.is_(True))
+    .order_by(ProcessDefinition.priority, ProcessDefinition.key))
+_STARTED = select(ProcessInstance.definition_id).where(
+    ProcessInstance.event_id == bindparam("event_id"))
 
 
 @dataclass
@@ -262,8 +278,7 @@ class Dispatcher:
     def _start_all(self, s: Session, ev: _Event, attempts: int, listeners: list[_Listener],
                    triggers: dict[str, list[_Listener]], report: DispatchReport) -> list[int]:
         # A first attempt holds the event's lock: no instance of it can exist yet.
-        done = set(s.scalars(select(ProcessInstance.definition_id)
-                             .where(ProcessInstance.event_id == ev.id))) if attempts else set()
+        done = set(s.scalars(_STARTED, {"event_id": ev.id})) if attempts else set()
         written: list[tuple[int, str]] = []
         failures: list[str] = []
         data: dict[str, Any] | None = None
@@ -352,11 +367,7 @@ class Dispatcher:
     def _listeners(self, s: Session) -> dict[str, list[_Listener]]:
         """Event type → the active definitions it starts, in (priority, key) order. Reads
         only the columns it needs (not the stored specs): it runs for every batch."""
-        rows = s.execute(select(ProcessDefinition.id, ProcessDefinition.key,
-                                ProcessDefinition.version, ProcessDefinition.deployed_at,
-                                ProcessDefinition.triggers)
-                         .where(ProcessDefinition.active.is_(True))
-                         .order_by(ProcessDefinition.priority, ProcessDefinition.key))
+        rows = s.execute(_LISTENERS)
         out: dict[str, list[_Listener]] = {}
         for id_, key, version, deployed_at, triggers in rows:
             for t in dict.fromkeys(triggers or ()):
@@ -386,13 +397,7 @@ class Dispatcher:
         the row, so a second dispatcher of the same event waits and then finds it
         dispatched; on SQLite the transaction takes the write lock up front (waiting its
         turn) instead of failing later when a read snapshot turns out stale."""
-        row = s.execute(update(OutboxEvent)
-                        .where(OutboxEvent.id == event_id, OutboxEvent.dispatched_at.is_(None))
-                        .values(attempts=OutboxEvent.attempts)
-                        .returning(OutboxEvent.event_type, OutboxEvent.entity_type,
-                                   OutboxEvent.entity_id, OutboxEvent.payload,
-                                   OutboxEvent.actor_user_id, OutboxEvent.actor_label,
-                                   OutboxEvent.attempts)).one_or_none()
+        row = s.execute(_LOCK_EVENT, {"event_id": event_id}).one_or_none()
         if row is None:
             return None
         type_, entity_type, entity_id, payload, user_id, label, attempts = row

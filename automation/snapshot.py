@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.util import identity_key
 
 from crm_models.activity import AuditEvent
 from crm_models.entities import ENTITY_MODELS, Company, Contact, Deal, Lead
@@ -94,12 +95,20 @@ def contact_summary(contact: Contact | None) -> dict[str, Any] | None:
             "emails": list(contact.emails or [])}
 
 
+_AUDIT_TRAIL = (
+    select(AuditEvent.actor_label, AuditEvent.changes)
+    .where(AuditEvent.entity_type == bindparam("entity"),
+           AuditEvent.entity_id == bindparam("entity_id"))
+    .order_by(AuditEvent.id.desc()).limit(_AUDIT_LOOKBACK))
+#: Per entity type, the entity with everything its snapshot reads (built once, so its cache
+#: key is computed once too).
+_LOAD = {entity: select(model).options(*_EAGER.get(entity, ()))
+         .where(model.id == bindparam("entity_id")) for entity, model in ENTITY_MODELS.items()}
+
+
 def responsible_set_by(session: Session, entity: str, entity_id: int) -> str | None:
     """The key of the process whose write last changed the record's responsible, else None."""
-    rows = session.execute(
-        select(AuditEvent.actor_label, AuditEvent.changes)
-        .where(AuditEvent.entity_type == entity, AuditEvent.entity_id == entity_id)
-        .order_by(AuditEvent.id.desc()).limit(_AUDIT_LOOKBACK))
+    rows = session.execute(_AUDIT_TRAIL, {"entity": entity, "entity_id": entity_id})
     for label, changes in rows:
         if isinstance(changes, dict) and "responsible_id" in changes:
             parsed = parse_process_label(label)
@@ -112,7 +121,12 @@ def entity_snapshot(session: Session, entity: str, entity_id: int) -> dict[str, 
     model = ENTITY_MODELS.get(entity)
     if model is None:
         raise SnapshotError(f"unknown entity type {entity!r}")
-    record = session.get(model, entity_id, options=_EAGER.get(entity, ()))
+    # A record this session holds already (the one a service task has just written) is used
+    # as it is; expired attributes reload on access.
+    record = session.identity_map.get(identity_key(model, entity_id))
+    if record is None:
+        record = session.execute(_LOAD[entity], {"entity_id": entity_id}
+                                 ).unique().scalar_one_or_none()
     if record is None:
         raise SnapshotError(f"no {entity} with id {entity_id}")
     # The session's identity map holds clean objects weakly: keep the record (and what it
