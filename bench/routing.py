@@ -1,15 +1,17 @@
 """Routing benchmark: N deals created through the service layer and routed by the shipped
 processes, against a raw SpiffWorkflow loop on the same BPMN.
 
-    .venv/bin/python bench/routing.py [--n 5000] [--pg postgresql+psycopg://…/db] [--profile]
+    .venv/bin/python bench/routing.py [--n 5000] [--pg postgresql+psycopg://…/db]
+                                      [--rules all|large-deal|both] [--profile tottime]
 
 Marshrut path, per deal, exactly as a request does it: ``create_deal`` as manager1 in a
-session of the app's sessionmaker, ``commit()`` — whose after-commit hook dispatches the
-``deal.created`` event: both shipped definitions start (each in its own transaction, with a
-snapshot rebuilt from the database), the large-deal rule reassigns the deal to the
-corporate-accounts manager through ``crm.assign_responsible`` (audit + outbox event, itself
-dispatched), and the user task row is written. Every deal is above the threshold, so every
-deal is routed; the run checks that N deals ended with the new responsible and N open tasks.
+session of the app's sessionmaker (``create_app`` + ``init-db --demo``), ``commit()`` — whose
+after-commit hook dispatches the ``deal.created`` event: in one transaction the active
+definitions start in order, each in a savepoint (the key-client rule, which ends at once for
+these deals, then the large-deal rule), the large-deal rule reassigns the deal to the
+corporate-accounts manager through ``crm.assign_responsible`` (audit + outbox event), and the
+user task row with its SLA timer is written. Every deal is above the threshold, so every deal
+is routed; the run checks that N deals ended with the new responsible and N open tasks.
 
 Raw loop, per deal: a workflow of the same BPMN parsed once by SpiffWorkflow's own
 ``BpmnParser`` (its service task is a no-op), plain ``PythonScriptEngine`` conditions, the
@@ -39,8 +41,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow  # noqa: E402
 from SpiffWorkflow.bpmn.parser import BpmnParser  # noqa: E402
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine  # noqa: E402
@@ -53,33 +53,16 @@ from SpiffWorkflow.util.task import TaskState  # noqa: E402
 from sqlalchemy import func, select, text  # noqa: E402
 
 import crm_models  # noqa: E402,F401
-from automation import models as _automation_models  # noqa: E402,F401
-from automation.dispatcher import Dispatcher, install_after_commit  # noqa: E402
-from automation.seed import PROCESSES_DIR, deploy_shipped  # noqa: E402
-from automation.setup import build_engine  # noqa: E402
-from crm_models.db import make_engine, make_sessionmaker  # noqa: E402
-from crm_models.demo import load_demo  # noqa: E402
+from automation.seed import PROCESSES_DIR  # noqa: E402
+from crm_models.db import make_engine  # noqa: E402
 from crm_models.entities import Deal  # noqa: E402
 from crm_models.org import User  # noqa: E402
 from crm_models.permissions import actor_for  # noqa: E402
 from crm_models.services import create_deal  # noqa: E402
-from crm_models.setup import ensure_reference_data  # noqa: E402
 from engine.store import ProcessTask  # noqa: E402
 
 BPMN = PROCESSES_DIR / "large_deal_routing.bpmn"
 WARMUP = 50
-
-
-def migrate(url: str, db_engine: Any) -> None:
-    if db_engine.dialect.name == "postgresql":
-        with db_engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    cfg = Config()
-    cfg.set_main_option("script_location", str(ROOT / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    with db_engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -90,21 +73,33 @@ def percentile(values: list[float], p: float) -> float:
 # --- the Marshrut path ----------------------------------------------------------------------
 
 class MarshrutRun:
-    """A migrated database with the demo org and the shipped processes; ``block(k)`` creates
-    and routes k deals the way a request does."""
+    """The app as ``make run`` builds it (``create_app``: the after-commit dispatcher, the
+    notifier, the webhook-delivery and timer-scheduler hooks on its sessionmaker), its
+    database set up by ``flask init-db --demo``; ``block(k)`` creates and routes k deals the
+    way a request does. ``rules="large-deal"`` deactivates the key-client rule, so that only
+    the BPMN of the raw loop runs."""
 
-    def __init__(self, url: str) -> None:
-        self.db_engine = make_engine(url)
-        migrate(url, self.db_engine)
-        self.factory = make_sessionmaker(self.db_engine)
-        engine = build_engine()
-        install_after_commit(self.factory, Dispatcher(engine, self.factory))
+    def __init__(self, url: str, rules: str = "all") -> None:
+        from app import create_app
+
+        if url.startswith("postgresql"):
+            wipe = make_engine(url)
+            with wipe.begin() as conn:
+                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            wipe.dispose()
+        # The embedded scheduler thread stays off (nothing falls due during a run); its
+        # wake-up hook is installed all the same, as in every app process.
+        self.app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench",
+                               "RUN_SCHEDULER": False})
+        result = self.app.test_cli_runner().invoke(args=["init-db", "--demo"])
+        if result.exit_code != 0:
+            raise SystemExit(f"init-db failed: {result.output}")
+        self.db_engine = self.app.extensions["db_engine"]
+        self.factory = self.app.extensions["db_sessionmaker"]
         with self.factory() as s:
-            ensure_reference_data(s)
-            load_demo(s)
-            s.commit()
-            deploy_shipped(s, engine)
-            s.commit()
+            if rules == "large-deal":
+                self.app.extensions["engine"].deactivate(s, "key_client_routing")
+                s.commit()
             manager = s.scalars(select(User).where(User.email == "manager1@demo.local")).one()
             self.corporate_id = s.scalars(select(User.id).where(
                 User.email == "corporate@demo.local")).one()
@@ -225,9 +220,9 @@ class RawRun:
 
 
 def run(label: str, url: str, raw_file: Path, n: int, blocks: int,
-        profile: str | None) -> bool:
+        profile: str | None, rules: str) -> bool:
     """Alternate blocks of the two loops, so both see the same machine load."""
-    raw, ours = RawRun(raw_file), MarshrutRun(url)
+    raw, ours = RawRun(raw_file), MarshrutRun(url, rules)
     prof = cProfile.Profile() if profile else None
     k = max(1, n // blocks)
     while ours.done < n:
@@ -242,7 +237,9 @@ def run(label: str, url: str, raw_file: Path, n: int, blocks: int,
     routed, tasks = ours.check()
     lat = [v * 1000 for v in ours.latencies]
     rate, raw_rate = n / ours.wall, n / raw.wall
-    print(f"{label}: {n} deals, {blocks} blocks alternating with the raw loop")
+    which = ("both shipped rules active (key client, then large deal)" if rules == "all"
+             else "only the large-deal rule active (the raw loop's BPMN)")
+    print(f"{label}, {which}: {n} deals, {blocks} blocks alternating with the raw loop")
     print(f"  raw SpiffWorkflow loop: {raw_rate:,.0f} routed/s "
           f"({raw.cpu / n * 1000:.2f} ms CPU each, {raw_tasks} task rows)")
     print(f"  Marshrut: {rate:,.0f} routed deals/s ({ours.cpu / n * 1000:.2f} ms CPU each; "
@@ -268,15 +265,21 @@ def main() -> int:
     ap.add_argument("--profile", choices=("cumulative", "tottime"),
                     help="profile the Marshrut side of the SQLite run, in this order")
     ap.add_argument("--skip-sqlite", action="store_true")
+    ap.add_argument("--rules", choices=("all", "large-deal", "both"), default="both",
+                    help="all: both shipped rules active, as in the demo; large-deal: only the "
+                         "raw loop's BPMN; both: one run of each (default)")
     args = ap.parse_args()
     ok = True
+    rule_sets = ("all", "large-deal") if args.rules == "both" else (args.rules,)
     with tempfile.TemporaryDirectory() as tmp:
-        if not args.skip_sqlite:
-            ok &= run("SQLite", f"sqlite:///{Path(tmp) / 'marshrut.sqlite3'}",
-                      Path(tmp) / "raw.sqlite3", args.n, args.blocks, args.profile)
-        if args.pg:
-            ok &= run("PostgreSQL", args.pg, Path(tmp) / "raw-pg.sqlite3", args.n,
-                      args.blocks, None)
+        for rules in rule_sets:
+            if not args.skip_sqlite:
+                ok &= run("SQLite", f"sqlite:///{Path(tmp) / f'marshrut-{rules}.sqlite3'}",
+                          Path(tmp) / f"raw-{rules}.sqlite3", args.n, args.blocks,
+                          args.profile, rules)
+            if args.pg:
+                ok &= run("PostgreSQL", args.pg, Path(tmp) / f"raw-pg-{rules}.sqlite3",
+                          args.n, args.blocks, None, rules)
     return 0 if ok else 1
 
 
