@@ -27,6 +27,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from crm_models.activity import AuditEvent, Comment
 from crm_models.entities import ENTITY_MODELS
@@ -88,8 +89,14 @@ def _active_users(session: Session, user_ids: Iterable[int | None]) -> list[int]
     wanted = sorted({u for u in user_ids if isinstance(u, int) and not isinstance(u, bool)})
     if not wanted:
         return []
-    return sorted(session.scalars(select(User.id).where(User.id.in_(wanted),
-                                                        User.active.is_(True))))
+    # Usually the session holds them already (the assignment has just read them).
+    held = {u: session.identity_map.get(identity_key(User, u)) for u in wanted}
+    found = {u for u, user in held.items() if user is not None and user.active}
+    missing = [u for u, user in held.items() if user is None]
+    if missing:
+        found.update(session.scalars(select(User.id).where(User.id.in_(missing),
+                                                           User.active.is_(True))))
+    return sorted(found)
 
 
 def _task_routed(session: Session, task: ProcessTask, user_ids: Iterable[int | None]) -> None:

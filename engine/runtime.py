@@ -48,7 +48,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -206,17 +206,18 @@ class Engine(TaskActions):
         if not isinstance(data, dict):
             raise EngineError("start data must be a JSON object")
         data.update(definition.variables)  # process constants win over entity data
-        inst = ProcessInstance(
-            definition_id=definition.id, status=Status.RUNNING,
-            entity_type=request.entity_type, entity_id=request.entity_id,
-            event_id=request.event_id, state=None, serializer_version=self.serializer.version,
-            waiting=[], started_by=request.started_by, started_at=self.clock.now(),
-            incident_attempts=0)
+        row = {"definition_id": definition.id, "status": Status.RUNNING,
+               "entity_type": request.entity_type, "entity_id": request.entity_id,
+               "event_id": request.event_id, "state": None,
+               "serializer_version": self.serializer.version, "version": 1, "waiting": [],
+               "started_by": request.started_by, "started_at": self.clock.now(),
+               "incident_attempts": 0}
         with conflicts_guarded():
             try:
                 with session.begin_nested():  # the (event, definition) pair is unique
-                    session.add(inst)
-                    session.flush()
+                    # An ORM bulk INSERT … RETURNING: the row comes back as a persistent
+                    # object without a unit-of-work flush.
+                    inst = session.scalars(_INSERT_INSTANCE, [row]).one()
             except IntegrityError:
                 raise AlreadyStarted(f"event {request.event_id} already started process "
                                      f"{definition.key} v{definition.version}") from None
@@ -391,6 +392,9 @@ class Engine(TaskActions):
         except Exception as exc:
             raise EngineError(f"instance {instance.id} cannot be loaded: {exc}") from exc
         return InstanceRun(self, session, instance, definition, wf)
+
+
+_INSERT_INSTANCE = insert(ProcessInstance).returning(ProcessInstance)
 
 
 def spec_cache_key(definition: ProcessDefinition) -> tuple[Any, ...]:
