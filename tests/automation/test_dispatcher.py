@@ -221,3 +221,51 @@ def test_inactive_definitions_do_not_start(db, org, engine):
     make_deal(db, org.m1)
     db.commit()
     assert instances_of(db, "paused") == [] and instance_count(db) == 0
+
+
+def test_a_failing_definition_undoes_only_its_own_start(db, org, engine, dispatcher,
+                                                       monkeypatch):
+    # One transaction per event, one savepoint per definition: "writer" (first) keeps its
+    # instance and its CRM write; "fragile" (second) fails once and is started, alone, by
+    # the recovery loop.
+    writer = service_process("writer", priority=10, operation="crm.update_fields",
+                             params={"fields": '{"probability": 70}'})
+    deploy(db, engine, writer, service_process("fragile", priority=20))
+    real_start = engine.start
+    calls = {"fragile": 0}
+
+    def flaky(session, definition, request):
+        if definition.key == "fragile":
+            calls["fragile"] += 1
+            if calls["fragile"] == 1:
+                real_start(session, definition, request)  # its rows are written, then …
+                raise RuntimeError("lost in the middle")
+        return real_start(session, definition, request)
+
+    monkeypatch.setattr(engine, "start", flaky)
+    deal = make_deal(db, org.m1)
+    db.commit()
+    ev = deal_created_event(db, deal.id)
+    assert ev.dispatched_at is None and ev.attempts == 1 and "lost in the middle" in ev.last_error
+    assert len(instances_of(db, "writer", entity_id=deal.id)) == 1
+    assert instances_of(db, "fragile", entity_id=deal.id) == []  # undone with its savepoint
+    assert db.get(Deal, deal.id).probability == 70  # the first one's write stays
+    report = dispatcher.dispatch_pending()
+    assert len(report.started) == 1 and any("writer (already started)" in s
+                                            for s in report.skipped)
+    assert len(instances_of(db, "writer", entity_id=deal.id)) == 1
+    assert len(instances_of(db, "fragile", entity_id=deal.id)) == 1
+    assert deal_created_event(db, deal.id).dispatched_at is not None
+
+
+def test_an_event_dispatched_meanwhile_is_left_alone(db, org, engine, dispatcher):
+    deploy(db, engine, service_process("once"))
+    db.info[NO_DISPATCH] = True
+    deal = make_deal(db, org.m1)
+    db.commit()
+    db.info.pop(NO_DISPATCH)
+    ev = deal_created_event(db, deal.id)
+    assert len(dispatcher.dispatch([ev.id]).started) == 1
+    again = dispatcher.dispatch([ev.id])  # e.g. the recovery loop with a stale id list
+    assert again.started == [] and again.events == 0
+    assert len(instances_of(db, "once", entity_id=deal.id)) == 1

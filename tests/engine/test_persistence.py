@@ -159,6 +159,32 @@ def test_spec_missing_for_the_current_serializer_is_rebuilt_from_the_xml(engine,
         engine.instance_data(db, inst.id)
 
 
+def test_each_definition_version_is_parsed_once_and_shared(engine, db):
+    d = engine.deploy(db, bpmn("parallel.bpmn"))
+    loads = {"n": 0}
+    real = engine._spec_entry
+
+    def counting(*args):
+        loads["n"] += 1
+        return real(*args)
+
+    engine._spec_entry = counting
+    a = engine.start(db, d, StartRequest({}))
+    b = engine.start(db, d, StartRequest({}))
+    wf_a, wf_b = engine._load(db, a).wf, engine._load(db, b).wf
+    assert wf_a.spec is wf_b.spec  # one parsed spec object, never copied per instance
+    assert loads["n"] == 1  # the stored spec was read and deserialized once
+    v2 = engine.deploy(db, bpmn("parallel.bpmn"))  # a new version gets its own
+    c = engine.start(db, v2, StartRequest({}))
+    assert engine._load(db, c).wf.spec is not wf_a.spec and loads["n"] == 2
+    # The shared spec is not changed by running: both instances still finish on their own.
+    for inst in (a, b):
+        for task in engine.tasks(db, instance_id=inst.id):
+            engine.complete(db, task.id, 11, {"legal_ok": True} if "legal" in task.element_id
+                            else {"limit": "1"})
+        assert inst.status == Status.COMPLETED
+
+
 def test_engine_imports_neither_flask_nor_crm_models():
     code = ("import sys, engine.runtime, engine.store, engine.extensions; "
             "bad = [m for m in ('flask', 'crm_models') if m in sys.modules]; "
