@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SERVICE_STATE = "marshrut_service"  # key in a service task's internal_data
+#: the state of a completed instance: ``{FINAL_DATA: data}``
+FINAL_DATA = "final_data"
 _HISTORY_INSERT = ProcessHistory.__table__.insert()
 
 
@@ -340,7 +342,7 @@ class InstanceRun:
 
     def save(self) -> None:
         inst = self.instance
-        inst.state = self.engine.serializer.state_to_dict(self.wf)
+        inst.state = self._state()
         inst.serializer_version = self.engine.serializer.version
         had_timers = any(e.get("type") == timer_events.TIMER_EVENT_TYPE
                          for e in inst.waiting or [])
@@ -362,6 +364,17 @@ class InstanceRun:
         else:
             inst.status = Status.WAITING
         self.flush_history()
+
+
+    def _state(self) -> dict[str, Any]:
+        """The workflow state to store; of a finished process only its final data (nothing
+        will run it again: it is read for the viewer, ``Engine.instance_data``)."""
+        if self.wf.completed and self.instance.status != Status.CANCELLED:
+            try:
+                return {FINAL_DATA: to_json(dict(self.wf.data), where="final data")}
+            except EngineError:
+                pass  # keep the library's own form of what JSON cannot hold
+        return self.engine.serializer.state_to_dict(self.wf)
 
 
 def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None) -> None:

@@ -185,6 +185,22 @@ def test_each_definition_version_is_parsed_once_and_shared(engine, db):
         assert inst.status == Status.COMPLETED
 
 
+def test_a_finished_instance_keeps_only_its_final_data(engine, db):
+    d = engine.deploy(db, bpmn("parallel.bpmn"))
+    inst = engine.start(db, d, StartRequest({"note": "Вектор"}))
+    running = len(json.dumps(inst.state))
+    for task in engine.tasks(db, instance_id=inst.id):
+        engine.complete(db, task.id, 11, {"legal_ok": True} if "legal" in task.element_id
+                        else {"limit": "1"})
+    assert inst.status == Status.COMPLETED
+    data = engine.instance_data(db, inst.id)
+    assert data["note"] == "Вектор" and data["legal_ok"] is True and "total" in data
+    assert inst.state == {"final_data": data}
+    assert len(json.dumps(inst.state)) < running / 2
+    with pytest.raises(EngineError, match="has finished; only its data is kept"):
+        engine._load(db, inst)  # nothing runs it again
+
+
 def test_engine_imports_neither_flask_nor_crm_models():
     code = ("import sys, engine.runtime, engine.store, engine.extensions; "
             "bad = [m for m in ('flask', 'crm_models') if m in sys.modules]; "
