@@ -69,6 +69,11 @@ _LISTENERS = (
            ProcessDefinition.deployed_at, ProcessDefinition.triggers)
     .where(ProcessDefinition.active.is_(True))
     .order_by(ProcessDefinition.priority, ProcessDefinition.key))
+_MARK_DISPATCHED = (
+    update(OutboxEvent)
+    .where(OutboxEvent.id.in_(bindparam("ids", expanding=True)),
+           OutboxEvent.dispatched_at.is_(None))
+    .values(dispatched_at=bindparam("now", type_=OutboxEvent.__table__.c.dispatched_at.type)))
 _STARTED = select(ProcessInstance.definition_id).where(
     ProcessInstance.event_id == bindparam("event_id"))
 
@@ -327,9 +332,7 @@ class Dispatcher:
         else:
             quiet.append(ev.id)
         if quiet:  # nobody listens to these: done with them in this very transaction
-            s.execute(update(OutboxEvent).where(OutboxEvent.id.in_(quiet),
-                                                OutboxEvent.dispatched_at.is_(None))
-                      .values(dispatched_at=utcnow()))
+            s.execute(_MARK_DISPATCHED, {"ids": quiet, "now": utcnow()})
         s.commit()
         return [id_ for id_, type_ in written if triggers.get(type_)]
 
