@@ -7,6 +7,13 @@ from typing import Any
 
 from .fields import SCHEMAS
 
+#: Per entity, the field names in output order (``to_dict`` runs several times per write).
+_NAMES: dict[str, tuple[str, ...]] = {
+    entity: tuple(f.name for f in fields) for entity, fields in SCHEMAS.items()}
+#: Fields read through a relationship rather than from a column.
+_RELATED = frozenset({"stage", "contact_ids"})
+_MISSING = object()
+
 
 def json_value(value: Any) -> Any:
     if isinstance(value, Decimal):
@@ -27,9 +34,16 @@ def field_value(record: Any, name: str) -> Any:
 def to_dict(record: Any) -> dict[str, Any]:
     """The record's fields as JSON values (amounts as decimal strings, times as ISO 8601)."""
     entity = record.entity_type
+    # A loaded column's value sits in the instance dict; anything else (expired, never loaded,
+    # a property such as a contact's full name) goes through the attribute as usual.
+    loaded = record.__dict__
     out: dict[str, Any] = {"id": record.id}
-    for f in SCHEMAS[entity]:
-        out[f.name] = field_value(record, f.name)
+    for name in _NAMES[entity]:
+        if name in _RELATED:
+            out[name] = field_value(record, name)
+        else:
+            value = loaded.get(name, _MISSING)
+            out[name] = json_value(getattr(record, name) if value is _MISSING else value)
     if entity == "deal":
         out["stage_semantics"] = record.stage.semantics if record.stage is not None else None
     if entity == "contact":
