@@ -14,23 +14,22 @@ from typing import Any
 
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import update as sa_update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, selectinload
 
-from ..activity import Activity, AuditEvent, Comment, OutboxEvent
+from ..activity import Activity, Comment, OutboxEvent
 from ..db import MAX_ROW_ID, utcnow
 from ..entities import ENTITY_MODELS, Contact, Deal, Pipeline, Stage, deal_contact
-from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from ..errors import NotFound, PermissionDenied, ValidationFailed
 from ..fields import SCHEMAS, Field, _coerce, clean, field_map
-from ..org import User
 from ..permissions import Actor
-from ..serialize import diff, to_dict
+from ..serialize import diff, json_value, to_dict
+from . import rows
 
 MAX_PER_PAGE = 500
 MAX_PAGE = 1_000_000
 #: Anything outside cannot name a row (and would overflow an INTEGER on PostgreSQL).
 MAX_ID = MAX_ROW_ID
+_FIELDS = {entity: field_map(entity) for entity in SCHEMAS}
 
 
 def model_for(entity: str) -> Any:
@@ -44,11 +43,15 @@ def record_event(session: Session, actor: Actor, *, entity: str, entity_id: int,
                  event_type: str | None, changes: dict[str, Any] | None = None,
                  payload: dict[str, Any] | None = None,
                  responsible_id: int | None = None) -> None:
-    """One audit event, and (when ``event_type`` is given) one outbox event, in this transaction."""
-    session.add(AuditEvent(
-        actor_user_id=actor.user_id, actor_label=actor.label, entity_type=entity,
-        entity_id=entity_id, action=action, changes=changes or {}, responsible_id=responsible_id,
-    ))
+    """One audit event, and (when ``event_type`` is given) one outbox event, in this transaction.
+
+    The audit row is written at once (a plain INSERT: nothing watches audit rows being
+    flushed, and the ORM's unit of work would cost several times the statement); the outbox
+    event is added to the session, whose flush listeners dispatch and deliver it."""
+    rows.insert_audit(session, {
+        "actor_user_id": actor.user_id, "actor_label": actor.label, "entity_type": entity,
+        "entity_id": entity_id, "action": action, "changes": changes or {},
+        "responsible_id": responsible_id})
     if event_type:
         session.add(OutboxEvent(
             event_type=event_type, entity_type=entity, entity_id=entity_id,
@@ -58,41 +61,24 @@ def record_event(session: Session, actor: Actor, *, entity: str, entity_id: int,
 
 def load(session: Session, actor: Actor, entity: str, record_id: Any, action: str = "read",
          *, lock: bool = False) -> Any:
-    """The record, if it exists and the actor may ``action`` it; NotFound hides what they can't read."""
+    """The record, if it exists and the actor may ``action`` it; NotFound hides what they can't
+    read. With ``lock`` its row stays locked until the transaction ends and the session's copy
+    of it is made current first (see ``rows.lock_record``), so a change is computed from (and
+    overwrites) what the database holds, not what this session read before."""
     model = model_for(entity)
     if isinstance(record_id, bool) or not isinstance(record_id, int) or not (
             0 < record_id <= MAX_ID):
         raise NotFound(f"No {entity} with id {str(record_id)[:40]!r}")
-    stmt = select(model).where(model.id == record_id)
     if lock:
-        # populate_existing: an object this session read before the lock was taken must not
-        # keep its old values, or the change would be computed from (and overwrite) them.
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
-        if session.get_bind().dialect.name == "sqlite":
-            _sqlite_write_lock(session, model, record_id)
-    record = session.scalars(stmt).first()
+        record = rows.lock_record(session, model, record_id)
+    else:
+        record = rows.read_record(session, model, record_id)
     if record is None or not actor.allows_record(entity, "read", record.responsible_id,
                                                  record.opened):
         raise NotFound(f"No {entity} with id {record_id}")
     if action != "read":
         actor.require(entity, action, record)
     return record
-
-
-def _sqlite_write_lock(session: Session, model: Any, record_id: int) -> None:
-    """SQLite ignores FOR UPDATE; take its database write lock now with a no-op write, so a
-    concurrent writer waits (busy timeout) for this one instead of both changing the same
-    old row. If this transaction had read before another one committed, SQLite cannot give it
-    the lock any more: that is a conflict to retry, not a server error."""
-    try:
-        session.execute(sa_update(model).where(model.id == record_id)
-                        .values(opened=model.opened)
-                        .execution_options(synchronize_session=False))
-    except OperationalError as exc:
-        if "locked" not in str(exc) and "busy" not in str(exc):
-            raise
-        raise Conflict("Someone else changed this record at the same moment; "
-                       "reload it and try again") from None
 
 
 def _search_text(entity: str, record: Any) -> str:
@@ -114,20 +100,17 @@ def _check_refs(session: Session, entity: str, data: dict[str, Any]) -> dict[str
     not the session's identity map, which may still hold a row another session deleted or a
     user another session deactivated (the insert would then fail on its foreign key)."""
     errors: dict[str, str] = {}
-    fields = field_map(entity)
+    fields = _FIELDS[entity]
     for name, value in data.items():
         f = fields[name]
         if f.kind == "user" and value is not None:
-            active = session.scalar(select(User.active).where(User.id == value))
-            if not active:
+            if not rows.user_active(session, value):
                 errors[name] = f"no active user with id {value}"
         elif f.kind == "ref" and value is not None and not f.readonly:
-            model = model_for(f.ref)
-            if session.scalar(select(model.id).where(model.id == value)) is None:
+            if not rows.record_exists(session, model_for(f.ref), value):
                 errors[name] = f"no {f.ref} with id {value}"
         elif f.kind == "refs" and value:
-            model = model_for(f.ref)
-            found = set(session.scalars(select(model.id).where(model.id.in_(value))))
+            found = rows.existing_ids(session, model_for(f.ref), value)
             missing = [v for v in value if v not in found]
             if missing:
                 errors[name] = f"no {f.ref} with id {missing[0]}"
@@ -141,20 +124,26 @@ def _resolve_stage(session: Session, deal: Deal | None, data: dict[str, Any]) ->
     pipeline_id = data.get("pipeline_id")
     if pipeline_id is None:
         pipeline_id = deal.pipeline_id if deal is not None else 0
+    code = data.get("stage")
+    # The usual cases in one query each; a stage's pipeline exists (foreign key).
+    if code:
+        stage = rows.stage_by_code(session, code)
+        if stage is not None and stage.pipeline_id == pipeline_id:
+            return stage
+    elif deal is None or deal.pipeline_id != pipeline_id:
+        exists, first = rows.first_stage(session, pipeline_id)
+        if not exists:
+            raise ValidationFailed({"pipeline_id": f"no pipeline with id {pipeline_id}"})
+        if first is None:
+            raise ValidationFailed({"pipeline_id": "this pipeline has no stages"})
+        return first
+    # The rest, checked in this order: the pipeline, then the stage.
     pipeline = session.get(Pipeline, pipeline_id)
     if pipeline is None:
         raise ValidationFailed({"pipeline_id": f"no pipeline with id {pipeline_id}"})
-    code = data.get("stage")
     if not code:
-        if deal is not None and deal.pipeline_id == pipeline.id:
-            return None
-        if not pipeline.stages:
-            raise ValidationFailed({"pipeline_id": "this pipeline has no stages"})
-        return pipeline.stages[0]
-    stage = session.scalars(select(Stage).where(Stage.code == code)).first()
-    if stage is None or stage.pipeline_id != pipeline.id:
-        raise ValidationFailed({"stage": f"no stage '{code[:50]}' in pipeline {pipeline.id}"})
-    return stage
+        return None  # the deal stays in its stage of its pipeline
+    raise ValidationFailed({"stage": f"no stage '{code[:50]}' in pipeline {pipeline.id}"})
 
 
 def _apply(session: Session, entity: str, record: Any, data: dict[str, Any]) -> None:
@@ -174,6 +163,8 @@ def _apply(session: Session, entity: str, record: Any, data: dict[str, Any]) -> 
         record.stage = stage
         record.pipeline_id = stage.pipeline_id
     record.search_text = _search_text(entity, record)
+    if record.id is not None:
+        rows.expire_stale_references(session, record)
 
 
 def create(session: Session, actor: Actor, entity: str, data: dict[str, Any], *,
@@ -194,8 +185,11 @@ def create(session: Session, actor: Actor, entity: str, data: dict[str, Any], *,
     model = model_for(entity)
     record = model(created_by_id=actor.user_id, **(extra or {}))
     record.opened = opened
-    if entity == "deal" and "pipeline_id" not in values and "stage" not in values:
-        values["pipeline_id"] = 0
+    if entity == "deal":
+        if "pipeline_id" not in values and "stage" not in values:
+            values["pipeline_id"] = 0
+        # A new deal has the contacts it is given; saying so spares reading them back.
+        values.setdefault("contact_ids", [])
     _apply(session, entity, record, values)
     session.add(record)
     session.flush()
@@ -222,13 +216,13 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
     _apply(session, entity, record, values)
     after = to_dict(record)
     # Fields of the schema only: derived values (stage_semantics, full_name) are not changes.
-    fields = field_map(entity)
+    fields = _FIELDS[entity]
     changes = {k: v for k, v in diff(before, after).items() if k in fields}
     if not changes:
         return record
     record.updated_at = utcnow()
-    session.flush()
-    after = to_dict(record)
+    # The flush writes just this; the events go with the record's row in the same flush.
+    after["updated_at"] = json_value(record.updated_at)
     record_event(session, actor, entity=entity, entity_id=record.id, action="updated",
                  event_type=f"{entity}.updated", changes=changes,
                  payload={"changed": changes, "fields": after},
@@ -240,6 +234,7 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
                      payload={"from": old, "to": new, "semantics": record.stage.semantics,
                               "fields": after},
                      responsible_id=record.responsible_id)
+    session.flush()
     return record
 
 
