@@ -30,9 +30,9 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from crm_models.org import Department, Role, RoleGrant, User
 from crm_models.permissions import department_tree, descendants
@@ -61,16 +61,46 @@ class AssignmentFailed(ServiceCallError):
 
 # --- lookups (shared with the service operations) ---------------------------------------------
 
+#: A found user's department is read next (snapshots, department heads): load it alongside.
+_WITH_DEPARTMENT = (joinedload(User.department),)
+_USER_BY_EMAIL = (select(User).where(func.lower(User.email) == bindparam("email"))
+                  .options(*_WITH_DEPARTMENT))
+#: ``session.info`` key: (transaction, {e-mail or id: user}) — the users ``find_user`` found
+#: in the session's current transaction.
+_FOUND_USERS = "marshrut_found_users"
+
+
 def find_user(session: Session, ref: Any) -> User | None:
-    """A user by id (int or digits) or e-mail (case-insensitive)."""
+    """A user by id (int or digits) or e-mail (case-insensitive).
+
+    Within one transaction a user found by e-mail is found again without a query while it
+    still has that address; every user found stays in the session until the transaction
+    ends, so that the record snapshot and task assignment that follow a service task find
+    them there too."""
     if isinstance(ref, bool) or ref is None:
         return None
     if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
-        return session.get(User, int(ref))
-    if isinstance(ref, str) and "@" in ref:
-        return session.scalars(select(User).where(
-            func.lower(User.email) == ref.strip().lower())).first()
-    return None
+        key: int | str = int(ref)
+        user = session.get(User, key, options=_WITH_DEPARTMENT)
+    elif isinstance(ref, str) and "@" in ref:
+        key = ref.strip().lower()
+        user = _found_users(session).get(key)
+        if user is not None and user in session and user.email.lower() == key:
+            return user
+        user = session.scalars(_USER_BY_EMAIL, {"email": key}).first()
+    else:
+        return None
+    if user is not None:
+        _found_users(session)[key] = user
+    return user
+
+
+def _found_users(session: Session) -> dict[int | str, User]:
+    transaction = session.get_transaction()
+    found = session.info.get(_FOUND_USERS)
+    if found is None or found[0] is not transaction:
+        found = session.info[_FOUND_USERS] = (transaction, {})
+    return found[1]
 
 
 def find_role(session: Session, ref: Any) -> Role | None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import event
 
-from automation.assignment import AssignmentFailed, CrmAssigner
+from automation.assignment import AssignmentFailed, CrmAssigner, find_user
 from crm_models.services.org import grant_role, save_department, save_role, update_user
 from engine.ports import AssignmentSpec
 from tests.factories import SYSTEM, make_user, role
@@ -179,3 +180,34 @@ def test_a_new_member_joins_the_rotation(db, org):
     newbie = make_user(db, department_id=org.sales_id)
     got = {resolve(db, "round_robin", "manager").assignee_id for _ in range(5)}
     assert newbie.id in got
+
+
+def test_find_user_answers_again_from_the_session_while_the_address_holds(app, db, org):
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    engine = app.extensions["db_engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        first = find_user(db, "M1@test.local")
+        assert first is not None and first.id == org.m1.id
+        asked = len(statements)
+        assert find_user(db, " m1@test.local ") is first and len(statements) == asked
+        update_user(db, SYSTEM, org.m1.id, email="renamed@test.local")
+        assert find_user(db, "m1@test.local") is None  # asked again: nobody has it now
+        assert find_user(db, "renamed@test.local") is first
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    db.commit()
+    # Another transaction may have given the address to someone else: asked afresh.
+    other = app.extensions["db_sessionmaker"]()
+    try:
+        update_user(other, SYSTEM, org.m1.id, email="m1@test.local")
+        update_user(other, SYSTEM, org.m2.id, email="renamed@test.local")
+        other.commit()
+    finally:
+        other.close()
+    db.rollback()  # (an SQLite transaction begun meanwhile would read its older snapshot)
+    assert find_user(db, "renamed@test.local").id == org.m2.id
