@@ -221,7 +221,8 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
     if not changes:
         return record
     record.updated_at = utcnow()
-    # The flush writes just this; the events go with the record's row in the same flush.
+    # Besides the changes the flush writes only this, so the payload is complete now and the
+    # outbox event can go in the same flush as the record's row.
     after["updated_at"] = json_value(record.updated_at)
     record_event(session, actor, entity=entity, entity_id=record.id, action="updated",
                  event_type=f"{entity}.updated", changes=changes,
