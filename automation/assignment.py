@@ -27,6 +27,7 @@ retryable): the engine turns it into an incident on the user task.
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -65,8 +66,8 @@ class AssignmentFailed(ServiceCallError):
 _WITH_DEPARTMENT = (joinedload(User.department),)
 _USER_BY_EMAIL = (select(User).where(func.lower(User.email) == bindparam("email"))
                   .options(*_WITH_DEPARTMENT))
-#: ``session.info`` key: (transaction, {e-mail or id: user}) — the users ``find_user`` found
-#: in the session's current transaction.
+#: ``session.info`` key: (weak reference to the transaction, {e-mail or id: user}) — the users
+#: ``find_user`` found in the session's current transaction.
 _FOUND_USERS = "marshrut_found_users"
 
 
@@ -97,9 +98,13 @@ def find_user(session: Session, ref: Any) -> User | None:
 
 def _found_users(session: Session) -> dict[int | str, User]:
     transaction = session.get_transaction()
+    if transaction is None:
+        return {}  # none has begun: nothing was found in it
     found = session.info.get(_FOUND_USERS)
-    if found is None or found[0] is not transaction:
-        found = session.info[_FOUND_USERS] = (transaction, {})
+    if found is None or found[0]() is not transaction:
+        # A weak reference: the transaction refers to the session, which a cycle through its
+        # own ``info`` would keep alive (until a garbage collection) after it is closed.
+        found = session.info[_FOUND_USERS] = (weakref.ref(transaction), {})
     return found[1]
 
 

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import weakref
 
 import pytest
 from sqlalchemy import event
@@ -211,3 +213,17 @@ def test_find_user_answers_again_from_the_session_while_the_address_holds(app, d
         other.close()
     db.rollback()  # (an SQLite transaction begun meanwhile would read its older snapshot)
     assert find_user(db, "renamed@test.local").id == org.m2.id
+
+
+def test_find_user_keeps_no_closed_session_alive(app, org):
+    gc.disable()  # a reference cycle would keep the session until the next collection
+    try:
+        session = app.extensions["db_sessionmaker"]()
+        assert find_user(session, "m1@test.local").id == org.m1.id
+        session.commit()
+        session.close()
+        closed = weakref.ref(session)
+        del session
+        assert closed() is None
+    finally:
+        gc.enable()
