@@ -49,6 +49,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -213,12 +215,10 @@ class Engine(TaskActions):
                "started_by": request.started_by, "started_at": self.clock.now(),
                "incident_attempts": 0}
         with conflicts_guarded():
-            try:
-                with session.begin_nested():  # the (event, definition) pair is unique
-                    inst = _insert_instance(session, row)
-            except IntegrityError:
+            inst = _insert_instance(session, row)  # the (event, definition) pair is unique
+            if inst is None:
                 raise AlreadyStarted(f"event {request.event_id} already started process "
-                                     f"{definition.key} v{definition.version}") from None
+                                     f"{definition.key} v{definition.version}")
             wf = self.serializer.new_workflow(
                 lambda: self._spec_entry(session, definition, self.serializer.version),
                 self._script_engine(), cache_key=spec_cache_key(definition))
@@ -397,17 +397,35 @@ class Engine(TaskActions):
         return InstanceRun(self, session, instance, definition, wf)
 
 
-_INSERT_INSTANCE = insert(ProcessInstance.__table__).returning(ProcessInstance.__table__.c.id)
+_INSTANCE = ProcessInstance.__table__
+_INSTANCE_ID = _INSTANCE.c.id
+#: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``: a second start of an (event, definition)
+#: pair returns no row, and needs no savepoint around it (PostgreSQL, SQLite ≥ 3.35).
+_INSERT_UNLESS_STARTED = {
+    "postgresql": pg_insert(_INSTANCE).on_conflict_do_nothing().returning(_INSTANCE_ID),
+    "sqlite": sqlite_insert(_INSTANCE).on_conflict_do_nothing().returning(_INSTANCE_ID),
+}
+_INSERT_INSTANCE = insert(_INSTANCE).returning(_INSTANCE_ID)
 _INSTANCE_DEFAULTS = {"ended_at": None, "incident_element_id": None, "incident_message": None,
                       "incident_retry_at": None}
 
 
-def _insert_instance(session: Session, row: dict[str, Any]) -> ProcessInstance:
-    """INSERT the row and attach it as a persistent, fully loaded object: cheaper than a
-    unit-of-work flush (or an ORM RETURNING load), and later changes update it as usual."""
-    values = _INSTANCE_DEFAULTS | row
-    values["id"] = session.execute(_INSERT_INSTANCE, row).scalar_one()
-    inst = ProcessInstance(**values)
+def _insert_instance(session: Session, row: dict[str, Any]) -> ProcessInstance | None:
+    """INSERT the row and attach it as a persistent, fully loaded object (cheaper than a
+    unit-of-work flush or an ORM RETURNING load; later changes update it as usual). None if
+    its (event, definition) pair has started already."""
+    stmt = _INSERT_UNLESS_STARTED.get(session.get_bind().dialect.name)
+    if stmt is not None:
+        new_id = session.execute(stmt, row).scalar_one_or_none()
+    else:  # another database: the constraint violation, inside a savepoint
+        try:
+            with session.begin_nested():
+                new_id = session.execute(_INSERT_INSTANCE, row).scalar_one()
+        except IntegrityError:
+            new_id = None
+    if new_id is None:
+        return None
+    inst = ProcessInstance(**(_INSTANCE_DEFAULTS | row), id=new_id)
     make_transient_to_detached(inst)
     session.add(inst)
     return inst
