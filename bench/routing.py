@@ -32,6 +32,7 @@ import pstats
 import re
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -268,18 +269,25 @@ def main() -> int:
     ap.add_argument("--rules", choices=("all", "large-deal", "both"), default="both",
                     help="all: both shipped rules active, as in the demo; large-deal: only the "
                          "raw loop's BPMN; both: one run of each (default)")
+    ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
-    ok = True
     rule_sets = ("all", "large-deal") if args.rules == "both" else (args.rules,)
-    with tempfile.TemporaryDirectory() as tmp:
-        for rules in rule_sets:
-            if not args.skip_sqlite:
-                ok &= run("SQLite", f"sqlite:///{Path(tmp) / f'marshrut-{rules}.sqlite3'}",
-                          Path(tmp) / f"raw-{rules}.sqlite3", args.n, args.blocks,
-                          args.profile, rules)
-            if args.pg:
-                ok &= run("PostgreSQL", args.pg, Path(tmp) / f"raw-pg-{rules}.sqlite3",
-                          args.n, args.blocks, None, rules)
+    runs = [("SQLite", None, r) for r in rule_sets if not args.skip_sqlite] + [
+        ("PostgreSQL", args.pg, r) for r in rule_sets if args.pg]
+    if args.one or len(runs) == 1:
+        [(label, pg, rules)] = runs
+        with tempfile.TemporaryDirectory() as tmp:
+            url = pg or f"sqlite:///{Path(tmp) / 'marshrut.sqlite3'}"
+            return 0 if run(label, url, Path(tmp) / "raw.sqlite3", args.n, args.blocks,
+                            args.profile if pg is None else None, rules) else 1
+    # Each run in a process of its own: nothing of one (caches, garbage) weighs on the next.
+    ok = True
+    for _label, pg, rules in runs:
+        cmd = [sys.executable, __file__, "--one", "--n", str(args.n), "--blocks",
+               str(args.blocks), "--rules", rules]
+        cmd += ["--pg", pg, "--skip-sqlite"] if pg else []
+        cmd += ["--profile", args.profile] if args.profile and not pg else []
+        ok &= subprocess.run(cmd, check=False).returncode == 0
     return 0 if ok else 1
 
 
