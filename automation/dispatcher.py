@@ -115,7 +115,6 @@ class _Event:
     actor_label: str
 
 
-
 def _collect_outbox_ids(session: Session, _flush_context: Any) -> None:
     """``after_flush``: remember the outbox events this session wrote (ids are known now)."""
     new = [(obj.id, obj.event_type) for obj in session.new if isinstance(obj, OutboxEvent)]

@@ -53,15 +53,16 @@ class InstanceRun:
     """One unit of work on one instance (see module docstring)."""
 
     def __init__(self, engine: Engine, session: Session, instance: ProcessInstance,
-                 definition: ProcessDefinition, workflow: BpmnWorkflow) -> None:
+                 definition: ProcessDefinition, workflow: BpmnWorkflow, *,
+                 fresh: bool = False) -> None:
         self.engine = engine
         self.session = session
         self.instance = instance
         self.definition = definition
         self.wf = workflow
         self.now = engine.clock.now()
-        #: set by ``Engine.start``: the instance row is new, so it has no task rows yet
-        self.fresh = False
+        #: the instance row is new (``Engine.start``), so it has no task rows yet
+        self.fresh = fresh
         self._before: dict[Any, dict[str, Any]] = {}
         self._history: list[dict[str, Any]] = []
         #: (task id, element id) of the timers fired in this unit of work
@@ -364,7 +365,6 @@ class InstanceRun:
         else:
             inst.status = Status.WAITING
         self.flush_history()
-
 
     def _state(self) -> dict[str, Any]:
         """The workflow state to store; of a finished process only its final data (nothing

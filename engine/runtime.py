@@ -223,8 +223,7 @@ class Engine(TaskActions):
                 lambda: self._spec_entry(session, definition, self.serializer.version),
                 self._script_engine(), cache_key=spec_cache_key(definition))
             wf.task_tree.data.update(data)
-            run = InstanceRun(self, session, inst, definition, wf)
-            run.fresh = True
+            run = InstanceRun(self, session, inst, definition, wf, fresh=True)
             who = f"user {request.started_by}" if request.started_by else "the system"
             how = (f"on '{message}'" if message else f"by the schedule of {timer}" if timer
                    else "manually")

@@ -13,12 +13,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
-from uuid import UUID
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
-from SpiffWorkflow.bpmn.specs.bpmn_process_spec import BpmnProcessSpec
 
 from .errors import EngineError
 from .parser import serializer_config
@@ -28,24 +25,6 @@ _SPEC_KEYS = ("spec", "subprocess_specs")
 SpecEntry = dict[str, Any] | Callable[[], dict[str, Any]]
 #: Parsed specs kept per (definition, serializer version); a definition never changes.
 SPEC_CACHE_SIZE = 256
-
-
-class _ReusingWorkflowConverter(BpmnWorkflowConverter):
-    """Restores a workflow whose ``spec``/``subprocess_specs`` may already be spec objects
-    (the cached ones) instead of dicts: only the instance state is deserialized."""
-
-    def from_dict(self, dct: dict[str, Any]) -> Any:
-        spec = dct.get("spec")
-        if not isinstance(spec, BpmnProcessSpec):
-            return super().from_dict(dct)
-        dct.pop("spec")
-        workflow = self.target_class(spec, dct.pop("subprocess_specs", {}), deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
-        self.set_default_attributes(workflow, dct)
-        self.subprocesses_from_dict(dct["subprocesses"], workflow)
-        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
-        return workflow
 
 
 def _json_copy(value: Any) -> Any:
@@ -62,9 +41,7 @@ class WorkflowSerializer:
     """
 
     def __init__(self) -> None:
-        config = serializer_config()
-        config[BpmnWorkflow] = _ReusingWorkflowConverter
-        registry = BpmnWorkflowSerializer.configure(config)
+        registry = BpmnWorkflowSerializer.configure(serializer_config())
         self._serializer = BpmnWorkflowSerializer(registry)
         self.version: str = self._serializer.VERSION
         self._specs: OrderedDict[Hashable, tuple[Any, dict[str, Any]]] = OrderedDict()
@@ -125,6 +102,8 @@ class WorkflowSerializer:
         """
         dct = _json_copy(state)
         if version == self.version:
+            # The library's restore passes objects it has no converter for through as they
+            # are: given the cached spec objects, it deserializes only the instance state.
             spec, subs = self.specs(spec_entry, cache_key)
             dct["spec"], dct["subprocess_specs"] = spec, dict(subs)
             workflow = self._serializer.from_dict(dct)
