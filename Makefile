@@ -9,7 +9,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test test-sqlite test-postgres pg-up translations editor browser-deps lint bench clean
+.PHONY: install run serve-pg test test-sqlite test-postgres pg-up translations editor browser-deps lint bench clean
 
 install: $(STAMP) translations editor
 
@@ -36,7 +36,19 @@ browser-deps:
 run: install
 	$(FLASK) init-db --demo
 	@echo "Serving on http://$(HOST):$(PORT)"
-	$(FLASK) run --host $(HOST) --port $(PORT)
+	MARSHRUT_BIND=$${MARSHRUT_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c gunicorn.conf.py 'app:create_app()'
+
+# Scale-out on PostgreSQL: WEB web processes (gunicorn) and WORKERS `flask worker` processes
+# on one database, e.g. `make serve-pg DB=postgresql+psycopg://marshrut@db/marshrut WEB=2`.
+WEB ?= 2
+WORKERS ?= 2
+serve-pg: install
+	@test -n "$(DB)" || { echo "usage: make serve-pg DB=postgresql+psycopg://user@host/db [WEB=2 WORKERS=2]"; exit 2; }
+	MARSHRUT_DATABASE_URL=$(DB) $(FLASK) init-db
+	MARSHRUT_DATABASE_URL=$(DB) MARSHRUT_RUN_SCHEDULER=false MARSHRUT_WORKERS=$(WEB) \
+	  MARSHRUT_BIND=$${MARSHRUT_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c gunicorn.conf.py 'app:create_app()' & \
+	for i in $$(seq $(WORKERS)); do MARSHRUT_DATABASE_URL=$(DB) $(FLASK) worker --id worker-$$i & done; \
+	trap 'kill 0' INT TERM; wait
 
 pg-up:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || { pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start && for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # default: SQLite in the instance folder
+    "LOCK_TIMEOUT": 10.0,  # seconds a request may wait for a lock before it answers 503
+    "DB_POOL_SIZE": None,  # PostgreSQL connections per process (default: from the threads)
     "SECRET_KEY": None,  # default: generated into instance/secret_key on first run
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

@@ -55,6 +55,7 @@ SessionFactory = Callable[[], Session]
 OUTBOX_IDS = "marshrut_outbox_ids"
 NO_DISPATCH = "marshrut_no_dispatch"
 _DISPATCHER_SESSION = "marshrut_dispatcher"
+_AFTER_END = "marshrut_dispatch_when_ended"  # committed events, dispatched at transaction end
 
 # Built once: a reused statement also keeps its cache key (the per-event path runs them all).
 _LOCK_EVENT = (
@@ -227,7 +228,7 @@ class Dispatcher:
     # --- one event ------------------------------------------------------------------------
 
     def _session(self) -> Session:
-        s = self.session_factory()
+        s = self.session_factory(write=True)  # every dispatcher transaction writes
         s.info[_DISPATCHER_SESSION] = True
         return s
 
@@ -426,8 +427,12 @@ class Dispatcher:
 def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
     """Dispatch the outbox events of every session of ``factory`` right after it commits.
 
-    A session with ``session.info[NO_DISPATCH]`` set is left to the recovery loop. Errors are
-    logged, never raised: the caller's commit has succeeded and ``dispatch_pending`` retries.
+    The events are taken at ``after_commit`` and dispatched when the transaction has ended
+    (``after_transaction_end``), i.e. once the session has given its connection back to the
+    pool: a request never holds two pooled connections (nor, on SQLite, a lock) while its
+    events are routed. A session with ``session.info[NO_DISPATCH]`` set is left to the
+    recovery loop. Errors are logged, never raised: the caller's commit has succeeded and
+    ``dispatch_pending`` retries.
     """
     track_outbox(factory)
 
@@ -441,6 +446,14 @@ def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
             return
         if dispatcher.busy:
             return  # a process's own session inside a dispatch: the dispatch loop takes them
+        session.info.setdefault(_AFTER_END, []).extend(ids)
+
+    def _after_transaction_end(session: Session, transaction: Any) -> None:
+        if transaction.parent is not None or transaction.nested:
+            return
+        ids = session.info.pop(_AFTER_END, None)
+        if not ids:
+            return
         try:
             dispatcher.dispatch(ids)
         except Exception:  # noqa: BLE001 - the recovery loop will pick the events up
@@ -449,6 +462,7 @@ def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
         session.expire_all()
 
     sa_event.listen(factory, "after_commit", _after_commit)
+    sa_event.listen(factory, "after_transaction_end", _after_transaction_end)
 
 
 def dispatch_pending(session_factory: SessionFactory, engine: Engine,

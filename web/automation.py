@@ -6,8 +6,9 @@
 the app dispatches the outbox events it wrote right after it commits, so a request that
 creates a deal returns with the deal already routed (see ``automation.dispatcher``).
 
-With ``RUN_SCHEDULER`` a daemon thread, started by the first request (so CLI commands such as
-``init-db`` never start it), runs the recovery loop: ``dispatch_pending`` at once and then
+With ``RUN_SCHEDULER`` a daemon thread, started with the serving process (``web.scheduling``
+decides: a WSGI server or ``flask run``, never CLI commands such as ``init-db``), runs the
+recovery loop: ``dispatch_pending`` at once and then
 every ``DISPATCH_INTERVAL`` seconds, together with the engine's due service-call retries.
 ``flask dispatch`` does the same from the command line.
 """
@@ -77,7 +78,7 @@ def _install_background_loop(app: Flask, engine: Engine, dispatcher: Dispatcher)
             started.set()
             threading.Thread(target=loop, name="marshrut-dispatch", daemon=True).start()
 
-    app.before_request(start_once)
+    app.extensions.setdefault("background_starters", []).append(start_once)
 
 
 @click.command("dispatch")

@@ -12,6 +12,7 @@ from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from crm_models.db import Busy, lock_failure
 from crm_models.errors import CrmError
 from engine.errors import DefinitionInvalid, EngineError
 
@@ -57,6 +58,26 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:
+        if lock_failure(exc):
+            return busy_response(exc)
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal_error",
                               "Something went wrong on our side; the change was not saved.")
+
+
+def busy_response(exc: Exception) -> Any:
+    """The database stayed busy for the request's whole lock budget: nothing was written.
+    503 with Retry-After (Bitrix24 REST: its QUERY_LIMIT_EXCEEDED shape)."""
+    log.warning("busy on %s %s: %s", request.method, request.path, exc)
+    retry_after = str(Busy.retry_after)
+    if request.path.startswith("/rest/"):
+        from .bitrix.envelope import BitrixError
+        from .bitrix.envelope import error_response as bitrix_error
+
+        response = bitrix_error(BitrixError(503, "QUERY_LIMIT_EXCEEDED",
+                                            "The server is busy; try again in a moment"))
+        response.headers["Retry-After"] = retry_after
+        return response
+    body, status = error_response(503, "busy", "The server is busy; nothing was saved. "
+                                  "Try again in a moment.")
+    return body, status, {"Retry-After": retry_after}

@@ -14,6 +14,7 @@ At most one scheduler runs per process, however many apps it creates.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import signal
@@ -35,7 +36,8 @@ _process_scheduler: dict[int, TimerScheduler] = {}  # pid → the one running in
 
 def init_app(app: Flask) -> None:
     cfg = app.config
-    runner = TimerRunner(app.extensions["engine"], app.extensions["db_sessionmaker"],
+    writer = functools.partial(app.extensions["db_sessionmaker"], write=True)
+    runner = TimerRunner(app.extensions["engine"], writer,
                          worker_id=default_worker_id(), lease=float(cfg["TIMER_LEASE_SECONDS"]),
                          batch=int(cfg["TIMER_BATCH"]))
     scheduler = TimerScheduler(runner, poll=float(cfg["TIMER_POLL_SECONDS"]))
@@ -43,7 +45,18 @@ def init_app(app: Flask) -> None:
     install_wakeup(app.extensions["db_sessionmaker"], scheduler)
     app.cli.add_command(worker_command)
     if embedded_scheduler_wanted(app):
-        start_in_process(scheduler)
+        start_background(app)
+
+
+def start_background(app: Flask) -> None:
+    """Start this process's background work at once — timers, the outbox recovery loop
+    (which also dispatches what a crash left undispatched), webhook delivery — not at the
+    first request: after a restart pending work must not wait for a visitor. Safe in every
+    process of a scaled-out set-up: timers are claimed under a lease, an event is
+    dispatched under its row lock, a delivery is sent under its own lease."""
+    if start_in_process(app.extensions["timer_scheduler"]):
+        for start in app.extensions.get("background_starters", ()):
+            start()
 
 
 def embedded_scheduler_wanted(app: Flask) -> bool:

@@ -83,8 +83,8 @@ def create_record(entity: str) -> Any:
     entity_keys(entity, body, partial=False)
     db, actor = db_actor()
     record = SERVICES[entity].create(db, actor, **body)
+    commit()  # the rules route the record at commit: the reply shows it as routed
     out = to_dict(record)
-    commit()
     location = url_for(f"api.{entity}_get", record_id=record.id)
     return out, 201, {"Location": location}
 
@@ -94,9 +94,9 @@ def update_record(entity: str, record_id: int) -> Any:
     body = json_body()
     entity_keys(entity, body, partial=True)
     db, actor = db_actor()
-    out = to_dict(SERVICES[entity].update(db, actor, record_id, **body))
-    commit()
-    return out
+    record = SERVICES[entity].update(db, actor, record_id, **body)
+    commit()  # as committed, after the rules ran
+    return to_dict(record)
 
 
 def delete_record(entity: str, record_id: int) -> Any:
@@ -137,9 +137,9 @@ def deal_stage(record_id: int) -> Any:
     body = json_body()
     only_keys(body, ("stage",), "a stage change")
     db, actor = db_actor()
-    out = to_dict(svc.change_deal_stage(db, actor, record_id, body.get("stage")))
+    deal = svc.change_deal_stage(db, actor, record_id, body.get("stage"))
     commit()
-    return out
+    return to_dict(deal)
 
 
 @api_route("/leads/<id:record_id>/convert", methods=("POST",), tag="leads", status=201,

@@ -7,8 +7,6 @@ REST blueprint is exempt from CSRF.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
 
 from integrations.delivery import DeliveryThread, DeliveryWorker, watch_outbox_commits
@@ -42,10 +40,5 @@ def init_app(app: Flask) -> None:
         thread = DeliveryThread(worker)
         app.extensions["bitrix_delivery_thread"] = thread
         watch_outbox_commits(app.extensions["db_sessionmaker"], thread.wake)
-
-        @app.before_request
-        def _start_delivery_thread() -> Any:
-            # Started by the first request, not at import: CLI commands need no worker thread.
-            if not thread.running:
-                thread.start()
-            return None
+        # Started with the serving process (``web.scheduling``), never by CLI commands.
+        app.extensions.setdefault("background_starters", []).append(thread.start)

@@ -87,4 +87,7 @@ def success_body(result: Any, started: float, tz: str) -> dict[str, Any]:
 
 
 def error_response(err: BitrixError) -> Response:
-    return json_response(err.body(), err.status)
+    response = json_response(err.body(), err.status)
+    if err.status == 503:  # rate limit or a busy database: clients may come back shortly
+        response.headers["Retry-After"] = "2"
+    return response

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from crm_models.db import lock_failure
 from crm_models.errors import Conflict, CrmError, NotFound, PermissionDenied, ValidationFailed
 from crm_models.org import User
 from crm_models.permissions import Actor
@@ -93,6 +94,8 @@ def describe(exc: CrmError) -> str:
     return f"{exc.message}. {details}" if isinstance(exc, ValidationFailed) else \
         f"{exc.message} ({details})"
 
+UNIT_RETRIES = 3  # a method that lost a race (deadlock, stale snapshot) runs again
+
 
 def to_bitrix_error(exc: Exception, m: Method | None) -> BitrixError:
     """Our exception as Bitrix24 would answer it. Unexpected ones are logged and become
@@ -114,6 +117,10 @@ def to_bitrix_error(exc: Exception, m: Method | None) -> BitrixError:
         return BitrixError(400, "" if legacy else "ERROR_CORE", describe(exc))
     if isinstance(exc, EngineError):
         return BitrixError(403 if exc.status == 403 else 400, exc.code.upper(), str(exc))
+    if lock_failure(exc):  # the database stayed busy: nothing was saved, try again later
+        log.warning("busy in Bitrix method %s: %s", m.name if m else "?", exc)
+        return BitrixError(503, "QUERY_LIMIT_EXCEEDED",
+                           "The server is busy; the change was not saved, try again")
     log.exception("unexpected error in Bitrix method %s", m.name if m else "?")
     return BitrixError(500, "INTERNAL_SERVER_ERROR",
                        "Internal server error; the change was not saved")
@@ -124,10 +131,14 @@ def invoke(ctx: CallContext, name: str, params: dict[str, Any]) -> Any:
     Raises ``BitrixError`` only."""
     m = lookup(name)
     check_scope(ctx, m)
-    try:
-        result = m.handler(ctx, params)
-        ctx.session.commit()
-        return result
-    except Exception as exc:  # every failure becomes a Bitrix24 error answer
-        ctx.session.rollback()
-        raise to_bitrix_error(exc, m) from exc
+    for attempt in range(UNIT_RETRIES + 1):
+        try:
+            result = m.handler(ctx, params)
+            ctx.session.commit()
+            return result
+        except Exception as exc:  # every failure becomes a Bitrix24 error answer
+            ctx.session.rollback()
+            if lock_failure(exc) == "retry" and attempt < UNIT_RETRIES:
+                continue  # lost a race before anything was committed: run it again
+            raise to_bitrix_error(exc, m) from exc
+    raise AssertionError("unreachable")

@@ -1,0 +1,32 @@
+"""Gunicorn settings for ``make run`` and production: ``gunicorn -c gunicorn.conf.py
+'app:create_app()'``. Every setting comes from a ``MARSHRUT_*`` variable (README,
+"Production").
+
+Threaded workers (``gthread``): a CRM request mostly waits on the database, so threads serve
+many users per process. On SQLite writers queue for the one write lock (``BEGIN IMMEDIATE``,
+``MARSHRUT_LOCK_TIMEOUT``), readers never wait; on PostgreSQL each process keeps a pool sized
+from its threads. Background work (timers, outbox recovery, webhook delivery) starts in every
+worker with the worker itself; it is safe in several at once (leases and row locks).
+"""
+import os
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(f"MARSHRUT_{name}", "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() else default
+
+
+bind = os.environ.get("MARSHRUT_BIND", "127.0.0.1:5000")
+workers = _int("WORKERS", 2)
+threads = _int("THREADS", 8)
+worker_class = "gthread"
+timeout = _int("TIMEOUT", 60)  # a worker silent this long is killed and replaced
+graceful_timeout = _int("GRACEFUL_TIMEOUT", 30)  # SIGTERM: in-flight requests finish first
+keepalive = 5
+accesslog = os.environ.get("MARSHRUT_ACCESS_LOG", "-")
+errorlog = "-"
+loglevel = os.environ.get("MARSHRUT_LOG_LEVEL", "info")
+proc_name = "marshrut"
+# Each thread may hold one pooled connection while its events are routed after commit, the
+# background threads a few more.
+os.environ.setdefault("MARSHRUT_DB_POOL_SIZE", str(threads + 4))
