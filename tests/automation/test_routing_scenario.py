@@ -8,6 +8,8 @@ from sqlalchemy import select
 
 from crm_models.activity import AuditEvent, OutboxEvent
 from crm_models.entities import Deal, Lead
+from crm_models.permissions import system_actor
+from crm_models.services.crm import update_company
 
 from ..engine.support import FakeClock
 from .support import api_as, instances_of, tasks_of
@@ -39,7 +41,15 @@ def test_large_deal_goes_to_the_corporate_manager_with_a_task(app, db, demo, mon
     assert manager.get("/api/v1/tasks").get_json()["items"] == []
 
 
+def vector_kept_by(db, demo, user):
+    """``user`` becomes ООО «Вектор»'s responsible: a manager with "own" rights may link
+    deals only to companies he can read."""
+    update_company(db, system_actor("tests"), demo.vector_id, responsible_id=user.id)
+    db.commit()
+
+
 def test_key_client_deal_goes_to_the_head_of_sales_whatever_the_amount(app, db, demo):
+    vector_kept_by(db, demo, demo.m1)
     manager = api_as(app, db, "manager1@demo.local")
     small = create(manager, "deal", title="Запчасти", amount="50000", company_id=demo.vector_id)
     large = create(manager, "deal", title="Линия", amount="3000000", company_id=demo.vector_id)
@@ -76,6 +86,7 @@ def test_key_client_lead_goes_to_the_head_of_sales(app, db, demo):
 
 
 def test_precedence_and_history_say_which_process_set_what(app, db, demo, engine):
+    vector_kept_by(db, demo, demo.m1)
     manager = api_as(app, db, "manager1@demo.local")
     deal_id = create(manager, "deal", title="Большой ключевой", amount="5000000",
                      company_id=demo.vector_id)
