@@ -31,8 +31,8 @@ def test_a_runaway_loop_becomes_an_incident_at_the_element_that_grew_it(
     assert incident.element_id == "Grow" and "300000" in incident.message
 
 
-def test_without_a_limit_the_same_data_is_kept(registry, assigner, clock, db):
-    """The limit is what stops it (no other bound fires first at this size)."""
+def test_a_higher_limit_lets_it_grow_further(registry, assigner, clock, db):
+    """The limit is what stops it (no other bound, such as the sandbox's, fires first)."""
     engine = Engine(registry=registry, assigner=assigner, clock=clock, data_limit=2_000_000)
     d = engine.deploy(db, bpmn("growing_data.bpmn"))
     inst = engine.start(db, d, StartRequest({}, None, None))
@@ -47,3 +47,15 @@ def test_shorten_and_data_size():
     assert small["items"][-1] == "… 990 more items" and small["items"][0].endswith("…")
     assert small["n"] == 1
     assert data_size({"a": "é"}) == len('{"a":"\\u00e9"}')
+
+
+def test_a_retry_stops_again_and_cancel_works(registry, assigner, clock, db):
+    engine = Engine(registry=registry, assigner=assigner, clock=clock, data_limit=300_000)
+    d = engine.deploy(db, bpmn("growing_data.bpmn"))
+    inst = engine.start(db, d, StartRequest({}, None, None))
+    assert inst.status == Status.INCIDENT
+    engine.retry(db, inst.id)
+    inst = engine.instance(db, inst.id)
+    assert inst.status == Status.INCIDENT and "past the limit" in inst.incident_message
+    engine.cancel(db, inst.id)
+    assert engine.instance(db, inst.id).status == Status.CANCELLED
