@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_URL": None,  # how clients reach us, for printed URLs (default: http://127.0.0.1:5000)
     "WEBHOOK_DELIVERY_THREAD": None,  # outgoing webhooks sent in-process (None: as RUN_SCHEDULER)
     "WEBHOOK_DELIVERY_TIMEOUT": 10,  # seconds per outgoing POST
+    "OUTGOING_URL_ALLOWLIST": [],  # hosts (host or host:port) outgoing posts may reach even
+    # when they are loopback or private addresses
+    "INSTANCE_DATA_LIMIT_BYTES": 1024 * 1024,  # a process instance's serialized data, at most
 }
 
 

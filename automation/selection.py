@@ -76,9 +76,11 @@ class CrmSelector:
         elif spec.open_only and model is Lead:
             stmt = stmt.where(Lead.status.not_in(_CLOSED_LEADS))
         if spec.idle_days:
+            # Idle for ``idle_days`` or more: a record last touched exactly that long ago is
+            # selected (a weekly run on the same weekday picks it up, not a day later).
             since = now - dt.timedelta(days=spec.idle_days)
             touched = exists().where(and_(AuditEvent.entity_type == spec.entity,
                                           AuditEvent.entity_id == model.id,
-                                          AuditEvent.at >= since))
-            stmt = stmt.where(model.updated_at < since, ~touched)
+                                          AuditEvent.at > since))
+            stmt = stmt.where(model.updated_at <= since, ~touched)
         return stmt

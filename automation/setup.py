@@ -11,11 +11,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from engine.calendar import BusinessCalendar
+from engine.executor import DEFAULT_DATA_LIMIT
 from engine.ports import Clock
 from engine.runtime import Engine
 from engine.services import ServiceRegistry
 from engine.store import ProcessTask, TaskStatus
 from integrations.bpmn_webhook import register_webhook_operation
+from integrations.url_guard import UrlGuard
 
 from .assignment import CrmAssigner
 from .operations import register_crm_operations
@@ -37,13 +39,17 @@ def open_task_counts(session: Session, user_ids: Sequence[int]) -> Mapping[int, 
 
 def build_engine(*, clock: Clock | None = None,
                  retry_delays: Sequence[float] = (1.0, 5.0),
-                 calendar: BusinessCalendar | None = None) -> Engine:
+                 calendar: BusinessCalendar | None = None,
+                 url_guard: UrlGuard | None = None,
+                 data_limit: int | None = DEFAULT_DATA_LIMIT) -> Engine:
     """An ``Engine`` with every CRM service operation (and ``webhook.call``), the CRM's
     assignment rules, and CRM record selection for scheduled starts; ``calendar`` is the
-    working time of business-hours timers (default Mon–Fri 9–18 Europe/Moscow)."""
+    working time of business-hours timers (default Mon–Fri 9–18 Europe/Moscow);
+    ``url_guard`` the outgoing-URL guard of ``webhook.call`` (default: nothing allow-listed);
+    ``data_limit`` the bytes an instance's data may reach (``INSTANCE_DATA_LIMIT_BYTES``)."""
     registry = ServiceRegistry()
     register_crm_operations(registry, clock)
-    register_webhook_operation(registry)
+    register_webhook_operation(registry, url_guard)
     return Engine(registry=registry, assigner=CrmAssigner(open_tasks=open_task_counts),
                   clock=clock, retry_delays=retry_delays, calendar=calendar,
-                  selector=CrmSelector())
+                  selector=CrmSelector(), data_limit=data_limit)

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 from typing import Any
 
 from .errors import EngineError
 
 MAX_HISTORY_VALUE = 500  # characters of one value kept in a history diff
+MAX_HISTORY_KEYS = 50  # changed keys listed in one history diff
 
 
 def to_json(value: Any, *, where: str = "data") -> Any:
@@ -49,10 +51,11 @@ def normalize_in_place(data: dict[str, Any]) -> None:
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     """Top-level keys that changed: ``{key: [old, new]}`` (absent → None), values truncated."""
     out: dict[str, Any] = {}
-    for key in sorted(set(before) | set(after)):
-        old, new = before.get(key), after.get(key)
-        if old != new:
-            out[key] = [_clip(old), _clip(new)]
+    changed = [k for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+    for key in changed[:MAX_HISTORY_KEYS]:
+        out[key] = [_clip(before.get(key)), _clip(after.get(key))]
+    if len(changed) > MAX_HISTORY_KEYS:
+        out["…"] = [None, f"{len(changed) - MAX_HISTORY_KEYS} more keys changed"]
     return out
 
 
@@ -60,9 +63,37 @@ def _clip(value: Any) -> Any:
     if isinstance(value, str) and len(value) > MAX_HISTORY_VALUE:
         return value[:MAX_HISTORY_VALUE] + "…"
     if isinstance(value, dict | list):
-        import json
-
         text = json.dumps(value, ensure_ascii=False, default=str)
         if len(text) > MAX_HISTORY_VALUE:
             return text[:MAX_HISTORY_VALUE] + "…"
+    return value
+
+
+def data_size(value: Any) -> int:
+    """Bytes of ``value`` as compact JSON (what the instance's stored state grows by)."""
+    return len(json.dumps(value, default=str, separators=(",", ":")))  # ASCII: chars = bytes
+
+
+def shorten(value: Any, *, max_chars: int = 2000, max_items: int = 100,
+            depth: int = 8) -> Any:
+    """``value`` cut down for display: long strings end in "…", long lists and objects keep
+    their first ``max_items`` entries and say how many were left out, deep nesting is cut."""
+    if isinstance(value, str):
+        return value if len(value) <= max_chars else value[:max_chars] + "…"
+    if isinstance(value, dict):
+        if depth <= 0:
+            return f"{{… {len(value)} keys}}"
+        out = {str(k): shorten(v, max_chars=max_chars, max_items=max_items, depth=depth - 1)
+               for k, v in list(value.items())[:max_items]}
+        if len(value) > max_items:
+            out["…"] = f"{len(value) - max_items} more keys"
+        return out
+    if isinstance(value, list | tuple):
+        if depth <= 0:
+            return f"[… {len(value)} items]"
+        items = [shorten(v, max_chars=max_chars, max_items=max_items, depth=depth - 1)
+                 for v in list(value[:max_items])]
+        if len(value) > max_items:
+            items.append(f"… {len(value) - max_items} more items")
+        return items
     return value

@@ -48,6 +48,23 @@ class DefinitionInvalid(EngineError):
         super().__init__(f"The process definition is invalid: {summary}{more}", fields=fields)
 
 
+class DataLimitExceeded(EngineError):
+    """An instance's data grew past the engine's limit at ``element_id``: an incident, so one
+    runaway process cannot fill the database and the pages that show it."""
+
+    code = "data_limit_exceeded"
+    status = 422
+
+    def __init__(self, element_id: str, size: int, limit: int) -> None:
+        self.element_id = element_id
+        self.size = size
+        self.limit = limit
+        where = f"at {element_id}" if element_id else "while running"
+        super().__init__(f"the process data grew to {size} bytes {where}, past the limit of "
+                         f"{limit} bytes per instance; change the process so that it keeps "
+                         "less data", fields={element_id or "_": "data grew past the limit"})
+
+
 class NotFound(EngineError):
     code = "not_found"
     status = 404

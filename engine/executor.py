@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import ScriptTask, UserTask
@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from . import extensions as ext
 from . import timer_events, timers
-from .data import diff, to_json
-from .errors import EngineError, SandboxError, ServiceCallError
+from .data import data_size, diff, to_json
+from .errors import DataLimitExceeded, EngineError, SandboxError, ServiceCallError
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
 from .ports import ProcessContext
 from .services import literal
@@ -42,10 +42,13 @@ from .store import (
 if TYPE_CHECKING:
     from .runtime import Engine
 
+E = TypeVar("E", bound=BaseException)
+
 log = logging.getLogger(__name__)
 SERVICE_STATE = "marshrut_service"  # key in a service task's internal_data
 #: the state of a completed instance: ``{FINAL_DATA: data}``
 FINAL_DATA = "final_data"
+DEFAULT_DATA_LIMIT = 1024 * 1024  # bytes of an instance's data (``Engine(data_limit=…)``)
 _HISTORY_INSERT = ProcessHistory.__table__.insert()
 
 
@@ -67,6 +70,8 @@ class InstanceRun:
         self._history: list[dict[str, Any]] = []
         #: (task id, element id) of the timers fired in this unit of work
         self.fired_timers: set[tuple[str, str]] = set()
+        #: the element completed last (named when the stored state outgrows the limit)
+        self.last_element: str | None = None
 
     # ------------------------------------------------------------- history
     def record(self, event: str, element_id: str | None = None, message: str = "",
@@ -144,9 +149,24 @@ class InstanceRun:
                      if not c.has_state(TaskState.PREDICTED_MASK | TaskState.CANCELLED)]
             message = "; ".join(f"took flow {flows.get(t, '?')} to {t}" for t in taken)
         self.record("left", element, message, changes=changes)
+        self.last_element = element
+        self._check_data_size(task.data, element)
+
+    def _check_data_size(self, data: Any, element: str) -> None:
+        """Stop the run (an incident) as soon as one step leaves more data than the limit:
+        a loop that keeps appending would otherwise run on and store it all."""
+        limit = self.engine.data_limit
+        if limit is not None:
+            size = data_size(data)
+            if size > limit:
+                raise DataLimitExceeded(element, size, limit)
 
     # ------------------------------------------------------------ incidents
     def _incident_from(self, exc: Exception) -> None:
+        too_big = _find(exc, DataLimitExceeded)
+        if too_big is not None:
+            self.set_incident(too_big.element_id, too_big.message, attempts=1, retry_at=None)
+            return
         sandbox = _find(exc, SandboxError)
         failed = self.wf.get_tasks(state=TaskState.ERROR)
         task_element = getattr(failed[-1].task_spec, "bpmn_id", None) if failed else None
@@ -344,6 +364,13 @@ class InstanceRun:
     def save(self) -> None:
         inst = self.instance
         inst.state = self._state()
+        limit = self.engine.data_limit
+        if limit is not None and inst.status != Status.CANCELLED and not self.wf.completed \
+                and not (inst.incident_element_id and inst.incident_retry_at is None):
+            size = data_size(inst.state)
+            if size > limit:  # many small steps (a loop) can outgrow it too
+                exc = DataLimitExceeded(self.last_element or "", size, limit)
+                self.set_incident(exc.element_id, exc.message, attempts=1, retry_at=None)
         inst.serializer_version = self.engine.serializer.version
         had_timers = any(e.get("type") == timer_events.TIMER_EVENT_TYPE
                          for e in inst.waiting or [])
@@ -437,7 +464,7 @@ def frontier_data(wf: BpmnWorkflow) -> dict[str, Any]:
     return dict(max(tasks, key=lambda t: t.last_state_change).data)
 
 
-def _find(exc: BaseException, kind: type[SandboxError]) -> SandboxError | None:
+def _find(exc: BaseException, kind: type[E]) -> E | None:
     """The first ``kind`` in an exception's cause/context chain (the library wraps errors)."""
     seen: set[int] = set()
     current: BaseException | None = exc

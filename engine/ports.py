@@ -73,6 +73,10 @@ class OperationSpec:
 
 
 class ServiceOperation(Protocol):
+    """An operation may also define ``check_param(name, value) -> str | None``: a further
+    check of a literal parameter at deploy time (a problem, or None), e.g. a URL it would
+    refuse to call (``ServiceRegistry.check_params`` asks it when present)."""
+
     spec: OperationSpec
 
     def __call__(self, session: Session, ctx: ProcessContext,

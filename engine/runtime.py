@@ -57,7 +57,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from .calendar import BusinessCalendar
 from .data import to_json
 from .errors import AlreadyStarted, Conflict, DefinitionInvalid, EngineError, NotFound
-from .executor import FINAL_DATA, InstanceRun
+from .executor import DEFAULT_DATA_LIMIT, FINAL_DATA, InstanceRun
 from .persistence import add_history, conflicts_guarded, lock_instance
 from .ports import Assigner, Clock, EntitySelector, StartRequest, SystemClock
 from .sandbox import Limits, Sandbox
@@ -78,12 +78,15 @@ class Engine(TaskActions):
                  limits: Limits | None = None,
                  retry_delays: Sequence[float] = (1.0, 5.0),
                  calendar: BusinessCalendar | None = None,
-                 selector: EntitySelector | None = None) -> None:
+                 selector: EntitySelector | None = None,
+                 data_limit: int | None = DEFAULT_DATA_LIMIT) -> None:
         """``retry_delays``: seconds before the 2nd, 3rd … attempt of a failing service call
         (so the default is 3 attempts: now, +1 s, +5 s). ``calendar``: working time for
         business-hours timers; its time zone is also the default of timers and schedules
         written without ``marshrut:timezone``. ``selector``: finds the CRM records a
-        scheduled start runs for (``marshrut:select``)."""
+        scheduled start runs for (``marshrut:select``). ``data_limit``: bytes of JSON that an
+        instance's data (each step's, and its whole stored state) may reach; past it the
+        instance becomes an incident naming the element that grew it (None: no limit)."""
         self.registry = registry
         self.assigner = assigner
         self.clock: Clock = clock or SystemClock()
@@ -92,6 +95,7 @@ class Engine(TaskActions):
         self.retry_delays = tuple(retry_delays)
         self.calendar = calendar or BusinessCalendar()
         self.selector = selector
+        self.data_limit = data_limit
         self.compiler = Compiler(registry, self.sandbox, assigner, selector=selector,
                                  default_timezone=self.calendar.timezone)
         self.timer_service = TimerService(self)

@@ -61,6 +61,13 @@ class ServiceRegistry:
                     literal(spec, p.value)
                 except ValueError as exc:
                     problems.append(f"parameter '{p.name}': {exc}")
+                    continue
+                # An operation may check a literal further (``check_param(name, value)`` →
+                # a problem or None), e.g. a URL that it would refuse to call.
+                check = getattr(op, "check_param", None)
+                problem = check(p.name, p.value) if check is not None else None
+                if problem:
+                    problems.append(f"parameter '{p.name}': {problem}")
         for name, spec in specs.items():
             if spec.required and name not in given:
                 problems.append(f"operation {config.operation} needs parameter '{name}'")

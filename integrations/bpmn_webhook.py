@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session
 
@@ -19,7 +18,8 @@ from automation.params import bad_params, coerce_params
 from engine.errors import ServiceCallError
 from engine.ports import OperationSpec, ParamSpec, ProcessContext
 
-from .delivery import SendResult, http_post_form
+from .delivery import SendResult, guarded_sender
+from .url_guard import UrlGuard, UrlRefused
 
 SPEC = OperationSpec(
     name="webhook.call",
@@ -44,18 +44,32 @@ class WebhookOperation:
 
     spec = SPEC
 
-    def __init__(self, sender: Callable[[str, dict[str, str], float], SendResult] =
-                 http_post_form, timeout: float = 10.0) -> None:
-        self.sender = sender
+    def __init__(self, *, guard: UrlGuard | None = None,
+                 sender: Callable[[str, dict[str, str], float], SendResult] | None = None,
+                 timeout: float = 10.0) -> None:
+        self.guard = guard or UrlGuard()
+        self.sender = sender  # default: http_post_form through ``guard``
         self.timeout = timeout
+
+    def check_param(self, name: str, value: Any) -> str | None:
+        """A literal parameter's problem at deploy time (the engine asks): a ``url`` that the
+        guard refuses is a deploy error, not an incident later."""
+        if name != "url" or not isinstance(value, str):
+            return None
+        try:
+            self.guard.check_url(value)
+        except UrlRefused as exc:
+            return str(exc)
+        return None
 
     def __call__(self, session: Session, ctx: ProcessContext, params: Mapping[str, Any],
                  data: Mapping[str, Any]) -> dict[str, Any]:
         values = coerce_params(SPEC, params)
         url = values["url"]
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 1000:
-            raise bad_params(SPEC, {"url": "must be an http(s) URL"})
+        try:
+            self.guard.check_url(url)
+        except UrlRefused as exc:
+            raise bad_params(SPEC, {"url": str(exc)}) from None
         extra = values.get("fields") or {}
         if not isinstance(extra, dict) or any(isinstance(v, (dict, list))
                                               for v in extra.values()):
@@ -68,7 +82,10 @@ class WebhookOperation:
             form[f"data[FIELDS][{str(key).upper()}]"] = "" if value is None else str(value)
         if values.get("token"):
             form["auth[application_token]"] = values["token"]
-        result = self.sender(url, form, self.timeout)
+        send = self.sender or guarded_sender(self.guard)
+        result = send(url, form, self.timeout)
+        if result.refused:
+            raise bad_params(SPEC, {"url": result.error.removeprefix("refused: ")})
         if not result.ok:
             transient = result.status is None or result.status >= 500 or result.status == 429
             raise ServiceCallError(f"webhook.call: {url[:200]} answered "
@@ -76,7 +93,8 @@ class WebhookOperation:
         return {"webhook": {"status": result.status}}
 
 
-def register_webhook_operation(registry: Any) -> str:
-    """Register ``webhook.call`` in the engine's registry (which refuses duplicates)."""
-    registry.register(WebhookOperation())
+def register_webhook_operation(registry: Any, guard: UrlGuard | None = None) -> str:
+    """Register ``webhook.call`` in the engine's registry (which refuses duplicates); its
+    URLs go through ``guard`` (default: nothing allow-listed)."""
+    registry.register(WebhookOperation(guard=guard))
     return SPEC.name

@@ -14,14 +14,12 @@ older than ``grace``; younger ones are scanned again (and skipped when already q
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import logging
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 from sqlalchemy import event, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -34,6 +32,7 @@ from crm_models.services.records import record_event
 
 from .models import Delivery, DeliveryCursor, EventHandler
 from .outgoing import CURSOR, bitrix_event, payload
+from .url_guard import UrlGuard, UrlRefused
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +41,7 @@ log = logging.getLogger(__name__)
 class SendResult:
     status: int | None  # HTTP status, None when no response came
     error: str = ""
+    refused: bool = False  # the URL guard refused it: no connection was made, no retry helps
 
     @property
     def ok(self) -> bool:
@@ -51,26 +51,28 @@ class SendResult:
 Sender = Callable[[str, dict[str, str], float], SendResult]
 
 
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None  # a redirect would turn the POST into a GET: report it instead
-
-
-def http_post_form(url: str, fields: dict[str, str], timeout: float) -> SendResult:
-    """POST ``fields`` form-encoded to ``url``; never raises for network or HTTP errors."""
-    data = urlencode(fields).encode()
-    req = urllib.request.Request(url, data=data, method="POST", headers={
-        "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "Marshrut-Webhooks/1"})
-    opener = urllib.request.build_opener(_NoRedirect)
+def http_post_form(url: str, fields: dict[str, str], timeout: float, *,
+                   guard: UrlGuard | None = None) -> SendResult:
+    """POST ``fields`` form-encoded to ``url`` through ``guard`` (default: nothing
+    allow-listed); never raises for refused URLs, network or HTTP errors, never follows a
+    redirect (that would turn the POST into a GET, and could point anywhere): a 3xx is
+    reported as it is."""
     try:
-        with opener.open(req, timeout=timeout) as resp:
-            return SendResult(resp.status)
-    except urllib.error.HTTPError as exc:
-        exc.close()
-        return SendResult(exc.code, f"HTTP {exc.code} {exc.reason}")
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        reason = getattr(exc, "reason", exc)
-        return SendResult(None, f"{type(exc).__name__}: {reason}"[:500])
+        status, reason = (guard or UrlGuard()).post_form(url, fields, timeout)
+    except UrlRefused as exc:
+        return SendResult(None, f"refused: {exc}"[:500], refused=True)
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        return SendResult(None, f"{type(exc).__name__}: {exc}"[:500])
+    if 200 <= status < 300:
+        return SendResult(status)
+    return SendResult(status, f"HTTP {status} {reason}"[:500])
+
+
+def guarded_sender(guard: UrlGuard) -> Sender:
+    """``http_post_form`` bound to ``guard``."""
+    def send(url: str, fields: dict[str, str], timeout: float) -> SendResult:
+        return http_post_form(url, fields, timeout, guard=guard)
+    return send
 
 
 @dataclass
@@ -78,7 +80,8 @@ class DeliveryWorker:
     """One pass at a time (``run_once``); a ``DeliveryThread`` repeats it in the background."""
 
     sessions: sessionmaker
-    sender: Sender = http_post_form
+    guard: UrlGuard = field(default_factory=UrlGuard)  # outgoing URLs: see url_guard
+    sender: Sender | None = None  # default: http_post_form through ``guard``
     clock: Callable[[], dt.datetime] = utcnow
     domain: str = "localhost"
     timeout: float = 10.0
@@ -185,7 +188,8 @@ class DeliveryWorker:
                                   .join(Delivery, Delivery.handler_id == EventHandler.id)
                                   .where(Delivery.id == delivery_id)).one()
             session.commit()  # no transaction stays open during the HTTP call
-            result = self.sender(row.url, dict(row.payload), self.timeout)
+            send = self.sender or guarded_sender(self.guard)
+            result = send(row.url, dict(row.payload), self.timeout)
             attempted += 1
             self._record(session, delivery_id, row.attempts + 1, result)
             session.commit()
@@ -200,7 +204,7 @@ class DeliveryWorker:
                                   "last_error": result.error[:2000], "lease_until": None}
         if result.ok:
             values.update(status="sent", sent_at=now, last_error="")
-        elif attempts >= self.max_attempts:
+        elif result.refused or attempts >= self.max_attempts:
             values["status"] = "failed"
         else:
             values["next_attempt_at"] = now + self.backoff(attempts)

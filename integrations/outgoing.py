@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +14,7 @@ from crm_models.permissions import Actor
 from crm_models.services.records import record_event
 
 from .models import DeliveryCursor, EventHandler
+from .url_guard import UrlGuard, UrlRefused
 
 CURSOR = "bitrix_outgoing"
 
@@ -64,14 +64,11 @@ def payload(*, event: str, handler: EventHandler, entity_id: int, ts: int,
     }
 
 
-def _check_url(url: Any) -> str:
-    if not isinstance(url, str) or len(url.strip()) > 1000:
-        raise ValidationFailed({"url": "must be an http(s) URL of at most 1000 characters"})
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationFailed({"url": "must be an http(s) URL"})
-    return url
+def _check_url(url: Any, guard: UrlGuard) -> str:
+    try:
+        return guard.check_url(url)
+    except UrlRefused as exc:
+        raise ValidationFailed({"url": str(exc)}) from None
 
 
 def ensure_cursor(session: Session) -> DeliveryCursor:
@@ -86,14 +83,17 @@ def ensure_cursor(session: Session) -> DeliveryCursor:
     return cursor
 
 
-def register_handler(session: Session, actor: Actor, *, event: str, url: str) -> EventHandler:
-    """Send ``event`` notifications to ``url`` from now on. Administrators only."""
+def register_handler(session: Session, actor: Actor, *, event: str, url: str,
+                     guard: UrlGuard | None = None) -> EventHandler:
+    """Send ``event`` notifications to ``url`` from now on. Administrators only. ``guard``
+    (default: nothing allow-listed) refuses URLs aimed at this machine or private networks;
+    the delivery worker checks them again, resolved, when it sends."""
     actor.require_flag("manage_settings")
     errors: dict[str, str] = {}
     if not isinstance(event, str) or event.strip().upper() not in EVENTS:
         errors["event"] = "must be one of: " + ", ".join(EVENTS)
     try:
-        url = _check_url(url)
+        url = _check_url(url, guard or UrlGuard())
     except ValidationFailed as exc:
         errors.update(exc.fields)
     if errors:

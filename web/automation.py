@@ -33,8 +33,10 @@ DEFAULT_INTERVAL = 10.0
 
 
 def init_app(app: Flask) -> None:
+    limit = app.config.get("INSTANCE_DATA_LIMIT_BYTES")
     engine = build_engine(calendar=BusinessCalendar.from_config(
-        app.config.get("BUSINESS_CALENDAR")))
+        app.config.get("BUSINESS_CALENDAR")), url_guard=app.extensions.get("url_guard"),
+        data_limit=int(limit) if limit else None)
     factory = app.extensions["db_sessionmaker"]
     dispatcher = Dispatcher(engine, factory)
     app.extensions["engine"] = engine

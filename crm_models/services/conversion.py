@@ -102,18 +102,22 @@ def _convert(session: Session, actor: Actor, lead: Lead, deal: dict[str, Any]) -
         company = session.get(Company, lead.company_id)
     elif lead.company_title:
         company = records.create(session, actor, "company", _company_fields(lead), extra=extra)
+    # The lead's own company and the records made here may be linked whether or not the
+    # actor may read them; a ``deal`` override's links are checked like any other.
+    vouched = {"company": {company.id} if company else set(), "contact": set()}
     contact: Contact | None = None
     if lead.first_name or lead.last_name:
         cf = _contact_fields(lead)
         if company is not None:
             cf["company_id"] = company.id
-        contact = records.create(session, actor, "contact", cf, extra=extra)
+        contact = records.create(session, actor, "contact", cf, extra=extra, vouched=vouched)
+        vouched["contact"].add(contact.id)
     df = _deal_fields(lead, deal)
     if company is not None:
         df.setdefault("company_id", company.id)
     if contact is not None:
         df.setdefault("contact_ids", [contact.id])
-    new_deal = records.create(session, actor, "deal", df, extra=extra)
+    new_deal = records.create(session, actor, "deal", df, extra=extra, vouched=vouched)
     links = {"status": LeadStatus.CONVERTED.value, "deal_id": new_deal.id,
              "contact_id": contact.id if contact else None,
              "company_id": company.id if company else None}

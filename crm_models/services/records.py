@@ -9,6 +9,7 @@ committed. The caller commits (or rolls back, and then nothing of it exists).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from ..db import MAX_ROW_ID, utcnow
 from ..entities import ENTITY_MODELS, Contact, Deal, Pipeline, Stage, deal_contact
 from ..errors import NotFound, PermissionDenied, ValidationFailed
 from ..fields import SCHEMAS, Field, _coerce, clean, field_map
+from ..org import PermLevel
 from ..permissions import Actor
 from ..serialize import diff, json_value, to_dict
 from . import rows
@@ -95,26 +97,56 @@ def _search_text(entity: str, record: Any) -> str:
     return " ".join(parts).casefold()
 
 
-def _check_refs(session: Session, entity: str, data: dict[str, Any]) -> dict[str, str]:
-    """Referenced users and records must exist (users also be active). Asked of the database,
-    not the session's identity map, which may still hold a row another session deleted or a
-    user another session deactivated (the insert would then fail on its foreign key)."""
+def _check_refs(session: Session, actor: Actor, entity: str, data: dict[str, Any],
+                record: Any | None = None,
+                vouched: Mapping[str, Collection[int]] | None = None) -> dict[str, str]:
+    """Referenced users and records must exist (users also be active), and a record newly
+    linked must be one the actor may read: a form offers only those, and no other path may
+    link what its user cannot see. A record that cannot be read is reported exactly like one
+    that does not exist (its existence is not told). Links a record already has (``record``,
+    on update) are not re-checked, so someone who cannot read the company that a colleague
+    linked can still edit the rest; nor are ``vouched`` ones (entity → ids: what a lead
+    conversion carries over from the lead and the records it just made). Asked of the database, not the session's identity map,
+    which may still hold a row another session deleted or a user another session deactivated
+    (the insert would then fail on its foreign key)."""
     errors: dict[str, str] = {}
     fields = _FIELDS[entity]
+    vouched = vouched or {}
     for name, value in data.items():
         f = fields[name]
         if f.kind == "user" and value is not None:
             if not rows.user_active(session, value):
                 errors[name] = f"no active user with id {value}"
         elif f.kind == "ref" and value is not None and not f.readonly:
-            if not rows.record_exists(session, model_for(f.ref), value):
+            model = model_for(f.ref)
+            if not rows.record_exists(session, model, value):
+                errors[name] = f"no {f.ref} with id {value}"
+            elif (record is None or getattr(record, name) != value) \
+                    and value not in vouched.get(f.ref, ()) \
+                    and not _readable_ids(session, actor, model, [value]):
                 errors[name] = f"no {f.ref} with id {value}"
         elif f.kind == "refs" and value:
-            found = rows.existing_ids(session, model_for(f.ref), value)
+            model = model_for(f.ref)
+            found = rows.existing_ids(session, model, value)
             missing = [v for v in value if v not in found]
+            if not missing:
+                linked = {c.id for c in getattr(record, name.removesuffix("_ids") + "s")} \
+                    if record is not None else set()
+                new = [v for v in value if v not in linked and v not in vouched.get(f.ref, ())]
+                readable = _readable_ids(session, actor, model, new) if new else set()
+                missing = [v for v in new if v not in readable]
             if missing:
                 errors[name] = f"no {f.ref} with id {missing[0]}"
     return errors
+
+
+def _readable_ids(session: Session, actor: Actor, model: Any, ids: list[int]) -> set[int]:
+    """Those of ``ids`` the actor may read (no query for an actor who reads them all, such
+    as a process's system actor)."""
+    if actor.level(model.entity_type, "read") == PermLevel.ALL:
+        return set(ids)
+    return set(session.scalars(select(model.id).where(model.id.in_(ids),
+                                                      actor.scope(model, "read"))))
 
 
 def _resolve_stage(session: Session, deal: Deal | None, data: dict[str, Any]) -> Stage | None:
@@ -168,14 +200,16 @@ def _apply(session: Session, entity: str, record: Any, data: dict[str, Any]) -> 
 
 
 def create(session: Session, actor: Actor, entity: str, data: dict[str, Any], *,
-           extra: dict[str, Any] | None = None) -> Any:
-    """Create a record of ``entity`` from API-shaped ``data``; see the module docstring."""
+           extra: dict[str, Any] | None = None,
+           vouched: Mapping[str, Collection[int]] | None = None) -> Any:
+    """Create a record of ``entity`` from API-shaped ``data``; see the module docstring.
+    ``vouched``: records (entity → ids) it may link to without the actor reading them."""
     actor.require(entity, "add")
     values = clean(entity, data, partial=False)
     values.setdefault("responsible_id", actor.user_id)
     if values["responsible_id"] is None:
         raise ValidationFailed({"responsible_id": "is required"})
-    errors = _check_refs(session, entity, values)
+    errors = _check_refs(session, actor, entity, values, vouched=vouched)
     if errors:
         raise ValidationFailed(errors)
     opened = values.get("opened", True)
@@ -209,7 +243,7 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
     values = clean(entity, data, partial=True, allow_readonly=allow_readonly)
     if entity == "lead" and values.get("status") == "CONVERTED" and not allow_readonly:
         raise ValidationFailed({"status": "a lead becomes CONVERTED only by converting it"})
-    errors = _check_refs(session, entity, values)
+    errors = _check_refs(session, actor, entity, values, record)
     if errors:
         raise ValidationFailed(errors)
     before = to_dict(record)

@@ -8,7 +8,10 @@ from sqlalchemy import select
 
 from crm_models.activity import AuditEvent, OutboxEvent
 from crm_models.entities import Deal, Lead
+from crm_models.permissions import system_actor
+from crm_models.services.crm import update_company
 
+from ..engine.support import FakeClock
 from .support import api_as, instances_of, tasks_of
 
 
@@ -18,9 +21,10 @@ def create(api, entity, **fields):
     return r.get_json()["id"]
 
 
-def test_large_deal_goes_to_the_corporate_manager_with_a_task(app, db, demo):
+def test_large_deal_goes_to_the_corporate_manager_with_a_task(app, db, demo, monkeypatch):
+    before = dt.datetime(2026, 3, 6, 14, 0, tzinfo=dt.UTC)  # a fixed "now" (a Friday)
+    monkeypatch.setattr(app.extensions["engine"], "clock", FakeClock(before))
     manager = api_as(app, db, "manager1@demo.local")
-    before = dt.datetime.now(dt.UTC)
     deal_id = create(manager, "deal", title="Станки для завода", amount="2500000")
     # routed before the request returned: the next GET (by the new responsible) shows it
     corporate = api_as(app, db, "corporate@demo.local")
@@ -30,14 +34,22 @@ def test_large_deal_goes_to_the_corporate_manager_with_a_task(app, db, demo):
     [task] = [t for t in tasks if t["entity_id"] == deal_id]
     assert task["name"] == "Contact the client" and task["assignee_id"] == demo.corporate.id
     due = dt.datetime.fromisoformat(task["due_at"])
-    assert dt.timedelta(hours=2) <= due - before < dt.timedelta(hours=2, minutes=1)
+    assert due == before + dt.timedelta(hours=2)  # "due in 2 hours": wall-clock hours
     assert "2500000.00 RUB" in task["instructions"]
     # the manager lost sight of it (a manager reads only their own deals)
     assert manager.get(f"/api/v1/deals/{deal_id}").status_code == 404
     assert manager.get("/api/v1/tasks").get_json()["items"] == []
 
 
+def vector_kept_by(db, demo, user):
+    """``user`` becomes ООО «Вектор»'s responsible: a manager with "own" rights may link
+    deals only to companies he can read."""
+    update_company(db, system_actor("tests"), demo.vector_id, responsible_id=user.id)
+    db.commit()
+
+
 def test_key_client_deal_goes_to_the_head_of_sales_whatever_the_amount(app, db, demo):
+    vector_kept_by(db, demo, demo.m1)
     manager = api_as(app, db, "manager1@demo.local")
     small = create(manager, "deal", title="Запчасти", amount="50000", company_id=demo.vector_id)
     large = create(manager, "deal", title="Линия", amount="3000000", company_id=demo.vector_id)
@@ -74,6 +86,7 @@ def test_key_client_lead_goes_to_the_head_of_sales(app, db, demo):
 
 
 def test_precedence_and_history_say_which_process_set_what(app, db, demo, engine):
+    vector_kept_by(db, demo, demo.m1)
     manager = api_as(app, db, "manager1@demo.local")
     deal_id = create(manager, "deal", title="Большой ключевой", amount="5000000",
                      company_id=demo.vector_id)

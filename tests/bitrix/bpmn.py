@@ -31,11 +31,15 @@ def review_process(key: str, *, message: str | None = None) -> str:
             '</bpmn:process>\n</bpmn:definitions>\n')
 
 
-def webhook_process(key: str, params: dict[str, str], *, message: str = "deal.created") -> str:
-    """On ``message``: one ``webhook.call`` service task with ``params`` → end."""
+def webhook_process(key: str, params: dict[str, str], *, message: str = "deal.created",
+                    expressions: dict[str, str] | None = None) -> str:
+    """On ``message``: one ``webhook.call`` service task with ``params`` (literals) and
+    ``expressions`` (evaluated on the task data) → end."""
     msg, start = _start(message)
     plist = "".join(f'<marshrut:parameter name="{n}" value={quoteattr(v)}/>'
                     for n, v in params.items())
+    plist += "".join(f'<marshrut:parameter name="{n}" expression={quoteattr(v)}/>'
+                     for n, v in (expressions or {}).items())
     return (HEAD.format(key=key) + msg
             + f'<bpmn:process id="{key}" isExecutable="true">\n' + start
             + '<bpmn:serviceTask id="Call" marshrut:operation="webhook.call">'

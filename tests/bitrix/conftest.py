@@ -18,6 +18,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from crm_models.permissions import system_actor
+from integrations.url_guard import UrlGuard
 from integrations.webhooks import create_webhook
 
 from ..factories import Org
@@ -135,7 +136,9 @@ class Receiver:
     """A loopback HTTP server that records form posts and answers with scripted statuses."""
 
     url: str
+    guard: UrlGuard  # allow-lists this receiver (loopback) and nothing else
     posts: list[dict[str, str]] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # the Host header of each post
     statuses: list[int] = field(default_factory=list)
     got_one: threading.Event = field(default_factory=threading.Event)
 
@@ -151,6 +154,7 @@ def receiver() -> Iterator[Receiver]:
             body = self.rfile.read(length).decode()
             assert self.headers["Content-Type"] == "application/x-www-form-urlencoded"
             rec.posts.append({k: v[0] for k, v in parse_qs(body).items()})
+            rec.hosts.append(self.headers.get("Host", ""))
             status = rec.statuses.pop(0) if rec.statuses else 200
             self.send_response(status)
             self.send_header("Content-Length", "0")
@@ -161,7 +165,8 @@ def receiver() -> Iterator[Receiver]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state["rec"] = Receiver(f"http://127.0.0.1:{server.server_port}/hook")
+    state["rec"] = Receiver(f"http://127.0.0.1:{server.server_port}/hook",
+                            UrlGuard.from_config([f"127.0.0.1:{server.server_port}"]))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -170,3 +175,16 @@ def receiver() -> Iterator[Receiver]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture()
+def allowed_receiver(app: Any, receiver: Receiver,
+                     monkeypatch: pytest.MonkeyPatch) -> Receiver:
+    """The receiver, allow-listed in the app as an administrator would
+    (``OUTGOING_URL_ALLOWLIST``): the admin pages, the delivery worker and ``webhook.call``
+    may post to it. Without this, loopback URLs are refused."""
+    monkeypatch.setitem(app.extensions, "url_guard", receiver.guard)
+    monkeypatch.setattr(app.extensions["engine"].registry.get("webhook.call"), "guard",
+                        receiver.guard)
+    monkeypatch.setattr(app.extensions["bitrix_delivery"], "guard", receiver.guard)
+    return receiver

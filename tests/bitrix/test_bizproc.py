@@ -140,7 +140,8 @@ def test_b24pysdk_bizproc(app, org, db, m1_hook, tls_server):
                                         fields={"outcome": "done"}).result is True
 
 
-def test_call_webhook_service_operation(app, org, db, admin_hook, rest, receiver):
+def test_call_webhook_service_operation(app, org, db, admin_hook, rest, allowed_receiver):
+    receiver = allowed_receiver
     # the parameters are checked when the diagram is deployed
     with pytest.raises(DefinitionInvalid, match="fields"):
         deploy(app, db, webhook_process("notify_erp", {"url": receiver.url,
@@ -156,7 +157,9 @@ def test_call_webhook_service_operation(app, org, db, admin_hook, rest, receiver
     assert post["auth[application_token]"] == "secret-token" and post["ts"].isdigit()
 
 
-def test_call_webhook_failure_becomes_an_incident(app, org, db, admin_hook, rest, receiver):
+def test_call_webhook_failure_becomes_an_incident(app, org, db, admin_hook, rest,
+                                                  allowed_receiver):
+    receiver = allowed_receiver
     receiver.statuses = [404]
     deploy(app, db, webhook_process("notify_erp", {"url": receiver.url}))
     deal_id = rest(admin_hook, "crm.deal.add", {"fields": {"TITLE": "x"}})[1]["result"]

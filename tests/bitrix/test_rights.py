@@ -63,3 +63,36 @@ def test_non_crm_access_denied_is_403(app, org, db, rest):
         assert (status, body["error"]) == (403, "ACCESS_DENIED")
     finally:
         del registry.METHODS["test.refuse"]
+
+
+def test_links_to_records_the_owner_cannot_read_are_refused(app, org, db, m1_hook, rest):
+    """crm.deal.add with the COMPANY_ID (or CONTACT_IDS) of a record the webhook's owner may
+    not read fails naming the field, as for an id that does not exist; nothing is written."""
+    from sqlalchemy import select
+
+    from crm_models.entities import Deal
+    from tests.factories import make_company, make_contact
+
+    theirs = make_company(db, org.m2, title="Theirs")
+    their_contact = make_contact(db, org.m2)
+    mine = make_company(db, org.m1, title="Mine")
+    db.commit()
+    status, body = rest(m1_hook, "crm.deal.add", {"fields": {"TITLE": "Forged",
+                                                             "COMPANY_ID": theirs.id}})
+    assert status == 400 and "COMPANY_ID" in body["error_description"], body
+    assert "Theirs" not in str(body)
+    status, unknown = rest(m1_hook, "crm.deal.add", {"fields": {"TITLE": "Forged",
+                                                                "COMPANY_ID": 999999}})
+    assert (status, unknown["error"]) == (400, body["error"])
+    status, body = rest(m1_hook, "crm.deal.add", {"fields": {
+        "TITLE": "Forged", "CONTACT_IDS": [their_contact.id]}})
+    assert status == 400 and "CONTACT_IDS" in body["error_description"], body
+    status, body = rest(m1_hook, "crm.contact.add", {"fields": {"LAST_NAME": "Forged",
+                                                                "COMPANY_ID": theirs.id}})
+    assert status == 400 and "COMPANY_ID" in body["error_description"], body
+    db.rollback()
+    assert db.scalars(select(Deal).where(Deal.title == "Forged")).all() == []
+    status, body = rest(m1_hook, "crm.deal.add", {"fields": {"TITLE": "Fine",
+                                                             "COMPANY_ID": mine.id}})
+    db.rollback()  # a fresh snapshot: the call committed through its own connection
+    assert status == 200 and db.get(Deal, body["result"]).company_id == mine.id

@@ -80,7 +80,8 @@ def test_cli_create_webhook_prints_a_working_url(app, org, rest):
 
 
 def test_admin_page_registers_handlers_and_shows_the_log(app, org, db, auth, client,
-                                                         receiver):
+                                                         allowed_receiver):
+    receiver = allowed_receiver
     auth.login("m1@test.local")
     assert client.get("/admin/webhooks").status_code == 403
     auth.logout()
@@ -126,11 +127,12 @@ def test_integrations_does_not_import_flask():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_cli_deliver_webhooks_runs_one_pass(app, org, db, receiver):
+def test_cli_deliver_webhooks_runs_one_pass(app, org, db, allowed_receiver):
+    receiver = allowed_receiver
     from integrations.outgoing import register_handler
     from tests.factories import SYSTEM, make_deal
 
-    register_handler(db, SYSTEM, event="ONCRMDEALADD", url=receiver.url)
+    register_handler(db, SYSTEM, event="ONCRMDEALADD", url=receiver.url, guard=receiver.guard)
     db.commit()
     make_deal(db, org.admin)
     db.commit()

@@ -21,11 +21,29 @@ from ..automation.support import instances_of
 from ..engine.support import FakeClock
 
 MSK = zoneinfo.ZoneInfo("Europe/Moscow")
+#: Fixed "now"s: no test here depends on the day it runs (the schedule is weekday mornings,
+#: so "tomorrow" is a day later from Monday to Thursday and three days later on a Friday).
+MONDAY_NOON = dt.datetime(2026, 3, 2, 12, 0, tzinfo=MSK)
+THURSDAY_NOON = dt.datetime(2026, 3, 5, 12, 0, tzinfo=MSK)
+FRIDAY_EVENING = dt.datetime(2026, 3, 6, 19, 0, tzinfo=MSK)
 
 
-def age(db, model, record_id, days, now=None):
+def msk(day: int, hour: int = 9) -> dt.datetime:
+    return dt.datetime(2026, 3, day, hour, 0, tzinfo=MSK)
+
+
+@pytest.fixture()
+def deployed_at(request, app, monkeypatch):
+    """The app engine's clock frozen at ``request.param`` (default Monday noon) — request it
+    before ``demo``, which deploys the shipped processes and arms their schedules."""
+    now = getattr(request, "param", MONDAY_NOON).astimezone(dt.UTC)
+    monkeypatch.setattr(app.extensions["engine"], "clock", FakeClock(now))
+    return now
+
+
+def age(db, model, record_id, days, now):
     """Pretend nothing happened on the record for ``days`` days (before ``now``)."""
-    then = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=days)
+    then = now - dt.timedelta(days=days)
     db.execute(update(model).where(model.id == record_id).values(updated_at=then))
     db.execute(update(AuditEvent).where(AuditEvent.entity_type == model.entity_type,
                                         AuditEvent.entity_id == record_id).values(at=then))
@@ -48,19 +66,20 @@ def follow_ups(db):
                            .order_by(Activity.id)))
 
 
-def test_the_schedule_is_armed_for_the_next_weekday_morning(db, followup):
+@pytest.mark.parametrize(("deployed_at", "first"), [
+    (MONDAY_NOON, msk(3)), (FRIDAY_EVENING, msk(9)), (msk(4, 8), msk(4))],
+    indirect=["deployed_at"])
+def test_the_schedule_is_armed_for_the_next_weekday_morning(deployed_at, db, followup, first):
     [row] = db.scalars(select(Timer).where(Timer.definition_id == followup.id)).all()
-    local = row.due_at.astimezone(MSK)
-    assert (row.status, row.kind, local.hour, local.minute) == (TimerStatus.PENDING, "start",
-                                                                9, 0)
-    assert local.isoweekday() <= 5 and row.due_at > dt.datetime.now(dt.UTC)
+    assert (row.status, row.kind) == (TimerStatus.PENDING, "start")
+    assert row.due_at == first
     assert followup.schedules[0]["select"] == {"entity": "deal", "idle_days": 7,
                                                "open_only": True, "filters": []}
 
 
 @pytest.fixture()
-def clock():
-    return FakeClock(dt.datetime.now(dt.UTC))
+def clock(deployed_at):
+    return FakeClock(deployed_at)
 
 
 @pytest.fixture()
@@ -76,8 +95,16 @@ def pending_row(db, definition_id):
                                           Timer.status == TimerStatus.PENDING)).one()
 
 
-def test_idle_open_deals_get_one_follow_up_each(db, demo, followup, clock, timed_runner):
+@pytest.mark.parametrize(("deployed_at", "first", "second"), [
+    # Tuesday, then Wednesday: the deal touched six days before the first run has been idle
+    # exactly seven days at the second (the boundary: it is picked)
+    (MONDAY_NOON, msk(3), msk(4)),
+    # Friday, then Monday: nine days
+    (THURSDAY_NOON, msk(6), msk(9))], indirect=["deployed_at"])
+def test_idle_open_deals_get_one_follow_up_each(deployed_at, db, demo, followup, clock,
+                                                timed_runner, first, second):
     due = pending_row(db, followup.id).due_at
+    assert due == first
     by_title = deals(db)
     fresh = by_title["Тестовый заказ"]
     for d in by_title.values():
@@ -109,18 +136,18 @@ def test_idle_open_deals_get_one_follow_up_each(db, demo, followup, clock, timed
     # the next weekday morning: the follow-ups touched those deals, so none is planned twice;
     # the deal touched six days before the first run has now been idle for a week
     nxt = pending_row(db, followup.id)
-    assert nxt.due_at.astimezone(MSK).hour == 9 and nxt.due_at > due
+    assert nxt.due_at == second
     clock.current = nxt.due_at
     assert timed_runner.run_due().fired == 1
     later = follow_ups(db)[len(todos):]
     assert [a.entity_id for a in later] == [by_title["Пилотный проект"].id]
 
 
-def test_the_selector_reads_like_the_list_filters(db, demo):
+def test_the_selector_reads_like_the_list_filters(deployed_at, db, demo):
     selector = CrmSelector()
-    now = dt.datetime.now(dt.UTC)
+    now = deployed_at
     for d in deals(db).values():
-        age(db, Deal, d.id, 10)
+        age(db, Deal, d.id, 10, now=now)
     big = selector.select(db, SelectionSpec("deal", 7, True, (("amount__gte", "1000000"),)),
                           now)
     assert sorted(r.data["deal"]["title"] for r in big) == [

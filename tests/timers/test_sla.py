@@ -4,16 +4,20 @@ the head of Sales; acting in time cancels the escalation."""
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 
+import pytest
 from sqlalchemy import select
 
 from automation.models import Notification
 from crm_models.entities import Deal
-from engine.calendar import BusinessCalendar
 from engine.store import Timer, TimerKind, TimerStatus
 
 from ..automation.support import api_as, instances_of, tasks_of
+from ..engine.support import FakeClock
 from .support import make_due
+
+MSK = zoneinfo.ZoneInfo("Europe/Moscow")
 
 
 def large_deal(app, db):
@@ -30,12 +34,20 @@ def sla_timer(db, instance_id):
     return db.scalars(select(Timer).where(Timer.instance_id == instance_id)).one()
 
 
-def test_the_sla_is_two_working_hours_from_the_routing(app, db, demo):
+@pytest.mark.parametrize(("routed_at", "due"), [
+    (dt.datetime(2026, 3, 3, 11, 0, tzinfo=MSK), dt.datetime(2026, 3, 3, 13, 0, tzinfo=MSK)),
+    # an hour before the end of a Friday: one hour then, one on Monday morning
+    (dt.datetime(2026, 3, 6, 17, 0, tzinfo=MSK), dt.datetime(2026, 3, 9, 10, 0, tzinfo=MSK)),
+    # a Saturday: from Monday's start
+    (dt.datetime(2026, 3, 7, 12, 0, tzinfo=MSK), dt.datetime(2026, 3, 9, 11, 0, tzinfo=MSK))])
+def test_the_sla_is_two_working_hours_from_the_routing(app, db, demo, monkeypatch,
+                                                       routed_at, due):
+    monkeypatch.setattr(app.extensions["engine"], "clock", FakeClock(routed_at))
     _deal_id, inst = large_deal(app, db)
     row = sla_timer(db, inst.id)
     assert (row.kind, row.element_id, row.status, row.expression) == (
         TimerKind.BOUNDARY, "Timer_ContactSLA", TimerStatus.PENDING, "PT2H")
-    assert row.due_at == BusinessCalendar().add(inst.started_at, dt.timedelta(hours=2))
+    assert inst.started_at == routed_at and row.due_at == due
 
 
 def test_missed_sla_notifies_and_hands_deal_and_task_to_the_head(app, db, demo, runner):

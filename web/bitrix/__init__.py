@@ -30,6 +30,7 @@ def init_app(app: Flask) -> None:
     csrf.exempt(rest_bp)
     cfg = app.config
     worker = DeliveryWorker(app.extensions["db_sessionmaker"],
+                            guard=app.extensions["url_guard"],
                             domain=cfg.get("BITRIX_PORTAL_DOMAIN") or "localhost",
                             timeout=float(cfg["WEBHOOK_DELIVERY_TIMEOUT"]))
     app.extensions["bitrix_delivery"] = worker

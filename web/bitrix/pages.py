@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -78,7 +78,8 @@ def admin_webhooks() -> Any:
     if request.method == "POST":
         try:
             outgoing.register_handler(db, actor, event=request.form.get("event", ""),
-                                      url=request.form.get("url", ""))
+                                      url=request.form.get("url", ""),
+                                      guard=current_app.extensions["url_guard"])
             db.commit()
             flash(_("The handler was added."), "success")
             return redirect(url_for(".admin_webhooks"))

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from automation.process_trace import instance_trace
 from crm_models.errors import PermissionDenied
 from crm_models.org import User
+from engine.data import shorten
 from engine.errors import EngineError
 from engine.runtime import Engine
 from web.api.processes import _instance_for
@@ -38,7 +39,7 @@ def instance_page(instance_id: int) -> str:
     users = {u.id: u for u in db.scalars(select(User).where(
         User.id.in_(sorted(i for i in user_ids if i))))}
     try:
-        data = _engine().instance_data(db, inst.id)
+        data = shorten(_engine().instance_data(db, inst.id))  # a runaway list stays readable
     except EngineError as exc:
         data = {"error": exc.message}
     config = {"mode": "instance", "bpmnXml": definition.bpmn_xml, "trace": trace}
