@@ -9,8 +9,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from . import api, auth, automation, bitrix, editor, errors, pages, workspace
+    from . import api, auth, automation, bitrix, editor, errors, pages, security, workspace
 
+    security.init_app(app)
     errors.init_app(app)
     automation.init_app(app)
     auth.init_app(app)
