@@ -1,7 +1,8 @@
 """Who is asking: session login for pages, Bearer tokens for the API; throttled logins; CSRF."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -23,10 +24,16 @@ from flask_babel import ngettext
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import OperationalError
 
-from crm_models.errors import LoginLocked
+from crm_models.errors import LoginLocked, ValidationFailed
 from crm_models.org import User
 from crm_models.permissions import Actor, actor_for
-from crm_models.services.org import authenticate, end_sessions, user_for_token
+from crm_models.services.org import (
+    authenticate,
+    check_login_lock,
+    end_sessions,
+    record_failed_login,
+    user_for_token,
+)
 
 from .database import get_db
 
@@ -124,6 +131,24 @@ def sign_out_everywhere(*, reason: str) -> None:
 
 def throttle_key(email: str) -> str:
     return f"{request.remote_addr}|{email.strip().lower()}"[:300]
+
+
+@contextmanager
+def throttled_password_check(email: str) -> Iterator[None]:
+    """Guard a password change's current-password check with the login throttle: refused
+    (``LoginLocked``) while the account or this address is locked, and a wrong current
+    password counts as a failed login (committed, although the change is not)."""
+    db = get_db()
+    check_login_lock(db, key=throttle_key(email), email=email)
+    try:
+        yield
+    except ValidationFailed as exc:
+        if exc.fields.get("current_password") == "is wrong":
+            db.rollback()
+            record_failed_login(db, key=throttle_key(email), email=email,
+                                address=request.remote_addr or "")
+            db.commit()
+        raise
 
 
 def lock_message(seconds: int) -> str:

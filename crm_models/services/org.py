@@ -257,6 +257,26 @@ def login_lock(session: Session, *, key: str, email: str,
     return max(found) if found else None
 
 
+def check_login_lock(session: Session, *, key: str, email: str,
+                     now: dt.datetime | None = None) -> None:
+    """Raise ``LoginLocked`` while this key or e-mail is locked (see ``login_lock``); also
+    guards the current-password check of a password change."""
+    wait = login_lock(session, key=_throttle_key(key), email=email.strip().lower()[:254],
+                      now=now)
+    if wait is not None:
+        minutes = -(-wait // 60)
+        raise LoginLocked(f"Too many failed attempts; try again in {minutes} minutes",
+                          retry_after=wait)
+
+
+def record_failed_login(session: Session, *, key: str, email: str, address: str = "",
+                        now: dt.datetime | None = None) -> None:
+    """One failure towards the throttle and the administrators' list: a wrong login, or a
+    wrong current password when changing it."""
+    session.add(LoginAttempt(key=_throttle_key(key), email=email.strip().lower()[:254],
+                             address=(address or "")[:64], at=now or utcnow()))
+
+
 def _throttle_key(key: str) -> str:
     if len(key) > 300:  # the column's width; a long e-mail must not make the insert fail
         return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
@@ -279,16 +299,11 @@ def authenticate(session: Session, email: str, password: str, *, key: str,
     now = utcnow()
     session.execute(sa_delete(LoginAttempt).where(LoginAttempt.at < now - max(
         FAILED_LOGIN_RETENTION, THROTTLE_WINDOW)))
-    wait = login_lock(session, key=key, email=normalized, now=now)
-    if wait is not None:
-        minutes = -(-wait // 60)
-        raise LoginLocked(f"Too many failed attempts; try again in {minutes} minutes",
-                          retry_after=wait)
+    check_login_lock(session, key=key, email=normalized, now=now)
     user = session.scalars(select(User).where(func.lower(User.email) == normalized)).first() \
         if normalized else None
     if not check_password(user, password) or user is None or not user.active:
-        session.add(LoginAttempt(key=key, email=normalized, address=(address or "")[:64],
-                                 at=now))
+        record_failed_login(session, key=key, email=normalized, address=address, now=now)
         return None
     session.execute(update(LoginAttempt).where(LoginAttempt.key == key,
                                                LoginAttempt.cleared.is_(False))

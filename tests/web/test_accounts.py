@@ -182,6 +182,23 @@ def test_wrong_password_change_changes_nothing(app, db, org, sessions, form, fie
     assert token_works(client, token) and hook_works(client, org.m1.id, secret)
 
 
+def test_guessing_the_current_password_is_throttled(app, db, org, sessions):
+    here = sessions.browser(org.m1)
+    for _ in range(org_services.THROTTLE_MAX_FAILURES):
+        assert change_password(here, current="guess").status_code == 422
+    r = change_password(here)  # the right one, too late
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+    assert "15 минут" in text(r)
+    assert org_services.check_password(fresh(db).get(User, org.m1.id), PASSWORD)
+    # The API shares the throttle.
+    token = create_token(db, org.m1, "script")
+    db.commit()
+    r = Api(app.test_client(), token).patch(f"/api/v1/users/{org.m1.id}", {
+        "password": NEW_PASSWORD, "current_password": PASSWORD})
+    assert r.status_code == 429 and error_of(r)["code"] == "too_many_attempts"
+    assert "Retry-After" in r.headers
+
+
 def test_admin_reset_revokes_everything(app, db, org, sessions):
     token, secret = _credentials(app, db, org.m1)
     victim = sessions.browser(org.m1)

@@ -24,7 +24,7 @@ from crm_models.services.org import (
     update_user,
 )
 
-from ..auth import sign_in
+from ..auth import sign_in, throttled_password_check
 from .common import (
     MAX_ID,
     api_route,
@@ -182,7 +182,11 @@ def users_update(user_id: int) -> Any:
     extra = {k: body.pop(k) for k in ("current_password", "revoke_credentials") if k in body}
     only_keys(body, USER_FIELDS, "user")
     db, actor = db_actor()
-    user = update_user(db, actor, user_id, **extra, **body)
+    if "password" in body and user_id == actor.user_id:  # one's own: the current one is checked
+        with throttled_password_check(g.user.email):
+            user = update_user(db, actor, user_id, **extra, **body)
+    else:
+        user = update_user(db, actor, user_id, **extra, **body)
     if role_ids is not None:
         _set_roles(db, actor, user, role_ids)
     out = _user_detail(db, user)

@@ -10,13 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, g, redirect, render_template, request, url_for
+from flask import flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from crm_models.errors import ValidationFailed
+from crm_models.errors import LoginLocked, ValidationFailed
 from crm_models.services.org import update_user
 
-from ..auth import require_actor, sign_in, sign_out_everywhere
+from ..auth import (
+    lock_message,
+    require_actor,
+    sign_in,
+    sign_out_everywhere,
+    throttled_password_check,
+)
 from ..database import get_db
 from ..i18n import to_user_tz
 from ..pages import lookups
@@ -93,9 +99,16 @@ def change_password() -> Any:
     db = get_db()
     if not errors:
         try:
-            user = update_user(db, actor, me.id, password=new, current_password=current,
-                               revoke_credentials=revoke)
-            db.commit()
+            with throttled_password_check(me.email):
+                user = update_user(db, actor, me.id, password=new, current_password=current,
+                                   revoke_credentials=revoke)
+                db.commit()
+        except LoginLocked as exc:
+            db.rollback()
+            flash(lock_message(exc.retry_after), "error")
+            response = make_response(_render(revoke=revoke, status=429))
+            response.headers["Retry-After"] = str(exc.retry_after)
+            return response
         except ValidationFailed as exc:
             db.rollback()
             errors = translate_fields(exc.fields)

@@ -13,7 +13,7 @@ from crm_models.errors import ValidationFailed
 from crm_models.org import Role, RoleGrant, User
 from crm_models.services.org import create_user, update_user
 
-from ...auth import require_actor, sign_in
+from ...auth import require_actor, sign_in, throttled_password_check
 from ...database import get_db
 from ..format import role_name
 from ..lookups import departments
@@ -121,8 +121,9 @@ def _save(user: User | None) -> Any:
         if user is None:
             saved = create_user(db, actor, **data)
         elif user.id == actor.user_id and "password" in data:  # one's own: needs the current one
-            saved = update_user(db, actor, user.id, **data,
-                                current_password=request.form.get("current_password", ""))
+            with throttled_password_check(user.email):
+                saved = update_user(db, actor, user.id, **data,
+                                    current_password=request.form.get("current_password", ""))
         else:  # someone else's new password also ends their sessions and revokes credentials
             saved = update_user(db, actor, user.id, **data)
         if errors:  # the service checked the rest; report everything at once
