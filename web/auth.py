@@ -1,4 +1,10 @@
-"""Who is asking: session login for pages, Bearer tokens for the API; throttled logins; CSRF."""
+"""Who is asking: session login for pages, Bearer tokens for the API; throttled logins; CSRF.
+
+A session cookie names the user and the user's session generation when it began; bumping the
+generation (``crm_models.services.org.end_sessions``, a password change, a deactivation) ends
+every such cookie, copies included. Checking it costs nothing extra: the user row is read on
+every request anyway.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
