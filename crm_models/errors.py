@@ -28,6 +28,18 @@ class PermissionDenied(CrmError):
     status = 403
 
 
+class LoginLocked(PermissionDenied):
+    """Too many failed logins: refused without looking at the password for ``retry_after``
+    more seconds."""
+
+    code = "too_many_attempts"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class NotFound(CrmError):
     code = "not_found"
     status = 404

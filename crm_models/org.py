@@ -5,6 +5,7 @@ import datetime as dt
 import enum
 
 from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, UTCDateTime, utcnow
@@ -42,6 +43,12 @@ class User(Base):
     out_of_office_until: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     deputy_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Signed-in sessions carry the generation they began in; bumping it (logout, password
+    #: change, deactivation, "log out everywhere") ends every one of them at its next request.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: API tokens are marked revoked one by one; incoming webhooks (another package's table)
+    #: created before this moment stop working (``integrations.webhooks`` checks it).
+    credentials_revoked_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
     department: Mapped[Department | None] = relationship(foreign_keys=[department_id])
     deputy: Mapped[User | None] = relationship(remote_side=[id], foreign_keys=[deputy_id])
@@ -147,10 +154,19 @@ class ApiToken(Base):
 
 
 class LoginAttempt(Base):
-    """Failed logins, for throttling; shared by every app process through the database."""
+    """Failed logins: the throttle (shared by every app process through the database) and the
+    administrators' list of recent failures.
+
+    ``key`` is the client address with the e-mail; ``email`` alone counts failures per account
+    from every address. ``cleared`` rows (the same key signed in successfully since) no longer
+    count towards the throttle but stay listed until they age out.
+    """
 
     __tablename__ = "login_attempt"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(300), index=True)
     at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    email: Mapped[str] = mapped_column(String(254), default="", server_default="", index=True)
+    address: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    cleared: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())

@@ -49,7 +49,10 @@ class IncomingWebhook(Base):
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        """Not revoked, neither by itself nor with all of its user's credentials (a password
+        change that revoked them: ``User.credentials_revoked_at``)."""
+        cutoff = self.user.credentials_revoked_at if self.user is not None else None
+        return self.revoked_at is None and (cutoff is None or self.created_at > cutoff)
 
 
 class EventHandler(Base):

@@ -81,7 +81,7 @@ def revoke_webhook(session: Session, actor: Actor, webhook_id: int) -> IncomingW
     if hook is None or (hook.user_id != actor.user_id and not actor.is_admin):
         raise NotFound(f"No webhook with id {str(webhook_id)[:20]}")
     if hook.revoked_at is None:
-        hook.revoked_at = utcnow()
+        hook.revoked_at = utcnow()  # also when its user's credentials were revoked: now it shows
         session.flush()
         record_event(session, actor, entity="webhook", entity_id=hook.id, action="revoked",
                      event_type=None, changes={"revoked": [False, True]})
@@ -101,7 +101,7 @@ def authenticate(session: Session, user_id: str, secret: str) -> IncomingWebhook
         return None
     hook = session.scalars(select(IncomingWebhook).where(
         IncomingWebhook.secret_hash == secret_hash(secret))).first()
-    if hook is None or hook.user_id != int(user_id) or hook.revoked_at is not None:
+    if hook is None or hook.user_id != int(user_id) or not hook.active:
         return None
     if not hook.user.active:
         return None

@@ -11,10 +11,11 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     from integrations.url_guard import UrlGuard
 
-    from . import api, auth, automation, bitrix, editor, errors, pages, workspace
+    from . import api, auth, automation, bitrix, editor, errors, pages, security, workspace
 
     # Outgoing URLs (webhooks, webhook.call): one guard, read from the configuration once.
     app.extensions["url_guard"] = UrlGuard.from_config(app.config.get("OUTGOING_URL_ALLOWLIST"))
+    security.init_app(app)
     errors.init_app(app)
     automation.init_app(app)
     auth.init_app(app)

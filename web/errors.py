@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -36,7 +36,12 @@ def error_response(status: int, code: str, message: str,
 def init_app(app: Flask) -> None:
     @app.errorhandler(CrmError)
     def _crm(exc: CrmError) -> Any:
-        return error_response(exc.status, exc.code, exc.message, exc.fields)
+        response, status = error_response(exc.status, exc.code, exc.message, exc.fields)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            response = make_response(response, status)
+            response.headers["Retry-After"] = str(retry_after)
+        return response, status
 
     @app.errorhandler(EngineError)
     def _engine(exc: EngineError) -> Any:

@@ -11,11 +11,11 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete as sa_delete
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from ..db import MAX_ROW_ID, utcnow
-from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from ..errors import Conflict, LoginLocked, NotFound, PermissionDenied, ValidationFailed
 from ..fields import EMAIL_RE
 from ..org import (
     ACTIONS,
@@ -36,22 +36,39 @@ from .records import record_event
 _hasher = PasswordHasher()
 LOCALES = ("ru", "en")
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
-THROTTLE_MAX_FAILURES = 5
+THROTTLE_MAX_FAILURES = 5  # per client address and e-mail
+ACCOUNT_MAX_FAILURES = 20  # per e-mail, from every address together
+#: Failed logins stay listed for administrators this long (the throttle looks at the window).
+FAILED_LOGIN_RETENTION = dt.timedelta(days=7)
 #: A bigger number (or a string) compared with an id column fails on PostgreSQL.
 MAX_ID = MAX_ROW_ID
+#: Hashes of a random password made with each parameter set in use (see ``_dummy_hash``).
+_dummy_hashes: dict[tuple[Any, ...], str] = {}
 
 
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password(user: User, password: str) -> bool:
-    if not user.password_hash:
-        return False
+def _dummy_hash() -> str:
+    """A hash nobody knows the password of, made with the current parameters, so that
+    verifying against it costs what verifying a real user's password costs."""
+    h = _hasher
+    params = (h.time_cost, h.memory_cost, h.parallelism, h.hash_len, h.salt_len, h.type)
+    if params not in _dummy_hashes:
+        _dummy_hashes[params] = h.hash(secrets.token_urlsafe(16))
+    return _dummy_hashes[params]
+
+
+def check_password(user: User | None, password: str) -> bool:
+    """Whether ``password`` is the user's. Argon2 runs whether or not there is a user or a
+    stored hash (against a dummy hash then), so the time taken does not tell which."""
+    stored = user.password_hash if user is not None and user.password_hash else None
     try:
-        return _hasher.verify(user.password_hash, password)
+        ok = _hasher.verify(stored or _dummy_hash(), password)
     except (VerificationError, InvalidHashError):
         return False
+    return ok and stored is not None
 
 
 # --- users -----------------------------------------------------------------------------------
@@ -156,9 +173,17 @@ def create_user(session: Session, actor: Actor, **data: Any) -> User:
     return user
 
 
-def update_user(session: Session, actor: Actor, user_id: int, **data: Any) -> User:
+def update_user(session: Session, actor: Actor, user_id: int, *,
+                current_password: str | None = None, revoke_credentials: bool = True,
+                **data: Any) -> User:
     """Admins change anyone; a user may change their own name, password, locale, time zone,
-    out-of-office period and deputy."""
+    out-of-office period and deputy.
+
+    A new password for one's own account needs ``current_password`` (a field error
+    otherwise, and nothing changes); it ends the user's sessions (the caller signs the current
+    one in again) and, with ``revoke_credentials``, revokes their API tokens and incoming
+    webhooks. Setting someone else's password (an administrator's reset) ends their sessions
+    and revokes all of them; so does nothing less. Deactivating a user ends their sessions."""
     usable = isinstance(user_id, int) and not isinstance(user_id, bool) and 0 < user_id <= MAX_ID
     user = session.get(User, user_id) if usable else None
     if user is None:
@@ -168,13 +193,34 @@ def update_user(session: Session, actor: Actor, user_id: int, **data: Any) -> Us
                "out_of_office_until", "deputy_id"}
         if actor.user_id != user_id or set(data) - own:
             raise PermissionDenied("You may not change this user")
-    values = _clean_user(session, data, user=user)
+    own_password = "password" in data and actor.user_id == user.id
+    wrong_current: dict[str, str] = {}
+    if own_password and not (isinstance(current_password, str) and current_password
+                             and len(current_password) <= 200
+                             and check_password(user, current_password)):
+        wrong_current["current_password"] = (
+            "is wrong" if current_password else "is required to change your own password")
+    if not isinstance(revoke_credentials, bool):
+        wrong_current["revoke_credentials"] = "must be true or false"
+    try:
+        values = _clean_user(session, data, user=user)
+    except ValidationFailed as exc:
+        raise ValidationFailed({**exc.fields, **wrong_current}) from None
+    if wrong_current:
+        raise ValidationFailed(wrong_current)
     changes = {k: [getattr(user, k), v] for k, v in values.items()
                if k != "password_hash" and getattr(user, k) != v}
+    deactivated = user.active and values.get("active") is False
     for k, v in values.items():
         setattr(user, k, v)
     if "password_hash" in values:
         changes["password"] = ["***", "***"]
+        _bump_sessions(user)
+        if revoke_credentials or not own_password:
+            tokens = _revoke_credentials(session, user)
+            changes["credentials"] = ["active", f"revoked ({tokens} API tokens, webhooks)"]
+    elif deactivated:
+        _bump_sessions(user)
     session.flush()
     if changes:
         record_event(session, actor, entity="user", entity_id=user.id, action="updated",
@@ -185,25 +231,126 @@ def update_user(session: Session, actor: Actor, user_id: int, **data: Any) -> Us
     return user
 
 
-def authenticate(session: Session, email: str, password: str, *, key: str) -> User | None:
-    """The active user with these credentials, or None. ``key`` (client address + e-mail)
-    is throttled: after 5 failures in 15 minutes every attempt is refused until they age out."""
+def _unlock_in(times: list[dt.datetime], limit: int, now: dt.datetime) -> int | None:
+    """Seconds until fewer than ``limit`` of these failures (oldest first) are in the window;
+    None when there are fewer already."""
+    if len(times) < limit:
+        return None
+    return max(1, int((times[len(times) - limit] + THROTTLE_WINDOW - now).total_seconds()) + 1)
+
+
+def login_lock(session: Session, *, key: str, email: str,
+               now: dt.datetime | None = None) -> int | None:
+    """Seconds until a login with this throttle key and e-mail is looked at again; None when
+    it may be tried now. Unknown e-mails are counted like known ones (no enumeration)."""
+    now = now or utcnow()
+    since = now - THROTTLE_WINDOW
+    live = (LoginAttempt.cleared.is_(False), LoginAttempt.at >= since)
+    waits = [_unlock_in(list(session.scalars(
+        select(LoginAttempt.at).where(LoginAttempt.key == key, *live)
+        .order_by(LoginAttempt.at))), THROTTLE_MAX_FAILURES, now)]
+    if email:
+        waits.append(_unlock_in(list(session.scalars(
+            select(LoginAttempt.at).where(LoginAttempt.email == email, *live)
+            .order_by(LoginAttempt.at))), ACCOUNT_MAX_FAILURES, now))
+    found = [w for w in waits if w is not None]
+    return max(found) if found else None
+
+
+def check_login_lock(session: Session, *, key: str, email: str,
+                     now: dt.datetime | None = None) -> None:
+    """Raise ``LoginLocked`` while this key or e-mail is locked (see ``login_lock``); also
+    guards the current-password check of a password change."""
+    wait = login_lock(session, key=_throttle_key(key), email=email.strip().lower()[:254],
+                      now=now)
+    if wait is not None:
+        minutes = -(-wait // 60)
+        raise LoginLocked(f"Too many failed attempts; try again in {minutes} minutes",
+                          retry_after=wait)
+
+
+def record_failed_login(session: Session, *, key: str, email: str, address: str = "",
+                        now: dt.datetime | None = None) -> None:
+    """One failure towards the throttle and the administrators' list: a wrong login, or a
+    wrong current password when changing it."""
+    session.add(LoginAttempt(key=_throttle_key(key), email=email.strip().lower()[:254],
+                             address=(address or "")[:64], at=now or utcnow()))
+
+
+def _throttle_key(key: str) -> str:
     if len(key) > 300:  # the column's width; a long e-mail must not make the insert fail
-        key = "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+        return "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+    return key
+
+
+def authenticate(session: Session, email: str, password: str, *, key: str,
+                 address: str = "") -> User | None:
+    """The active user with these credentials, or None.
+
+    Throttled: after 5 failures in 15 minutes for ``key`` (client address + e-mail), or 20 for
+    the e-mail from all addresses together, every attempt raises ``LoginLocked`` (with the
+    seconds to wait) until they age out. Argon2 runs for unknown and deactivated accounts too,
+    so the answer's timing does not reveal which e-mails exist. A correct password whose hash
+    was made with other Argon2 parameters than today's is rehashed."""
+    key = _throttle_key(key)
     if not isinstance(email, str) or not isinstance(password, str):
         email, password = "", ""
-    since = utcnow() - THROTTLE_WINDOW
-    session.execute(sa_delete(LoginAttempt).where(LoginAttempt.at < since))
-    failures = session.scalar(select(func.count()).select_from(LoginAttempt)
-                              .where(LoginAttempt.key == key, LoginAttempt.at >= since)) or 0
-    if failures >= THROTTLE_MAX_FAILURES:
-        raise PermissionDenied("Too many failed attempts; try again in 15 minutes")
-    user = session.scalars(select(User).where(
-        func.lower(User.email) == (email or "").strip().lower())).first()
-    if user is None or not user.active or not check_password(user, password or ""):
-        session.add(LoginAttempt(key=key))
+    normalized = email.strip().lower()[:254]
+    now = utcnow()
+    session.execute(sa_delete(LoginAttempt).where(LoginAttempt.at < now - max(
+        FAILED_LOGIN_RETENTION, THROTTLE_WINDOW)))
+    check_login_lock(session, key=key, email=normalized, now=now)
+    user = session.scalars(select(User).where(func.lower(User.email) == normalized)).first() \
+        if normalized else None
+    if not check_password(user, password) or user is None or not user.active:
+        record_failed_login(session, key=key, email=normalized, address=address, now=now)
         return None
-    session.execute(sa_delete(LoginAttempt).where(LoginAttempt.key == key))
+    session.execute(update(LoginAttempt).where(LoginAttempt.key == key,
+                                               LoginAttempt.cleared.is_(False))
+                    .values(cleared=True).execution_options(synchronize_session=False))
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def recent_failed_logins(session: Session, actor: Actor, *, limit: int = 200
+                         ) -> list[LoginAttempt]:
+    """The newest failed logins (administrators only), kept for ``FAILED_LOGIN_RETENTION``."""
+    actor.require_flag("manage_settings")
+    return list(session.scalars(select(LoginAttempt).order_by(LoginAttempt.at.desc(),
+                                                              LoginAttempt.id.desc())
+                                .limit(limit)))
+
+
+# --- sessions and credentials ----------------------------------------------------------------
+
+def _bump_sessions(user: User) -> None:
+    user.session_generation = (user.session_generation or 0) + 1
+
+
+def _revoke_credentials(session: Session, user: User) -> int:
+    """Revoke every API token of ``user`` and make the incoming webhooks made so far stop
+    working; returns how many tokens were revoked."""
+    revoked = session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked.is_(False))
+        .values(revoked=True).execution_options(synchronize_session=False)).rowcount
+    user.credentials_revoked_at = utcnow()
+    return int(revoked or 0)
+
+
+def end_sessions(session: Session, actor: Actor, user_id: int, *,
+                 reason: str = "logout") -> User:
+    """End every signed-in session of the user (logout, "log out everywhere"): their cookies
+    stop working at the next request. The user themselves or an administrator."""
+    user = session.get(User, user_id) if _is_id(user_id) else None
+    if user is None:
+        raise NotFound(f"No user with id {str(user_id)[:20]}")
+    if actor.user_id != user.id and not actor.is_admin:
+        raise PermissionDenied("You may not end this user's sessions")
+    _bump_sessions(user)
+    session.flush()
+    record_event(session, actor, entity="user", entity_id=user.id, action="sessions_ended",
+                 event_type=None, changes={"reason": [None, reason[:40]]})
     return user
 
 

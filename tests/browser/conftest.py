@@ -52,6 +52,12 @@ def page(browser: Any, live_server: str, app: Any, request: pytest.FixtureReques
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     pg.console_errors = errors
+    # Every page runs under the Content-Security-Policy (web/security.py): whatever it blocks
+    # is reported to the console, and fails the test.
+    violations: list[str] = []
+    pg.on("console", lambda msg: violations.append(f"{pg.url}: {msg.text}")
+          if "Content Security Policy" in msg.text else None)
+    pg.csp_violations = violations
     yield pg
     ARTIFACTS.mkdir(exist_ok=True)
     name = request.node.name.replace("/", "_")[:120]
@@ -60,6 +66,7 @@ def page(browser: Any, live_server: str, app: Any, request: pytest.FixtureReques
     except Exception:  # noqa: BLE001 - a screenshot must never mask the test result
         pass
     context.close()
+    assert not violations, "blocked by the Content-Security-Policy:\n" + "\n".join(violations)
 
 
 def login(page: Any, email: str, password: str = "demo") -> None:

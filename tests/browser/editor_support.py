@@ -31,7 +31,7 @@ def open_editor(page: Any, path: str | None = None) -> None:
     """Go to ``path`` (or stay) and wait until the modeler has imported the diagram."""
     if path is not None:
         page.goto(path)
-    page.wait_for_function("window.bpmnReady !== undefined")
+    page.wait_for_function("() => window.bpmnReady !== undefined")  # a function: the CSP forbids eval
     page.evaluate("window.bpmnReady")
     expect(page.locator("#properties .bio-properties-panel-header")).to_be_visible()
 

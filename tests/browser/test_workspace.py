@@ -71,7 +71,7 @@ def test_the_bell_counts_new_tasks_without_a_reload(page, app, db, org, engine):
     make_deal(db, org.m1)
     db.commit()  # routed now: two tasks for Manager One
     page.wait_for_function(
-        "document.querySelector('#bell .bell-count').dataset.unread === '2'", timeout=15000)
+        "() => document.querySelector('#bell .bell-count').dataset.unread === '2'", timeout=15000)
     assert count.inner_text() == "2"
     page.locator("#bell").click()
     page.wait_for_url("**/notifications")
@@ -107,7 +107,7 @@ def test_feed_like_and_comment_with_a_mention(page, app, db, org):
     item = page.locator(".feed-item").first
     assert "Лента" in item.inner_text()
     item.locator("button.like").click()
-    page.wait_for_function("document.querySelector('.feed-item .like-count').textContent === '1'")
+    page.wait_for_function("() => document.querySelector('.feed-item .like-count').textContent === '1'")
     item = page.locator(".feed-item").first
     assert item.locator("button.like").get_attribute("aria-pressed") == "true"
     item.locator("textarea[name=text]").fill("@Head of Sales посмотрите")

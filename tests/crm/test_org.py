@@ -112,7 +112,7 @@ def test_user_may_change_only_own_profile_fields(db: Session, org: Org) -> None:
     m1 = actor_for(db, org.m1)
     changed = update_user(db, m1, org.m1.id, full_name="Иван Менеджеров", locale="en",
                           timezone="Asia/Yekaterinburg", password="new-password",
-                          deputy_id=org.m2.id, out_of_office_from="2030-01-01T00:00:00+03:00",
+                          current_password=PASSWORD, deputy_id=org.m2.id, out_of_office_from="2030-01-01T00:00:00+03:00",
                           out_of_office_until="2030-01-10T00:00:00+03:00")
     assert (changed.full_name, changed.locale, changed.timezone, changed.deputy_id) == (
         "Иван Менеджеров", "en", "Asia/Yekaterinburg", org.m2.id)
@@ -135,7 +135,9 @@ def test_user_update_audits_without_the_password(db: Session, org: Org) -> None:
     update_user(db, SYSTEM, org.m1.id, password="another-one", locale="en")
     event = db.scalars(select(AuditEvent).where(AuditEvent.entity_type == "user")
                        .order_by(AuditEvent.id.desc())).first()
-    assert event.changes == {"locale": ["ru", "en"], "password": ["***", "***"]}
+    # A reset by someone else revokes the user's credentials, and says so.
+    assert event.changes == {"locale": ["ru", "en"], "password": ["***", "***"],
+                             "credentials": ["active", "revoked (0 API tokens, webhooks)"]}
 
 
 @pytest.mark.parametrize("bad_id", ["abc", None, True, 2**31, 10**30, 0, 999999])

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, g, request, session
+from flask import Flask, current_app, g, request
 
-from crm_models.errors import PermissionDenied, ValidationFailed
+from crm_models.errors import LoginLocked, ValidationFailed
 from crm_models.services.org import authenticate, create_token, revoke_token
-from web.auth import csrf, throttle_key
+from web.auth import csrf, sign_out_everywhere, throttle_key
 from web.database import get_db
 from web.errors import error_response
 
@@ -71,10 +71,11 @@ def auth_login() -> Any:
         raise ValidationFailed(errors)
     db = get_db()
     try:
-        user = authenticate(db, email, password, key=throttle_key(email))
-    except PermissionDenied as exc:
+        user = authenticate(db, email, password, key=throttle_key(email),
+                            address=request.remote_addr or "")
+    except LoginLocked:
         db.commit()  # keep the recorded attempts
-        raise ApiError(429, "too_many_attempts", exc.message) from None
+        raise  # 429 too_many_attempts with Retry-After (web.errors)
     if user is None:
         db.commit()  # the failed attempt counts towards the throttle
         raise ApiError(401, "invalid_credentials", "Wrong e-mail or password")
@@ -90,5 +91,5 @@ def auth_logout() -> Any:
         revoke_token(get_db(), _bearer_token())
         commit()
     else:
-        session.clear()
+        sign_out_everywhere(reason="logout")
     return "", 204

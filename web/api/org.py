@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g
 from sqlalchemy import select
 
 from crm_models.errors import NotFound, ValidationFailed
@@ -23,6 +24,7 @@ from crm_models.services.org import (
     update_user,
 )
 
+from ..auth import sign_in, throttled_password_check
 from .common import (
     MAX_ID,
     api_route,
@@ -177,13 +179,20 @@ def users_create() -> Any:
 def users_update(user_id: int) -> Any:
     body = json_body()
     role_ids = _role_ids(body)
+    extra = {k: body.pop(k) for k in ("current_password", "revoke_credentials") if k in body}
     only_keys(body, USER_FIELDS, "user")
     db, actor = db_actor()
-    user = update_user(db, actor, user_id, **body)
+    if "password" in body and user_id == actor.user_id:  # one's own: the current one is checked
+        with throttled_password_check(g.user.email):
+            user = update_user(db, actor, user_id, **extra, **body)
+    else:
+        user = update_user(db, actor, user_id, **extra, **body)
     if role_ids is not None:
         _set_roles(db, actor, user, role_ids)
     out = _user_detail(db, user)
     commit()
+    if "password" in body and g.get("auth_via") == "session" and user.id == actor.user_id:
+        sign_in(user)  # the password change ended the other sessions, not this one
     return out
 
 

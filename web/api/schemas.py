@@ -222,7 +222,13 @@ def static_schemas() -> dict[str, dict[str, Any]]:
         "UserDetail": USER_DETAIL,
         "UserPage": page_of(ref("User")),
         "UserCreate": _obj(USER_INPUT, ("email", "full_name"), additionalProperties=False),
-        "UserUpdate": _obj(USER_INPUT, additionalProperties=False),
+        "UserUpdate": _obj({**USER_INPUT, "current_password": {
+            "type": "string", "maxLength": 200, "writeOnly": True,
+            "description": "Required with a new password for one's own account"},
+            "revoke_credentials": {**BOOL, "description": "With a new password for one's own "
+                                   "account: also revoke API tokens and incoming webhooks "
+                                   "(default true; an admin's reset always does)"}},
+            additionalProperties=False),
         "Me": _obj({**USER_DETAIL["properties"], "is_admin": BOOL,
                     "flags": {"type": "array", "items": {"type": "string",
                                                          "enum": list(FLAGS)}},

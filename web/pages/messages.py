@@ -27,6 +27,8 @@ _EXACT = {
     "must be an e-mail address": _l("must be an e-mail address"),
     "is already used by another user": _l("is already used by another user"),
     "must be 4 to 200 characters": _l("must be 4 to 200 characters"),
+    "is wrong": _l("is wrong"),
+    "is required to change your own password": _l("is required to change your own password"),
     "must be ru or en": _l("must be ru or en"),
     "must be a time zone such as Europe/Moscow": _l("must be a time zone such as Europe/Moscow"),
     "must be an ISO 8601 date-time": _l("must be a date and time"),

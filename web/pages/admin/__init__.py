@@ -36,4 +36,4 @@ def int_or_raw(value: str | None) -> Any:
     return int(value) if value.isdigit() and len(value) < 12 else value
 
 
-from . import departments, roles, users  # noqa: E402,F401  (they add routes to bp)
+from . import departments, logins, roles, users  # noqa: E402,F401  (they add routes to bp)

@@ -13,7 +13,7 @@ from crm_models.errors import ValidationFailed
 from crm_models.org import Role, RoleGrant, User
 from crm_models.services.org import create_user, update_user
 
-from ...auth import require_actor
+from ...auth import require_actor, sign_in, throttled_password_check
 from ...database import get_db
 from ..format import role_name
 from ..lookups import departments
@@ -120,7 +120,11 @@ def _save(user: User | None) -> Any:
     try:
         if user is None:
             saved = create_user(db, actor, **data)
-        else:
+        elif user.id == actor.user_id and "password" in data:  # one's own: needs the current one
+            with throttled_password_check(user.email):
+                saved = update_user(db, actor, user.id, **data,
+                                    current_password=request.form.get("current_password", ""))
+        else:  # someone else's new password also ends their sessions and revokes credentials
             saved = update_user(db, actor, user.id, **data)
         if errors:  # the service checked the rest; report everything at once
             raise ValidationFailed(errors)
@@ -136,6 +140,8 @@ def _save(user: User | None) -> Any:
                   "out_of_office_until": request.form.get("out_of_office_until", "")}
         user = db.get(User, user.id) if user is not None else None
         return _render(user, values, translate_fields(exc.fields), 422)
+    if user is not None and saved.id == actor.user_id and "password" in data:
+        sign_in(saved)  # one's own password change ends the other sessions, not this one
     flash(_("User “%(name)s” saved.", name=saved.full_name), "success")
     return redirect(url_for("admin.users"))
 
