@@ -5,12 +5,32 @@ Flask: everything that knows about requests lives here.
 """
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
+from werkzeug.routing import IntegerConverter
+
+from strictnum import MAX_INT_DIGITS, MAX_ROW_ID
+
+
+class AsciiIntConverter(IntegerConverter):
+    """``<int:…>`` in every route: ASCII digits only (werkzeug's own takes ``\\d``, so
+    ``/deals/١`` was deal 1) and at most ``MAX_ROW_ID`` (every such part of a URL is an id
+    or a number stored in an INTEGER column); anything else does not match (→ 404)."""
+
+    regex = rf"[0-9]{{1,{MAX_INT_DIGITS}}}"
+
+    def __init__(self, url_map: Any, fixed_digits: int = 0, min: int | None = None,
+                 max: int | None = None, signed: bool = False) -> None:
+        if signed:
+            raise ValueError("signed <int:…> URL parts are not used here")
+        super().__init__(url_map, fixed_digits, min, MAX_ROW_ID if max is None else max)
 
 
 def init_app(app: Flask) -> None:
     from . import api, auth, automation, bitrix, editor, errors, pages, workspace
 
+    app.url_map.converters["int"] = AsciiIntConverter  # before any route is added
     errors.init_app(app)
     automation.init_app(app)
     auth.init_app(app)

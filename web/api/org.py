@@ -24,11 +24,11 @@ from crm_models.services.org import (
 )
 
 from .common import (
-    MAX_ID,
     api_route,
     check_id,
     commit,
     db_actor,
+    id_param,
     json_body,
     list_of,
     only_keys,
@@ -122,9 +122,7 @@ def users_list() -> Any:
     stmt = select(User).order_by(User.id)
     dep = single(args, "department_id")
     if dep is not None:
-        if not dep.isdigit() or len(dep) > 12 or not 1 <= int(dep) <= MAX_ID:
-            raise ValidationFailed({"department_id": "must be a department id"})
-        stmt = stmt.where(User.department_id == int(dep))
+        stmt = stmt.where(User.department_id == id_param("department_id", dep))
     active = single(args, "active")
     if active is not None:
         if active not in ("true", "false"):
