@@ -107,3 +107,24 @@ def _range_message(minimum: int | None, maximum: int | None) -> str:
     if maximum is not None:
         return f"must be a whole number of at most {maximum}"
     return "must be a whole number"
+
+
+def at_most_regex(maximum: int) -> str:
+    """A regular expression (no anchors, no groups that capture) for the whole numbers from 1
+    to ``maximum`` in ASCII digits without leading zeros — for URL routing, where a number
+    the pattern admits but a converter then refuses can turn a 404 into a 405."""
+    if maximum < 1:
+        raise ValueError("maximum must be at least 1")
+    top = str(maximum)
+    parts = []
+    if len(top) > 1:  # every number with fewer digits
+        parts.append(f"[1-9][0-9]{{0,{len(top) - 2}}}")
+    for i, ch in enumerate(top):  # same length: a prefix of top, then a smaller digit
+        low = "1" if i == 0 else "0"
+        if ch > low:
+            high = chr(ord(ch) - 1)
+            digit = low if high == low else f"[{low}-{high}]"
+            rest = len(top) - i - 1
+            parts.append(top[:i] + digit + (f"[0-9]{{{rest}}}" if rest else ""))
+    parts.append(top)
+    return "(?:" + "|".join(parts) + ")"

@@ -1,6 +1,7 @@
 """The one strict number parser: ASCII digits only, bounded, never a stray exception."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import unicodedata
@@ -12,6 +13,7 @@ from crm_models.db import MAX_ROW_ID as DB_MAX_ROW_ID
 from strictnum import (
     MAX_ROW_ID,
     NumberError,
+    at_most_regex,
     id_or_none,
     int_or_none,
     is_digits,
@@ -108,3 +110,19 @@ def test_imports_nothing_of_ours():
     code = ("import sys, strictnum; bad = [m for m in ('flask', 'sqlalchemy', 'crm_models', "
             "'engine', 'web') if m in sys.modules]; assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("maximum", [1, 7, 9, 10, 19, 20, 99, 100, 305, 1000, 3999])
+def test_at_most_regex_matches_exactly_one_to_maximum(maximum):
+    pattern = re.compile(at_most_regex(maximum))
+    matched = [n for n in range(0, 5000) if pattern.fullmatch(str(n))]
+    assert matched == list(range(1, maximum + 1))
+    assert not pattern.fullmatch("0" + str(maximum)) and not pattern.fullmatch("١")
+
+
+def test_at_most_regex_at_the_row_id_bound():
+    pattern = re.compile(at_most_regex(MAX_ROW_ID))
+    for text in ("1", "999999999", "1999999999", "2147483600", "2147483639", "2147483647"):
+        assert pattern.fullmatch(text), text
+    for text in ("0", "01", "2147483648", "2147483650", "2147484000", "9999999999", "21474836470"):
+        assert not pattern.fullmatch(text), text

@@ -10,15 +10,16 @@ from typing import Any
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-from strictnum import MAX_INT_DIGITS, MAX_ROW_ID
+from strictnum import MAX_ROW_ID, at_most_regex
 
 
 class AsciiIntConverter(IntegerConverter):
     """``<int:…>`` in every route: ASCII digits only (werkzeug's own takes ``\\d``, so
-    ``/deals/١`` was deal 1) and at most ``MAX_ROW_ID`` (every such part of a URL is an id
-    or a number stored in an INTEGER column); anything else does not match (→ 404)."""
+    ``/deals/١`` was deal 1), no leading zeros, at most ``MAX_ROW_ID`` (every such part of a
+    URL is an id or a number stored in an INTEGER column); anything else does not match the
+    pattern (→ 404)."""
 
-    regex = rf"[0-9]{{1,{MAX_INT_DIGITS}}}"
+    regex = f"(?:0|{at_most_regex(MAX_ROW_ID)})"
 
     def __init__(self, url_map: Any, fixed_digits: int = 0, min: int | None = None,
                  max: int | None = None, signed: bool = False) -> None:

@@ -159,6 +159,7 @@ def test_huge_body_is_refused_with_413(api, db, app):
     "/api/v1/companies/%00",
     # Unicode digits are not ids ("²".isdigit() is true; int("١") is 1)
     "/api/v1/leads/%C2%B2", "/api/v1/leads/%D9%A1", "/api/v1/deals/%D9%A1/stage",
+    "/api/v1/leads/0001",
 ])
 def test_bad_or_unknown_ids_are_404_json(api, path):
     for method in ("GET", "PATCH", "DELETE", "POST"):
@@ -166,6 +167,16 @@ def test_bad_or_unknown_ids_are_404_json(api, path):
         assert r.status_code in (404, 405), (method, path, r.status_code)
         assert error_of(r)["code"] in ("not_found", "method_not_allowed")
     assert api.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/api/v1/leads/2147483648", "/api/v1/leads/999999999999999",
+                                  "/api/v1/departments/2147483648", "/api/v1/roles/%D9%A1"])
+def test_ids_out_of_range_are_404_for_every_method(api, path):
+    """Not 405: a number the route pattern took but its converter refused made werkzeug
+    report the other methods of the rule as the allowed ones."""
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        r = api.call(method, path, json={"name": "x"})
+        assert r.status_code == 404, (method, path, r.status_code)
 
 
 def test_wrong_method_is_405_json(api):

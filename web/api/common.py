@@ -20,7 +20,7 @@ from crm_models.errors import CrmError, ValidationFailed
 from crm_models.fields import READONLY_COMMON, clean, field_map
 from crm_models.permissions import Actor
 from crm_models.services.records import MAX_ID, MAX_PAGE, MAX_PER_PAGE
-from strictnum import NumberError, parse_int
+from strictnum import NumberError, at_most_regex, parse_int
 from web.auth import require_actor
 from web.database import get_db
 
@@ -41,9 +41,10 @@ class ApiError(CrmError):
 
 class IdConverter(IntegerConverter):
     """``<id:name>``: a positive id of ASCII digits that fits the id columns; anything else
-    (``²``, ``١``, too large) does not match (→ 404)."""
+    (``²``, ``١``, ``007``, too large) does not match the pattern (→ 404 whatever the method:
+    a number the pattern took but the converter refused made werkzeug answer 405)."""
 
-    regex = r"[0-9]{1,18}"
+    regex = at_most_regex(MAX_ID)
 
     def __init__(self, url_map: Any) -> None:
         super().__init__(url_map, min=1, max=MAX_ID)

@@ -230,7 +230,8 @@ def departments_update(department_id: int) -> Any:
 
 
 @api_route("/departments/<id:department_id>", methods=("DELETE",), tag="departments",
-           status=204, summary="Delete an empty department (admins)")
+           status=204, extra={"errors": (409,)},
+           summary="Delete an empty department (admins)")
 def departments_delete(department_id: int) -> Any:
     db, actor = db_actor()
     delete_department(db, actor, department_id)
