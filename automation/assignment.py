@@ -39,6 +39,7 @@ from crm_models.org import Department, Role, RoleGrant, User
 from crm_models.permissions import department_tree, descendants
 from engine.errors import ServiceCallError
 from engine.ports import Assignment, AssignmentSpec
+from strictnum import MAX_ROW_ID, is_digits
 
 from .models import RoundRobinCursor
 from .snapshot import ENTITY_TYPES
@@ -71,6 +72,18 @@ _USER_BY_EMAIL = (select(User).where(func.lower(User.email) == bindparam("email"
 _FOUND_USERS = "marshrut_found_users"
 
 
+def _numeric(ref: Any) -> bool:
+    """An id reference: an int, or a string of ASCII digits (``"²"`` is a name, not an id)."""
+    return isinstance(ref, int) or (isinstance(ref, str) and is_digits(ref.strip())
+                                    and len(ref.strip()) <= 18)
+
+
+def _row_id(number: int) -> bool:
+    """Within the id columns' range: a larger number names no row (and PostgreSQL would
+    refuse to compare it with an INTEGER column)."""
+    return 0 < number <= MAX_ROW_ID
+
+
 def find_user(session: Session, ref: Any) -> User | None:
     """A user by id (int or digits) or e-mail (case-insensitive).
 
@@ -80,9 +93,9 @@ def find_user(session: Session, ref: Any) -> User | None:
     them there too."""
     if isinstance(ref, bool) or ref is None:
         return None
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
+    if _numeric(ref):
         key: int | str = int(ref)
-        user = session.get(User, key, options=_WITH_DEPARTMENT)
+        user = session.get(User, key, options=_WITH_DEPARTMENT) if _row_id(key) else None
     elif isinstance(ref, str) and "@" in ref:
         key = ref.strip().lower()
         user = _found_users(session).get(key)
@@ -112,8 +125,8 @@ def find_role(session: Session, ref: Any) -> Role | None:
     """A role by code, then by name (case-insensitive), then by id."""
     if isinstance(ref, bool) or ref is None:
         return None
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
-        return session.get(Role, int(ref))
+    if _numeric(ref):
+        return session.get(Role, int(ref)) if _row_id(int(ref)) else None
     if not isinstance(ref, str) or not ref.strip():
         return None
     name = ref.strip()
@@ -132,8 +145,8 @@ def find_department(session: Session, ref: Any) -> Department | None:
     """A department by id or by name (case-insensitive, Cyrillic too)."""
     if isinstance(ref, bool) or ref is None:
         return None
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.strip().isdigit()):
-        return session.get(Department, int(ref))
+    if _numeric(ref):
+        return session.get(Department, int(ref)) if _row_id(int(ref)) else None
     if not isinstance(ref, str) or not ref.strip():
         return None
     wanted = ref.strip().casefold()

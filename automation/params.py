@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from engine.errors import ServiceCallError
 from engine.extensions import parse_duration as engine_parse_duration
 from engine.ports import OperationSpec, ParamSpec
+from strictnum import NumberError, parse_decimal, parse_int
 
 MAX_DURATION = dt.timedelta(days=3660)
 
@@ -59,19 +58,15 @@ def _coerce(p: ParamSpec, value: Any) -> Any:
         if len(value) > 20000:
             raise ValueError("must be at most 20000 characters")
     elif t == "integer":
-        if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
-            value = int(value)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError("must be a whole number")
-    elif t == "decimal":
-        if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-            raise ValueError("must be a number")
         try:
-            value = Decimal(str(value).strip())
-        except InvalidOperation:
+            value = parse_int(value, signed=True)
+        except NumberError:
+            raise ValueError("must be a whole number") from None
+    elif t == "decimal":
+        try:
+            value = parse_decimal(value)
+        except NumberError:
             raise ValueError("must be a number") from None
-        if not value.is_finite():
-            raise ValueError("must be a finite number")
     elif t == "boolean":
         if isinstance(value, str) and value.strip().lower() in ("true", "false", "1", "0"):
             value = value.strip().lower() in ("true", "1")

@@ -11,6 +11,11 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
+#: The largest row id: id columns are INTEGER, 32-bit on PostgreSQL, where comparing one with a
+#: bigger number fails ("integer out of range") instead of finding nothing. Defined with the
+#: strict number parser, which bounds ids read from user input by it.
+from strictnum import MAX_ROW_ID  # noqa: F401  (re-exported)
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -18,11 +23,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-#: The largest row id: id columns are INTEGER, 32-bit on PostgreSQL, where comparing one with a
-#: bigger number fails ("integer out of range") instead of finding nothing.
-MAX_ROW_ID = 2**31 - 1
 
 
 class Base(DeclarativeBase):

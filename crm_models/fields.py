@@ -5,8 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
+
+from strictnum import NumberError, parse_decimal, parse_int
 
 from .db import MAX_ROW_ID
 from .entities import EMAIL_TYPES, PHONE_TYPES, SOURCES, LeadStatus
@@ -131,9 +133,11 @@ def _coerce(f: Field, value: Any) -> Any:
     if k == "money":
         if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
             raise ValueError("must be a decimal number such as \"1500.00\"")
+        if isinstance(value, str):
+            value = value.replace(" ", "").replace(",", ".")
         try:
-            d = Decimal(str(value).replace(" ", "").replace(",", "."))
-        except InvalidOperation:
+            d = parse_decimal(value, max_length=60)
+        except NumberError:
             raise ValueError("must be a decimal number such as \"1500.00\"") from None
         if not d.is_finite() or d < 0 or d > MAX_AMOUNT:
             raise ValueError("must be a non-negative amount below 10^15")
@@ -147,10 +151,10 @@ def _coerce(f: Field, value: Any) -> Any:
     if k in ("int", "ref", "user"):
         if isinstance(value, bool):
             raise ValueError("must be a whole number")
-        if isinstance(value, str) and re.fullmatch(r"-?\d{1,18}", value.strip()):
-            value = int(value)
-        if not isinstance(value, int):
-            raise ValueError("must be a whole number")
+        try:
+            value = parse_int(value, signed=True)
+        except NumberError:
+            raise ValueError("must be a whole number") from None
         lo = 1 if k in ("ref", "user") else f.minimum
         if lo is not None and value < lo:
             raise ValueError(f"must be at least {lo}")
@@ -219,7 +223,7 @@ def _channels(kind: str, value: Any) -> list[dict[str, str]]:
         if not isinstance(vt, str) or vt.upper() not in types:
             raise ValueError("value_type must be one of: " + ", ".join(types))
         if kind == "phones" and (not PHONE_RE.match(v)
-                                 or sum(ch.isdigit() for ch in v) < PHONE_MIN_DIGITS):
+                                 or sum("0" <= ch <= "9" for ch in v) < PHONE_MIN_DIGITS):
             raise ValueError(f"'{v[:40]}' is not a phone number")
         if kind == "emails" and (not EMAIL_RE.match(v) or len(v) > 254):
             raise ValueError(f"'{v[:40]}' is not an e-mail address")

@@ -101,8 +101,9 @@ import datetime as dt
 import json
 import re
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from strictnum import NumberError, int_or_none, parse_decimal, parse_int
 
 from .ports import MARSHRUT_NS, AssignmentSpec, SelectionSpec
 
@@ -120,7 +121,8 @@ VARIABLE_TYPES = ("string", "integer", "decimal", "boolean", "date", "json")
 DEFAULT_PROCESS_PRIORITY = 100
 PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}", re.S)
 IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,62}\Z")
-_DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z")
+_DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?\Z",
+                       re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -290,8 +292,8 @@ def read_process(el: Any, problems: Problems) -> ProcessConfig:
     raw = _attr(el, "priority")
     if raw is not None:
         try:
-            config.priority = int(raw)
-        except ValueError:
+            config.priority = parse_int(raw, signed=True)
+        except NumberError:
             problems.add(eid, f"marshrut:priority must be an integer, not '{raw}'")
     for v in _ext_children(el, "variable"):
         name, vtype, value = v.get("name", ""), v.get("type", "string"), v.get("value", "")
@@ -312,17 +314,15 @@ def typed_value(vtype: str, text: str) -> Any:
     if vtype == "string":
         return text
     if vtype == "integer":
-        if not re.fullmatch(r"[+-]?\d{1,18}", text):
-            raise ValueError(f"'{text}' is not an integer")
-        return int(text)
+        try:
+            return parse_int(text, signed=True)
+        except NumberError:
+            raise ValueError(f"'{text}' is not an integer") from None
     if vtype == "decimal":
         try:
-            d = Decimal(text)
-        except InvalidOperation:
+            return format(parse_decimal(text), "f")
+        except NumberError:
             raise ValueError(f"'{text}' is not a decimal number") from None
-        if not d.is_finite() or len(text) > 40:
-            raise ValueError(f"'{text}' is not a decimal number")
-        return format(d, "f")
     if vtype == "boolean":
         if text.lower() not in ("true", "false"):
             raise ValueError(f"'{text}' is not true or false")
@@ -355,11 +355,10 @@ def read_selection(el: Any, problems: Problems) -> SelectionSpec | None:
     idle_raw = sel.get("idleDays")
     idle = None
     if idle_raw is not None:
-        if not idle_raw.strip().isdigit() or not 1 <= int(idle_raw) <= 3650:
+        idle = int_or_none(idle_raw, minimum=1, maximum=3650)
+        if idle is None:
             problems.add(eid, f"marshrut:select idleDays must be a whole number of days from "
                               f"1 to 3650, not '{idle_raw}'")
-        else:
-            idle = int(idle_raw)
     open_only = (sel.get("openOnly") or "true").strip().lower()
     if open_only not in ("true", "false"):
         problems.add(eid, f"marshrut:select openOnly must be true or false, not '{open_only}'")

@@ -7,10 +7,10 @@ data), each value is converted to its JSON form, and all problems are reported a
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from strictnum import NumberError, parse_decimal, parse_int
 
 from .errors import InvalidTaskData
 from .extensions import FormField
@@ -56,21 +56,17 @@ def _convert(f: FormField, raw: Any) -> Any:
             raise ValueError(f"longer than {limit} characters")
         return raw.strip() if f.type == "string" else raw
     if f.type == "integer":
-        if isinstance(raw, bool) or not isinstance(raw, int | str):
-            raise ValueError("must be a whole number")
-        if isinstance(raw, str) and not re.fullmatch(r"\s*[+-]?\d{1,18}\s*", raw):
-            raise ValueError("must be a whole number")
-        return int(raw)
-    if f.type == "decimal":
-        if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
-            raise ValueError("must be a number")
         try:
-            value = Decimal(str(raw).strip().replace(",", ".").replace(" ", ""))
-        except InvalidOperation:
+            return parse_int(raw, signed=True)
+        except NumberError:
+            raise ValueError("must be a whole number") from None
+    if f.type == "decimal":
+        if isinstance(raw, str):
+            raw = raw.strip().replace(",", ".").replace(" ", "")
+        try:
+            return format(parse_decimal(raw), "f")
+        except NumberError:
             raise ValueError("must be a number") from None
-        if not value.is_finite() or len(str(raw)) > 40:
-            raise ValueError("must be a number")
-        return format(value, "f")
     if f.type == "boolean":
         if isinstance(raw, bool):
             return raw

@@ -422,7 +422,7 @@ class _Interpreter:
 def _digit_runs(spec: str) -> list[str]:
     runs, cur = [], ""
     for ch in spec:
-        if ch.isdigit():
+        if "0" <= ch <= "9":
             cur += ch
         elif cur:
             runs.append(cur)

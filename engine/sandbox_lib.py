@@ -43,7 +43,8 @@ class Limits:
     max_source: int = 20_000       # characters of source text
 
 
-DECIMAL_RE = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?\s*\Z")
+#: ASCII digits only (``re.ASCII``): ``"١٢"`` is text, not 12 (see ``strictnum``).
+DECIMAL_RE = re.compile(r"\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d{1,4})?\s*\Z", re.ASCII)
 DECIMAL_CONTEXT = decimal.Context(prec=34, Emax=10_000, Emin=-10_000,
                                   traps=[decimal.InvalidOperation, decimal.DivisionByZero,
                                          decimal.Overflow])

@@ -7,10 +7,10 @@ definition is deployed, so a typo in the editor is a deploy error, not a runtime
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
-from decimal import Decimal, InvalidOperation
 from typing import Any
+
+from strictnum import NumberError, parse_decimal, parse_int
 
 from .errors import EngineError
 from .extensions import ServiceTaskConfig, parse_duration
@@ -80,17 +80,15 @@ def literal(spec: ParamSpec, text: str) -> Any:
     if spec.choices and text not in spec.choices:
         raise ValueError(f"'{text}' is not one of {', '.join(spec.choices)}")
     if t == "integer":
-        if not re.fullmatch(r"[+-]?\d{1,18}", text.strip()):
-            raise ValueError(f"'{text}' is not an integer")
-        return int(text)
+        try:
+            return parse_int(text, signed=True)
+        except NumberError:
+            raise ValueError(f"'{text}' is not an integer") from None
     if t == "decimal":
         try:
-            value = Decimal(text.strip())
-        except InvalidOperation:
+            return format(parse_decimal(text), "f")
+        except NumberError:
             raise ValueError(f"'{text}' is not a decimal number") from None
-        if not value.is_finite():
-            raise ValueError(f"'{text}' is not a decimal number")
-        return format(value, "f")
     if t == "boolean":
         if text.strip().lower() not in ("true", "false"):
             raise ValueError(f"'{text}' is not true or false")

@@ -30,13 +30,15 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
+from strictnum import int_or_none, is_digits
+
 from .calendar import BusinessCalendar, zone
 from .extensions import B, M, parse_duration
 
 DURATION, DATE, CYCLE, CRON = "duration", "date", "cycle", "cron"
 _TAGS = {"timeDuration": DURATION, "timeDate": DATE, "timeCycle": CYCLE}
 _PERIOD = re.compile(r"P(?:(\d{1,4})Y)?(?:(\d{1,5})M)?(?:(\d{1,5})W)?(?:(\d{1,6})D)?"
-                     r"(?:T(?:(\d{1,7})H)?(?:(\d{1,9})M)?(?:(\d{1,10})S)?)?\Z")
+                     r"(?:T(?:(\d{1,7})H)?(?:(\d{1,9})M)?(?:(\d{1,10})S)?)?\Z", re.ASCII)
 _DOW_NAMES = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
 _MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",
            "@weekly": "0 0 * * 0", "@monthly": "0 0 1 * *", "@yearly": "0 0 1 1 *",
@@ -213,14 +215,15 @@ def parse_cycle(text: str, tz: dt.tzinfo) -> Cycle:
         raise ValueError(f"'{text}' is not an ISO 8601 repeating interval such as "
                          "R/2026-01-05T09:00/P1D")
     count = head[1:]
-    if count and (not count.isdigit() or int(count) < 1 or len(count) > 9):
+    repeat = int_or_none(count, minimum=1, maximum=999_999_999) if count else None
+    if count and (repeat is None or not is_digits(count)):
         raise ValueError(f"the repeat count '{count}' must be a whole number from 1")
     if len(parts) == 2:
-        return Cycle(int(count) if count else None, None, parse_period(parts[1]))
+        return Cycle(repeat, None, parse_period(parts[1]))
     if parts[1].upper().startswith("P"):
         raise ValueError(f"'{text}': give R/<start>/<period> (an end date is not supported)")
     start = parse_date(parts[1], tz).astimezone(tz)
-    return Cycle(int(count) if count else None, start, parse_period(parts[2]))
+    return Cycle(repeat, start, parse_period(parts[2]))
 
 
 def _dow_field(text: str) -> str:
@@ -230,7 +233,7 @@ def _dow_field(text: str) -> str:
     days: set[int] = set()
     for item in text.lower().split(","):
         rng, _, step_text = item.partition("/")
-        step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
+        step = int_or_none(step_text, minimum=1, maximum=7) if is_digits(step_text) else None
         if step_text and step is None:
             raise ValueError(f"bad step in day of week '{text}'")
         if rng == "*":
@@ -251,8 +254,9 @@ def _dow_field(text: str) -> str:
 def _dow_number(token: str, field: str) -> int:
     if token in _DOW_NAMES:
         return _DOW_NAMES.index(token)
-    if token.isdigit() and int(token) <= 7:
-        return int(token)
+    number = int_or_none(token, minimum=0, maximum=7) if is_digits(token) else None
+    if number is not None:
+        return number
     raise ValueError(f"'{token}' in day of week '{field}' is not 0-7 or a day name")
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from crm_models.errors import ValidationFailed
 from crm_models.fields import field_map
+from strictnum import int_or_none
 
 ENTITY_TYPE_IDS = {"lead": 1, "deal": 2, "contact": 3, "company": 4}
 ENTITY_BY_TYPE_ID = {v: k for k, v in ENTITY_TYPE_IDS.items()}
@@ -247,10 +248,7 @@ def _merge_multi(code: str, existing: list[dict[str, str]], items: Any) -> list[
         value_type = item.get("VALUE_TYPE") or "WORK"
         raw_id = item.get("ID")
         if raw_id not in (None, ""):
-            try:
-                pos = int(str(raw_id)) - 1
-            except ValueError:
-                raise ValidationFailed({code: f"no value with ID {str(raw_id)[:20]}"}) from None
+            pos = (int_or_none(raw_id, minimum=1, maximum=len(current)) or 0) - 1
             if not 0 <= pos < len(current) or current[pos] is None:
                 raise ValidationFailed({code: f"no value with ID {str(raw_id)[:20]}"})
             if value in (None, ""):

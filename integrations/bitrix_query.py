@@ -15,6 +15,7 @@ from typing import Any
 
 from crm_models.errors import ValidationFailed
 from crm_models.fields import field_map
+from strictnum import MAX_INT_DIGITS, is_digits
 
 from .bitrix_fields import FIELDS, _tz, bfield_map
 
@@ -64,7 +65,7 @@ def _datetime_value(value: Any, tz: str, key: str) -> str:
     if not isinstance(value, str) or len(value) > 40:
         raise ValidationFailed({key[:60]: "must be a date or an ISO 8601 date-time"})
     text = value.strip()
-    m = re.fullmatch(r"(\d{2})\.(\d{2})\.(\d{4})(.*)", text)
+    m = re.fullmatch(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})(.*)", text)
     if m:
         text = f"{m.group(3)}-{m.group(2)}-{m.group(1)}{m.group(4)}".replace(" ", "T", 1)
     try:
@@ -78,7 +79,8 @@ def _datetime_value(value: Any, tz: str, key: str) -> str:
 
 def _plain(value: Any) -> Any:
     """Bitrix24 booleans and PHP's "arrays" as our values."""
-    if isinstance(value, dict) and all(str(k).isdigit() for k in value):
+    if isinstance(value, dict) and value and all(
+            is_digits(str(k)) and len(str(k)) <= MAX_INT_DIGITS for k in value):
         return [value[k] for k in sorted(value, key=lambda k: int(k))]
     return value
 
@@ -101,7 +103,7 @@ def convert_filter(entity: str, raw: Any, *, tz: str) -> tuple[dict[str, Any], s
             if search is not None:
                 raise ValidationFailed({key[:60]: "only one PHONE or EMAIL filter at a time"})
             text = value.strip()
-            digits = "".join(ch for ch in text if ch.isdigit())
+            digits = "".join(ch for ch in text if "0" <= ch <= "9")
             search = digits if code == "PHONE" and digits else text
             continue
         name = _our_column(entity, code, key)

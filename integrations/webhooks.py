@@ -16,6 +16,7 @@ from crm_models.errors import NotFound, PermissionDenied, ValidationFailed
 from crm_models.org import User
 from crm_models.permissions import Actor
 from crm_models.services.records import record_event
+from strictnum import id_or_none
 
 from .models import IncomingWebhook
 
@@ -97,11 +98,12 @@ def list_webhooks(session: Session, actor: Actor, user_id: int) -> list[Incoming
 
 def authenticate(session: Session, user_id: str, secret: str) -> IncomingWebhook | None:
     """The live webhook of the active user ``user_id`` with this secret, or None."""
-    if not user_id.isdigit() or len(user_id) > 18 or not secret or len(secret) > 200:
+    owner_id = id_or_none(user_id)
+    if owner_id is None or not secret or len(secret) > 200:
         return None
     hook = session.scalars(select(IncomingWebhook).where(
         IncomingWebhook.secret_hash == secret_hash(secret))).first()
-    if hook is None or hook.user_id != int(user_id) or not hook.active:
+    if hook is None or hook.user_id != owner_id or not hook.active:
         return None
     if not hook.user.active:
         return None

@@ -21,6 +21,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from strictnum import NumberError, parse_id
+
 from ..activity import AuditEvent
 from ..entities import ENTITY_MODELS
 from ..errors import NotFound, PermissionDenied, ValidationFailed
@@ -67,11 +69,10 @@ def event_scope(actor: Actor) -> ColumnElement[bool]:
 
 
 def _check_id(value: Any, name: str) -> int:
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) <= 12:
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_ID:
-        raise ValidationFailed({name: "must be a record id"})
-    return value
+    try:
+        return parse_id(value)
+    except NumberError:
+        raise ValidationFailed({name: "must be a record id"}) from None
 
 
 def visible_event(session: Session, actor: Actor, event_id: Any) -> AuditEvent:

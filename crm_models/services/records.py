@@ -17,6 +17,8 @@ from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.orm import Session, selectinload
 
+from strictnum import NumberError, parse_int
+
 from ..activity import Activity, Comment, OutboxEvent
 from ..db import MAX_ROW_ID, utcnow
 from ..entities import ENTITY_MODELS, Contact, Deal, Pipeline, Stage, deal_contact
@@ -93,7 +95,7 @@ def _search_text(entity: str, record: Any) -> str:
         for item in getattr(record, name, None) or []:
             parts.append(item["value"])
             if name == "phones":
-                parts.append("".join(ch for ch in item["value"] if ch.isdigit()))
+                parts.append("".join(ch for ch in item["value"] if "0" <= ch <= "9"))
     return " ".join(parts).casefold()
 
 
@@ -356,11 +358,10 @@ def _filter_values(entity: str, name: str, values: list[Any]) -> list[Any]:
     if name == "id":
         out = []
         for v in values:
-            if isinstance(v, str) and v.strip().lstrip("-").isdigit():
-                v = int(v)
-            if isinstance(v, bool) or not isinstance(v, int) or abs(v) > MAX_ID:
-                raise ValueError("must be a whole number")
-            out.append(v)
+            try:
+                out.append(parse_int(v, minimum=-MAX_ID, maximum=MAX_ID, signed=True))
+            except NumberError:
+                raise ValueError("must be a whole number") from None
         return out
     if name in ("created_at", "updated_at"):
         out = []

@@ -94,6 +94,11 @@ def test_expressions_over_the_data(expr, expected):
     ("items.append(4)", "has no field 'append'"),
     ("nothing.title", "empty"),
     ("x = 1", "syntax error"),
+    # digits of other scripts are text, not numbers (int("١") would be 1)
+    ("int('\u0661')", "int() of"),
+    ("int('\u00b2')", "int() of"),
+    ("'\u0661\u0662' > 5", "is not a number"),
+    ("decimal('\u0661')", "is not a number"),
 ])
 def test_errors_name_what_is_wrong(expr, message):
     data = names() | {"nothing": None}

@@ -75,6 +75,10 @@ def test_typed_form_fields_are_converted(engine, db, review):
     with pytest.raises(InvalidTaskData) as info:
         engine.complete(db, finance.id, 12, {"limit": "12 abc"})
     assert info.value.fields == {"limit": "must be a number"}
+    for digits in ("\u0661\u0662", "\u00b2", "1e3"):  # ASCII digits only, no exponent
+        with pytest.raises(InvalidTaskData) as info:
+            engine.complete(db, finance.id, 12, {"limit": digits})
+        assert info.value.fields == {"limit": "must be a number"}
     with pytest.raises(InvalidTaskData) as info:
         engine.complete(db, legal.id, 11, {"legal_ok": "perhaps"})
     assert info.value.fields == {"legal_ok": "must be true or false"}

@@ -39,6 +39,10 @@ BAD_CREATES = [
     ("leads", {"title": "x", "responsible_id": 999999}, "responsible_id"),
     ("leads", {"title": "x", "responsible_id": True}, "responsible_id"),
     ("leads", {"title": "x", "responsible_id": 2**70}, "responsible_id"),
+    ("leads", {"title": "x", "responsible_id": "\u0661"}, "responsible_id"),
+    ("leads", {"title": "x", "responsible_id": "\u00b2"}, "responsible_id"),
+    ("leads", {"title": "x", "amount": "\u0661\u0665"}, "amount"),
+    ("leads", {"title": "x", "amount": "\u00b2"}, "amount"),
     ("leads", {"title": "x", "opened": "maybe"}, "opened"),
     ("leads", {"title": "x", "phones": [{"value": "call me"}]}, "phones"),
     ("leads", {"title": "x", "phones": [{"value": "+7 1", "value_type": "PAGER"}]}, "phones"),
@@ -153,6 +157,9 @@ def test_huge_body_is_refused_with_413(api, db, app):
     "/api/v1/leads/2147483648", "/api/v1/deals/2199023255552/comments",
     "/api/v1/deals/abc/stage", "/api/v1/leads/x/convert", "/api/v1/nope",
     "/api/v1/companies/%00",
+    # Unicode digits are not ids ("²".isdigit() is true; int("١") is 1)
+    "/api/v1/leads/%C2%B2", "/api/v1/leads/%D9%A1", "/api/v1/deals/%D9%A1/stage",
+    "/api/v1/leads/0001",
 ])
 def test_bad_or_unknown_ids_are_404_json(api, path):
     for method in ("GET", "PATCH", "DELETE", "POST"):
@@ -160,6 +167,16 @@ def test_bad_or_unknown_ids_are_404_json(api, path):
         assert r.status_code in (404, 405), (method, path, r.status_code)
         assert error_of(r)["code"] in ("not_found", "method_not_allowed")
     assert api.get(path).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/api/v1/leads/2147483648", "/api/v1/leads/999999999999999",
+                                  "/api/v1/departments/2147483648", "/api/v1/roles/%D9%A1"])
+def test_ids_out_of_range_are_404_for_every_method(api, path):
+    """Not 405: a number the route pattern took but its converter refused made werkzeug
+    report the other methods of the rule as the allowed ones."""
+    for method in ("GET", "PATCH", "PUT", "DELETE"):
+        r = api.call(method, path, json={"name": "x"})
+        assert r.status_code == 404, (method, path, r.status_code)
 
 
 def test_wrong_method_is_405_json(api):
@@ -188,6 +205,10 @@ def test_wrong_method_is_405_json(api):
     ("page=1&page=2", "page"), ("title=a&title=b", "title"),
     ("sort=password_hash", "sort"), ("sort=-nonexistent", "sort"), ("sort=phones", "sort"),
     ("q=" + "x" * 201, "q"), ("q=a%00b", "q"), ("title__contains=a%00", "title__contains"),
+    ("page=%C2%B2", "page"), ("page=%D9%A1", "page"), ("per_page=%D9%A1%D9%A0", "per_page"),
+    ("id=%C2%B2", "id"), ("id=%D9%A1", "id"), ("id__in=1,%D9%A1", "id__in"),
+    ("responsible_id=%C2%B2", "responsible_id"), ("company_id=%D9%A1", "company_id"),
+    ("amount__gt=%D9%A1", "amount__gt"), ("amount__gt=1e3", "amount__gt"),
 ])
 def test_bad_list_params_name_the_param(api, db, org, query, field):
     make_lead(db, org.m1)

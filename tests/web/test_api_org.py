@@ -41,6 +41,8 @@ def test_users_are_readable_without_password_hashes(app, db, org, manager):
     assert (paged["total"], len(paged["items"])) == (8, 2)
     for bad, field in (("department_id=x", "department_id"), ("active=maybe", "active"),
                        ("department_id=2199023255552", "department_id"),
+                       ("department_id=%C2%B2", "department_id"),
+                       ("department_id=%D9%A1", "department_id"),
                        ("page=0", "page"), ("per_page=1000", "per_page")):
         r = manager.get("/api/v1/users?" + bad)
         assert r.status_code == 422 and field in error_of(r)["fields"]

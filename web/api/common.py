@@ -9,7 +9,6 @@ that would collide with a service function's own parameters.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ from crm_models.errors import CrmError, ValidationFailed
 from crm_models.fields import READONLY_COMMON, clean, field_map
 from crm_models.permissions import Actor
 from crm_models.services.records import MAX_ID, MAX_PAGE, MAX_PER_PAGE
+from strictnum import NumberError, at_most_regex, parse_int
 from web.auth import require_actor
 from web.database import get_db
 
@@ -40,7 +40,11 @@ class ApiError(CrmError):
 
 
 class IdConverter(IntegerConverter):
-    """``<id:name>``: a positive id that fits a BIGINT; anything else does not match (→ 404)."""
+    """``<id:name>``: a positive id of ASCII digits that fits the id columns; anything else
+    (``²``, ``١``, ``007``, too large) does not match the pattern (→ 404 whatever the method:
+    a number the pattern took but the converter refused made werkzeug answer 405)."""
+
+    regex = at_most_regex(MAX_ID)
 
     def __init__(self, url_map: Any) -> None:
         super().__init__(url_map, min=1, max=MAX_ID)
@@ -206,9 +210,20 @@ def check_id(value: Any, name: str, *, nullable: bool = False) -> int | None:
 
 
 def _int_param(name: str, raw: str, lo: int, hi: int) -> int:
-    if not re.fullmatch(r"\s*\d{1,9}\s*", raw) or not lo <= int(raw) <= hi:
-        raise ValidationFailed({name: f"must be a whole number from {lo} to {hi}"})
-    return int(raw)
+    try:
+        return parse_int(raw, minimum=lo, maximum=hi)
+    except NumberError as exc:
+        raise ValidationFailed({name: str(exc)}) from None
+
+
+def id_param(name: str, raw: Any) -> int:
+    """An id in the query string or a form (1 … ``MAX_ID``, ASCII digits), or a 400 naming
+    ``name``."""
+    try:
+        return parse_int(raw, minimum=1, maximum=MAX_ID)
+    except NumberError:
+        raise ValidationFailed({name: "must be an id (a whole number from 1 to "
+                                      f"{MAX_ID})"}) from None
 
 
 def query_args() -> dict[str, list[str]]:

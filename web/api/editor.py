@@ -27,7 +27,17 @@ from engine.runtime import Engine
 from engine.safe_xml import UnsafeXml
 from engine.store import ProcessDefinition, ProcessInstance, Status
 
-from .common import api_route, check_id, commit, db_actor, json_body, only_keys, query_args, single
+from .common import (
+    api_route,
+    check_id,
+    commit,
+    db_actor,
+    id_param,
+    json_body,
+    only_keys,
+    query_args,
+    single,
+)
 from .processes import _instance_for, definition_dict
 
 TAG = "process editor"
@@ -261,10 +271,7 @@ def editor_diff() -> Any:
     args = query_args()
     ids = {}
     for name in ("from", "to"):
-        raw = single(args, name)
-        if raw is None or not raw.isdigit() or len(raw) > 18:
-            raise ValidationFailed({name: "must be a process definition id"})
-        ids[name] = _engine().definition(db, int(raw))
+        ids[name] = _engine().definition(db, id_param(name, single(args, name)))
     try:
         out = diff_bpmn(ids["from"].bpmn_xml, ids["to"].bpmn_xml)
     except UnsafeXml as exc:  # pragma: no cover - deployed files were parsed on deploy

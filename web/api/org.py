@@ -26,11 +26,11 @@ from crm_models.services.org import (
 
 from ..auth import sign_in, throttled_password_check
 from .common import (
-    MAX_ID,
     api_route,
     check_id,
     commit,
     db_actor,
+    id_param,
     json_body,
     list_of,
     only_keys,
@@ -124,9 +124,7 @@ def users_list() -> Any:
     stmt = select(User).order_by(User.id)
     dep = single(args, "department_id")
     if dep is not None:
-        if not dep.isdigit() or len(dep) > 12 or not 1 <= int(dep) <= MAX_ID:
-            raise ValidationFailed({"department_id": "must be a department id"})
-        stmt = stmt.where(User.department_id == int(dep))
+        stmt = stmt.where(User.department_id == id_param("department_id", dep))
     active = single(args, "active")
     if active is not None:
         if active not in ("true", "false"):
@@ -241,7 +239,8 @@ def departments_update(department_id: int) -> Any:
 
 
 @api_route("/departments/<id:department_id>", methods=("DELETE",), tag="departments",
-           status=204, summary="Delete an empty department (admins)")
+           status=204, extra={"errors": (409,)},
+           summary="Delete an empty department (admins)")
 def departments_delete(department_id: int) -> Any:
     db, actor = db_actor()
     delete_department(db, actor, department_id)

@@ -31,6 +31,7 @@ from .common import (
     check_id,
     commit,
     db_actor,
+    id_param,
     json_body,
     only_keys,
     paging,
@@ -261,9 +262,7 @@ def instances_list() -> Any:
             raise ValidationFailed({"entity_type": "must be one of: " + ", ".join(ENTITY_TYPES)})
         q = q.where(ProcessInstance.entity_type == entity_type)
     if entity_id is not None:
-        if not entity_id.isdigit() or len(entity_id) > 18:
-            raise ValidationFailed({"entity_id": "must be a record id"})
-        q = q.where(ProcessInstance.entity_id == int(entity_id))
+        q = q.where(ProcessInstance.entity_id == id_param("entity_id", entity_id))
     if status is not None:
         if status not in STATUSES:
             raise ValidationFailed({"status": "must be one of: " + ", ".join(STATUSES)})

@@ -12,6 +12,8 @@ import re
 import time
 from typing import Any
 
+from strictnum import MAX_INT_DIGITS, is_digits
+
 from .envelope import BitrixError, ListResult, time_block
 from .params import parse_query_string
 from .registry import CallContext, invoke, method
@@ -32,7 +34,8 @@ def _resolve(ref: str, section: str, path: str, sections: dict[str, dict[str, An
     for key in KEY_RE.findall(path):
         if isinstance(node, dict) and key in node:
             node = node[key]
-        elif isinstance(node, list) and key.isdigit() and int(key) < len(node):
+        elif isinstance(node, list) and is_digits(key) and len(key) <= MAX_INT_DIGITS \
+                and int(key) < len(node):
             node = node[int(key)]
         else:
             raise BitrixError(400, "INVALID_ARG_VALUE",

@@ -24,6 +24,7 @@ from engine.ports import StartRequest
 from engine.runtime import Engine
 from engine.store import ProcessDefinition, ProcessInstance, ProcessTask, TaskStatus
 from integrations.bitrix_fields import format_datetime
+from strictnum import id_or_none
 
 from .envelope import BitrixError, ListResult
 from .org_methods import _filtered, _page
@@ -32,7 +33,7 @@ from .registry import CallContext, method
 DOCUMENT_TYPES = {"lead": "CCrmDocumentLead", "deal": "CCrmDocumentDeal",
                   "contact": "CCrmDocumentContact", "company": "CCrmDocumentCompany"}
 ENTITY_BY_DOCUMENT = {v.lower(): k for k, v in DOCUMENT_TYPES.items()}
-DOC_ID_RE = re.compile(r"^(LEAD|DEAL|CONTACT|COMPANY)_(\d{1,18})$", re.IGNORECASE)
+DOC_ID_RE = re.compile(r"^(LEAD|DEAL|CONTACT|COMPANY)_([0-9]{1,18})$", re.IGNORECASE)
 TEMPLATE_FIELDS = ("ID", "MODULE_ID", "ENTITY", "DOCUMENT_TYPE", "AUTO_EXECUTE", "NAME",
                    "TEMPLATE", "PARAMETERS", "VARIABLES", "CONSTANTS", "MODIFIED", "IS_MODIFIED",
                    "USER_ID", "SYSTEM_CODE")
@@ -131,10 +132,8 @@ def _document(raw: Any) -> tuple[str, int]:
 def workflow_start(ctx: CallContext, params: dict[str, Any]) -> str:
     """Start template ``TEMPLATE_ID`` on ``DOCUMENT_ID``; the caller needs the right to change
     that record. Returns the workflow (process instance) id as a string."""
-    raw_id = params.get("template_id")
-    if isinstance(raw_id, str) and raw_id.strip().isdigit():
-        raw_id = int(raw_id)
-    if isinstance(raw_id, bool) or not isinstance(raw_id, int) or raw_id <= 0:
+    raw_id = id_or_none(params.get("template_id"))
+    if raw_id is None:
         raise BitrixError(400, "ERROR_WRONG_WORKFLOW_ID", "TEMPLATE_ID is not a template id")
     entity, entity_id = _document(params.get("document_id"))
     parameters = params.get("parameters") or {}
@@ -200,11 +199,12 @@ def task_list(ctx: CallContext, params: dict[str, Any]) -> ListResult:
     user_id = ctx.actor.user_id
     wanted = flt.get("USER_ID", flt.get("user_id"))
     if wanted not in (None, ""):
-        if not str(wanted).isdigit():
+        wanted_id = id_or_none(wanted)
+        if wanted_id is None:
             raise BitrixError(400, "INVALID_ARG_VALUE", "FILTER[USER_ID] must be a user id")
-        if int(str(wanted)) != user_id and not ctx.actor.is_admin:
+        if wanted_id != user_id and not ctx.actor.is_admin:
             raise BitrixError(403, "ACCESS_DENIED", "Only administrators see others' tasks")
-        user_id = int(str(wanted))
+        user_id = wanted_id
     assert user_id is not None
     tasks = _engine().inbox(ctx.session, user_id)
     instances = {i.id: i for i in ctx.session.scalars(select(ProcessInstance).where(
@@ -239,10 +239,8 @@ def _status(raw: Any) -> int | None:
 
 @method("bizproc.task.complete", "bizproc")
 def task_complete(ctx: CallContext, params: dict[str, Any]) -> bool:
-    raw_id = params.get("task_id")
-    if isinstance(raw_id, str) and raw_id.strip().isdigit():
-        raw_id = int(raw_id)
-    if isinstance(raw_id, bool) or not isinstance(raw_id, int) or raw_id <= 0:
+    raw_id = id_or_none(params.get("task_id"))
+    if raw_id is None:
         raise BitrixError(400, "ERROR_TASK_NOT_FOUND", "TASK_ID is not a task id")
     status = _status(params.get("status"))
     if status == 4:

@@ -16,6 +16,7 @@ from integrations.bitrix_fields import (
     translate_errors,
 )
 from integrations.bitrix_query import build_list_query
+from strictnum import MAX_ROW_ID, NumberError, parse_id, parse_int
 
 from .envelope import PAGE, BitrixError, ListResult
 from .registry import CallContext, method
@@ -24,13 +25,23 @@ ENTITIES = ("lead", "deal", "contact", "company")
 
 
 def record_id(params: dict[str, Any], key: str = "id") -> int:
-    """The positive integer id in ``params[key]``, or Bitrix24's legacy error."""
-    raw = params.get(key)
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw.strip())
-    if isinstance(raw, bool) or not isinstance(raw, int) or not 0 < raw < 2**63:
-        raise BitrixError(400, "", "ID is not defined or invalid.")
-    return raw
+    """The row id in ``params[key]`` (1 … ``MAX_ROW_ID``, ASCII digits), or Bitrix24's legacy
+    error."""
+    try:
+        return parse_id(params.get(key))
+    except NumberError:
+        raise BitrixError(400, "", "ID is not defined or invalid.") from None
+
+
+def int_param(params: dict[str, Any], key: str, *, code: str = "INVALID_ARG_VALUE",
+              minimum: int | None = 1, maximum: int | None = MAX_ROW_ID,
+              signed: bool = False) -> int:
+    """The whole number in ``params[key]``, or a 400 naming the parameter (``code`` is ""
+    for the legacy ``crm.*`` methods)."""
+    try:
+        return parse_int(params.get(key), minimum=minimum, maximum=maximum, signed=signed)
+    except NumberError as exc:
+        raise BitrixError(400, code, f"Parameter '{key.upper()}' {exc}.") from None
 
 
 def fields_param(params: dict[str, Any]) -> dict[str, Any]:
@@ -47,12 +58,11 @@ def start_param(params: dict[str, Any]) -> int:
     raw = params.get("start", 0)
     if raw in (None, ""):
         return 0
-    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-        raw = int(raw.strip())
-    if isinstance(raw, bool) or not isinstance(raw, int) or raw < -1 or raw > 10**9:
+    try:
+        return parse_int(raw, minimum=-1, maximum=10**9, signed=True)
+    except NumberError:
         raise BitrixError(400, "", "Parameter 'start' must be a non-negative whole number "
-                                   "or -1.")
-    return raw
+                                   "or -1.") from None
 
 
 def fetch_page(ctx: CallContext, entity: str, *, filters: dict[str, Any],

@@ -19,6 +19,7 @@ from integrations.bitrix_fields import (
     _tz,
     format_datetime,
 )
+from strictnum import id_or_none, int_or_none
 
 from .crm_methods import fields_param, start_param
 from .envelope import PAGE, BitrixError, ListResult
@@ -101,9 +102,7 @@ def status_list(ctx: CallContext, params: dict[str, Any]) -> ListResult:
 def category_list(ctx: CallContext, params: dict[str, Any]) -> ListResult:
     """Deal pipelines for ``entityTypeId=2``; contacts and companies have one default
     category, as in Bitrix24."""
-    raw = params.get("entitytypeid")
-    if isinstance(raw, str) and raw.strip().isdigit():
-        raw = int(raw)
+    raw = int_or_none(params.get("entitytypeid"), minimum=0, maximum=999)
     if raw == ENTITY_TYPE_IDS["deal"]:
         cats = [{"id": p.id, "name": p.name, "sort": p.sort, "entityTypeId": 2,
                  "isDefault": "Y" if p.id == 0 else "N"}
@@ -123,14 +122,12 @@ def _owner(fields: dict[str, Any], type_key: str, id_key: str) -> tuple[str, int
     entity = None
     if isinstance(raw_type, str) and raw_type.strip().lower() in ENTITY_TYPE_IDS:
         entity = raw_type.strip().lower()
-    elif isinstance(raw_type, (int, str)) and str(raw_type).strip().isdigit():
+    elif int_or_none(raw_type, minimum=1, maximum=999) is not None:
         entity = ENTITY_BY_TYPE_ID.get(int(str(raw_type).strip()))
-    raw_id = fields.get(id_key)
     if entity is None:
         raise ValidationFailed({type_key: "must be lead, deal, contact or company (1-4)"})
-    if isinstance(raw_id, str) and raw_id.strip().isdigit():
-        raw_id = int(raw_id.strip())
-    if isinstance(raw_id, bool) or not isinstance(raw_id, int) or raw_id <= 0:
+    raw_id = id_or_none(fields.get(id_key))
+    if raw_id is None:
         raise ValidationFailed({id_key: "must be the id of the record"})
     return entity, raw_id
 
@@ -156,7 +153,7 @@ def user_datetime(value: Any, tz: str, name: str) -> str | None:
     if not isinstance(value, str) or len(value) > 40:
         raise ValidationFailed({name: "must be a date-time"})
     text = value.strip()
-    m = re.fullmatch(r"(\d{2})\.(\d{2})\.(\d{4})(.*)", text)
+    m = re.fullmatch(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})(.*)", text)
     if m:
         text = f"{m.group(3)}-{m.group(2)}-{m.group(1)}{m.group(4)}"
     try:
@@ -180,11 +177,10 @@ def activity_add(ctx: CallContext, params: dict[str, Any]) -> int:
                                            "or 4 (e-mail)"})
     due = user_datetime(fields.get("DEADLINE") or fields.get("END_TIME"), ctx.tz, "DEADLINE")
     responsible = fields.get("RESPONSIBLE_ID")
-    if isinstance(responsible, str) and responsible.strip().isdigit():
-        responsible = int(responsible)
-    if responsible is not None and (isinstance(responsible, bool)
-                                    or not isinstance(responsible, int)):
-        raise ValidationFailed({"RESPONSIBLE_ID": "must be a user id"})
+    if responsible is not None:
+        responsible = id_or_none(responsible)
+        if responsible is None:
+            raise ValidationFailed({"RESPONSIBLE_ID": "must be a user id"})
     names = {"subject": "SUBJECT", "description": "DESCRIPTION", "due_at": "DEADLINE",
              "responsible_id": "RESPONSIBLE_ID", "type": "TYPE_ID"}
     try:

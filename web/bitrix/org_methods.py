@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from crm_models.org import Department, User
+from strictnum import MAX_INT_DIGITS, NumberError, is_digits, parse_decimal
 
 from .crm_methods import start_param
 from .envelope import PAGE, BitrixError, ListResult
@@ -62,8 +63,8 @@ def _matches(actual: Any, op: str, wanted: Any) -> bool:
         return w.casefold() in a.casefold()
     if op in ("gt", "gte", "lt", "lte"):
         try:
-            x, y = float(a), float(w)
-        except ValueError:
+            x, y = parse_decimal(a), parse_decimal(w)
+        except NumberError:
             raise BitrixError(400, "INVALID_ARG_VALUE",
                               f"'{w[:40]}' cannot be compared as a number") from None
         return {"gt": x > y, "gte": x >= y, "lt": x < y, "lte": x <= y}[op]
@@ -82,21 +83,55 @@ def _filtered(rows: list[dict[str, Any]], flt: dict[str, Any],
     return rows
 
 
+MAX_SORT_KEYS = 10
+
+
+def _sort_keys(params: dict[str, Any], default: str) -> list[tuple[str, str]]:
+    """(field, ASC|DESC) pairs, most significant first. Bitrix24 takes ``sort=FIELD`` with
+    ``order=ASC|DESC``, and also a map ``{FIELD: direction}`` in ``order`` (or ``sort``) — the
+    shape fast_bitrix24's ``get_all`` adds to every list call (``order: {"ID": "ASC"}``). With
+    a map in ``order`` a plain ``sort`` is ignored."""
+    sort, order = params.get("sort"), params.get("order")
+    mapping = order if isinstance(order, dict) else sort if isinstance(sort, dict) else None
+    if mapping is not None:
+        pairs = list(mapping.items())
+        if len(pairs) > MAX_SORT_KEYS:
+            raise BitrixError(400, "INVALID_ARG_VALUE",
+                              f"At most {MAX_SORT_KEYS} fields to sort by")
+        if not pairs:
+            pairs = [(default, "ASC")]
+    else:
+        if sort in (None, "", []):
+            sort = default
+        if order in (None, "", []):
+            order = "ASC"
+        pairs = [(sort, order)]
+    out = []
+    for name, direction in pairs:
+        if not isinstance(name, str) or not isinstance(direction, str) or \
+                direction.strip().upper() not in ("ASC", "DESC"):
+            raise BitrixError(400, "INVALID_ARG_VALUE",
+                              "sort must be a field, order ASC or DESC")
+        out.append((name.strip().upper(), direction.strip().upper()))
+    return out
+
+
 def _sorted(rows: list[dict[str, Any]], params: dict[str, Any], default: str) -> None:
-    sort = params.get("sort") or default
-    order = params.get("order") or "ASC"
-    if not isinstance(sort, str) or not isinstance(order, str) or \
-            order.upper() not in ("ASC", "DESC"):
-        raise BitrixError(400, "INVALID_ARG_VALUE", "sort must be a field, order ASC or DESC")
-    key = sort.upper()
-    if rows and key not in rows[0]:
-        raise BitrixError(400, "INVALID_ARG_VALUE", f"Cannot sort by '{sort[:40]}'")
+    keys = _sort_keys(params, default)
+    for key, _direction in keys:
+        if rows and key not in rows[0]:
+            raise BitrixError(400, "INVALID_ARG_VALUE", f"Cannot sort by '{key[:40]}'")
 
-    def value(r: dict[str, Any]) -> tuple[int, Any]:
-        v = r.get(key)
-        return (0, int(v)) if isinstance(v, str) and v.isdigit() else (1, str(v))
+    def value(key: str) -> Any:
+        def of(r: dict[str, Any]) -> tuple[int, Any]:
+            v = r.get(key)
+            if is_digits(v) and len(v) <= MAX_INT_DIGITS:
+                return (0, int(v))
+            return (1, str(v))
+        return of
 
-    rows.sort(key=value, reverse=order.upper() == "DESC")
+    for key, direction in reversed(keys):  # stable sorts: least significant first
+        rows.sort(key=value(key), reverse=direction == "DESC")
 
 
 def _page(rows: list[dict[str, Any]], params: dict[str, Any]) -> ListResult:
@@ -145,7 +180,13 @@ def department_out(d: Department) -> dict[str, Any]:
 
 @method("department.get", "department")
 def department_get(ctx: CallContext, params: dict[str, Any]) -> ListResult:
-    flt = _top_level_filter(params, DEPARTMENT_FILTER_KEYS)
+    # ``sort`` names the order (``sort=NAME``, ``sort={ID: ASC}``) unless it is a number: then
+    # it filters the departments' SORT field, as ``department.get?SORT=500`` does.
+    sort = params.get("sort")
+    if (isinstance(sort, int) and not isinstance(sort, bool)) or is_digits(sort):
+        params = {k: v for k, v in params.items() if k != "sort"} | {"=SORT": sort}
+    flt = _top_level_filter({k: v for k, v in params.items() if k != "sort"},
+                            DEPARTMENT_FILTER_KEYS)
     if isinstance(params.get("filter"), dict):
         flt.update(params["filter"])
     rows = [department_out(d) for d in ctx.session.scalars(select(Department)

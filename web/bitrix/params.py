@@ -15,6 +15,8 @@ from urllib.parse import parse_qsl
 
 from flask import Request
 
+from strictnum import MAX_INT_DIGITS, is_digits
+
 from .envelope import BitrixError
 
 NAME_RE = re.compile(r"^([^\[\]]+)((?:\[[^\[\]]*\])*)$")
@@ -27,8 +29,13 @@ def _bad(message: str) -> BitrixError:
     return BitrixError(400, "INVALID_REQUEST", message)
 
 
+def _index(key: str) -> bool:
+    """A PHP array index: ASCII digits only (``"²"`` or ``"١"`` is a plain string key)."""
+    return is_digits(key) and len(key) <= MAX_INT_DIGITS
+
+
 def _next_index(node: dict[str, Any]) -> str:
-    ints = [int(k) for k in node if k.isdigit()]
+    ints = [int(k) for k in node if _index(k)]
     return str(max(ints) + 1 if ints else 0)
 
 
@@ -67,7 +74,7 @@ def parse_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
 def _listify(value: Any) -> Any:
     if isinstance(value, dict):
         value = {k: _listify(v) for k, v in value.items()}
-        if value and all(k.isdigit() for k in value) and sorted(int(k) for k in value) == list(
+        if value and all(_index(k) for k in value) and sorted(int(k) for k in value) == list(
                 range(len(value))):
             return [value[str(i)] for i in range(len(value))]
     return value

@@ -16,6 +16,7 @@ from automation.process_trace import heatmap
 from crm_models.errors import Conflict, CrmError
 from engine.runtime import Engine
 from engine.store import ProcessDefinition, ProcessInstance
+from strictnum import id_or_none
 from web.api.editor import create_from_template, process_summary
 
 from ..auth import require_actor
@@ -150,9 +151,10 @@ def edit(key: str) -> str:
         rows = _versions(key)
         chosen = rows[-1]
         if wanted:
-            if not wanted.isdigit():
+            number = id_or_none(wanted)
+            if number is None:
                 abort(404)
-            chosen = _version(key, int(wanted))
+            chosen = _version(key, number)
         source = {"bpmnXml": chosen.bpmn_xml, "dmnXml": list(chosen.dmn_xml or []),
                   "draftRevision": draft.revision if draft else None,
                   "from": f"v{chosen.version}"}
@@ -180,7 +182,8 @@ def compare(key: str) -> str:
     rows = _versions(key)
     def pick(name: str, default: ProcessDefinition) -> ProcessDefinition:
         raw = request.args.get(name, "")
-        return _version(key, int(raw)) if raw.isdigit() else default
+        number = id_or_none(raw)
+        return default if number is None else _version(key, number)
     new = pick("to", rows[-1])
     old = pick("from", rows[-2] if len(rows) > 1 else rows[-1])
     diff = diff_bpmn(old.bpmn_xml, new.bpmn_xml)

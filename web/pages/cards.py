@@ -15,6 +15,7 @@ from crm_models.errors import ValidationFailed
 from crm_models.permissions import Actor
 from crm_models.services import add_activity, add_comment, complete_activity, get_record
 from crm_models.services.records import list_records
+from strictnum import id_or_none
 
 from ..auth import require_actor
 from ..database import get_db
@@ -111,7 +112,7 @@ def record_activity(plural: str, record_id: int) -> Any:
                      type=form.get("type", ""), subject=form.get("subject", ""),
                      description=form.get("description", ""),
                      due_at=timeline.due_at_from_form(form.get("due_at", ""), actor.timezone),
-                     responsible_id=int(responsible) if responsible.isdigit() else None)
+                     responsible_id=id_or_none(responsible))
         db.commit()
     except ValidationFailed as exc:
         db.rollback()

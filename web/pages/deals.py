@@ -17,6 +17,7 @@ from crm_models.entities import Deal, Pipeline
 from crm_models.errors import CrmError, ValidationFailed
 from crm_models.services import change_deal_stage, conversion_preview, convert_lead, get_record
 from crm_models.services.records import list_records, query
+from strictnum import MAX_ROW_ID, id_or_none, int_or_none
 
 from ..auth import require_actor
 from ..database import get_db
@@ -31,16 +32,17 @@ KANBAN_CARDS = 50
 
 def _pipeline(raw: str | None) -> Pipeline | None:
     pipes = lookups.pipelines()
-    if raw and raw.isdigit():
+    wanted = int_or_none(raw, minimum=0, maximum=MAX_ROW_ID)
+    if wanted is not None:
         for p in pipes:
-            if p.id == int(raw):
+            if p.id == wanted:
                 return p
     return pipes[0] if pipes else None
 
 
 def _board_filters() -> dict[str, Any]:
     responsible = request.args.get("responsible_id", "")
-    return {"responsible_id": responsible} if responsible.isdigit() else {}
+    return {"responsible_id": responsible} if id_or_none(responsible) is not None else {}
 
 
 @bp.get("/deals/kanban")

@@ -150,7 +150,7 @@ def channels(items: list[dict[str, str]] | None, kind: str) -> Markup:
     parts = []
     for item in items or []:
         value = item.get("value", "")
-        href = scheme + ("".join(c for c in value if c.isdigit() or c == "+")
+        href = scheme + ("".join(c for c in value if "0" <= c <= "9" or c == "+")
                          if kind == "phones" else value)
         label = CHANNEL_TYPE_LABELS.get(item.get("value_type", ""), item.get("value_type", ""))
         parts.append(Markup('<a href="{}">{}</a> <small class="muted">{}</small>').format(

@@ -15,6 +15,7 @@ from flask import render_template, request, url_for
 from crm_models.errors import ValidationFailed
 from crm_models.fields import field_map
 from crm_models.services.records import Page, list_records
+from strictnum import int_or_none
 
 from ..auth import require_actor
 from ..database import get_db
@@ -28,7 +29,8 @@ PER_PAGE_CHOICES = (20, 50, 100)
 
 def _int_arg(name: str, default: int) -> int:
     raw = request.args.get(name, "")
-    return int(raw) if raw.isdigit() and 0 < len(raw) < 9 else default
+    number = int_or_none(raw, minimum=0, maximum=10**8 - 1)
+    return default if number is None else number
 
 
 def _local_midnight(raw: str, *, next_day: bool) -> str:

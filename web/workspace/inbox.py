@@ -24,6 +24,7 @@ from engine.errors import Conflict, EngineError, InvalidTaskData, NotAllowed, Ta
 from engine.errors import NotFound as EngineNotFound
 from engine.runtime import Engine
 from engine.store import ProcessDefinition, ProcessInstance, ProcessTask, TaskStatus
+from strictnum import id_or_none
 
 from ..auth import require_actor
 from ..database import get_db
@@ -183,7 +184,8 @@ def task_action(task_id: int, action: str) -> Any:
             note = _("The task is back with its candidates.")
         elif action == "delegate":
             raw = request.form.get("user_id", "")
-            to = db.get(User, int(raw)) if raw.isdigit() and len(raw) < 10 else None
+            to_id = id_or_none(raw)
+            to = db.get(User, to_id) if to_id is not None else None
             if to is None or not to.active or to.id == uid:
                 db.rollback()
                 flash(_("Choose a colleague to hand the task to."), "error")

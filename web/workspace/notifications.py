@@ -19,6 +19,7 @@ from automation.notifications import (
     unread_count,
 )
 from crm_models.errors import NotFound
+from strictnum import id_or_none
 
 from ..auth import require_actor
 from ..database import get_db
@@ -96,7 +97,7 @@ def read_all() -> Any:
     """Mark all (or the posted ``id`` values) read; htmx gets the bell back."""
     db, uid = get_db(), require_actor().user_id or 0
     ids = request.form.getlist("id")
-    wanted = None if not ids else [int(i) for i in ids if i.isdigit() and len(i) < 10]
+    wanted = None if not ids else [i for i in map(id_or_none, ids) if i is not None]
     mark_read(db, uid, wanted, current_app.extensions["engine"].clock.now())
     db.commit()
     g.pop("unread_notifications", None)

@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 
 from crm_models.errors import LoginLocked, ValidationFailed
 from crm_models.services.org import update_user
+from strictnum import id_or_none
 
 from ..auth import (
     lock_message,
@@ -52,7 +53,7 @@ def profile() -> Any:
                     request.form.get("out_of_office_from", ""), me.timezone) or None,
                 "out_of_office_until": due_at_from_form(
                     request.form.get("out_of_office_until", ""), me.timezone) or None,
-                "deputy_id": int(deputy) if deputy.isdigit() and len(deputy) < 10 else None,
+                "deputy_id": id_or_none(deputy),
             }
             if (data["out_of_office_from"] is None) != (data["out_of_office_until"] is None):
                 errors["out_of_office_until"] = _("give both the start and the end")

@@ -9,6 +9,8 @@ from typing import Any
 
 from flask import Blueprint, abort, g, redirect, request, url_for
 
+from strictnum import id_or_none
+
 from ...auth import require_actor
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -33,7 +35,8 @@ def int_or_raw(value: str | None) -> Any:
     value = (value or "").strip()
     if not value:
         return None
-    return int(value) if value.isdigit() and len(value) < 12 else value
+    number = id_or_none(value)
+    return value if number is None else number
 
 
 from . import departments, logins, roles, users  # noqa: E402,F401  (they add routes to bp)

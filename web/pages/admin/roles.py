@@ -16,6 +16,7 @@ from crm_models.errors import CrmError, ValidationFailed
 from crm_models.org import ACTIONS, ENTITIES, FLAGS, Department, PermLevel, Role, RoleGrant, User
 from crm_models.permissions import Actor
 from crm_models.services.org import grant_role, revoke_grant, save_role
+from strictnum import id_or_none, int_or_none
 
 from ...auth import require_actor
 from ...database import get_db
@@ -26,11 +27,11 @@ from . import bp, int_or_raw
 def role_ids_from_form(db: Session) -> set[int]:
     """The role ids ticked in a ``roles`` checkbox list; unknown ones are a field error."""
     raw = request.form.getlist("roles")
-    ids = {int(v) for v in raw if v.isdigit() and len(v) < 12}
+    ids = {i for i in map(id_or_none, raw) if i is not None}
     known = set(db.scalars(select(Role.id).where(Role.id.in_(ids)))) if ids else set()
     if len(known) != len(raw):
         raise ValidationFailed({"roles": "no role with id " + ", ".join(
-            v for v in raw if not v.isdigit() or int(v) not in known)[:40]})
+            v for v in raw if id_or_none(v) not in known)[:40]})
     return known
 
 
@@ -87,7 +88,8 @@ def _save(role: Role | None) -> Any:
     for e in ENTITIES:
         for a in ACTIONS:
             raw = form.get(f"level-{e}-{a}", "0").strip()
-            levels[(e, a)] = int(raw) if raw.isdigit() and len(raw) < 3 else raw
+            level = int_or_none(raw, minimum=0, maximum=99)
+            levels[(e, a)] = raw if level is None else level
     flags = {f: form.get(f) == "on" for f in FLAGS}
     try:
         saved = save_role(db, actor, role.id if role else None, name=form.get("name", ""),
