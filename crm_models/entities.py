@@ -6,7 +6,18 @@ import enum
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Column, Date, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, Money, UTCDateTime, utcnow
@@ -163,11 +174,22 @@ deal_contact = Table(
 
 class Deal(CrmRecord, Base):
     __tablename__ = "deal"
+    # The lists a manager opens all day: "my deals in this stage, newest first" (the list's
+    # filters and the kanban's columns) and "newest first" over everything, read a page at a
+    # time from the index instead of sorting every matching row.
+    __table_args__ = (
+        Index("ix_deal_responsible_stage_created", "responsible_id", "stage_id", "created_at",
+              "id"),
+        Index("ix_deal_stage_created", "stage_id", "created_at", "id"),
+        Index("ix_deal_created", "created_at", "id"),
+        CrmRecord.__table_args__,
+    )
     entity_type = "deal"
 
     title: Mapped[str] = mapped_column(String(255), index=True)
     pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipeline.id", ondelete="RESTRICT"))
-    stage_id: Mapped[int] = mapped_column(ForeignKey("stage.id", ondelete="RESTRICT"), index=True)
+    # indexed first in ix_deal_stage_created
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stage.id", ondelete="RESTRICT"))
     amount: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     probability: Mapped[int | None] = mapped_column(Integer)

@@ -420,13 +420,31 @@ def list_records(session: Session, actor: Actor, entity: str, *,
                  filters: dict[str, Any] | None = None, search: str | None = None,
                  sort: str | None = None, page: int = 1, per_page: int = 50,
                  with_total: bool = True) -> Page:
-    model = model_for(entity)
+    model_for(entity)
+    _check_paging(page, per_page)  # before the filters, as the page's errors always were
+    stmt = query(session, actor, entity, filters=filters, search=search)
+    page_stmt = page_query(stmt, entity, sort=sort, page=page, per_page=per_page)
+    total = -1
+    if with_total:
+        total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    return Page(items=list(session.scalars(page_stmt)), total=total, page=page,
+                per_page=per_page)
+
+
+def _check_paging(page: Any, per_page: Any) -> None:
     if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
         raise ValidationFailed({"page": f"must be a whole number from 1 to {MAX_PAGE}"})
     if isinstance(per_page, bool) or not isinstance(per_page, int) or not (
             1 <= per_page <= MAX_PER_PAGE):
         raise ValidationFailed({"per_page": f"must be between 1 and {MAX_PER_PAGE}"})
-    stmt = query(session, actor, entity, filters=filters, search=search)
+
+
+def page_query(stmt: Select[Any], entity: str, *, sort: str | None = None, page: int = 1,
+               per_page: int = 50) -> Select[Any]:
+    """One page of ``stmt`` (a ``query``) in the order ``sort`` ("-field" descending, then by
+    id the same way); ValidationFailed names a bad ``page``, ``per_page`` or ``sort``."""
+    model = model_for(entity)
+    _check_paging(page, per_page)
     sort = sort or "-id"
     if not isinstance(sort, str):
         raise ValidationFailed({"sort": "must be a field name, '-' in front for descending"})
@@ -437,17 +455,16 @@ def list_records(session: Session, actor: Actor, entity: str, *,
         raise ValidationFailed({"sort": f"cannot sort {entity} by '{name[:40]}'"})
     column = model.stage_id if name == "stage" else getattr(model, name)
     # Empty values last in both directions and on both backends (their defaults differ).
-    order = [(column.desc() if desc else column.asc()).nulls_last(),
+    # A column that cannot be empty is left plain, so that an index on it (scanned either
+    # way) gives the order and the first page reads only its rows.
+    ordered = column.desc() if desc else column.asc()
+    order = [ordered.nulls_last() if column.nullable else ordered,
              model.id.desc() if desc else model.id.asc()]
-    total = -1
-    if with_total:
-        total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     opts = []
     if entity == "deal":
         opts = [selectinload(Deal.stage), selectinload(Deal.contacts)]
-    rows = list(session.scalars(stmt.options(*opts).order_by(*order)
-                                .limit(per_page).offset((page - 1) * per_page)))
-    return Page(items=rows, total=total, page=page, per_page=per_page)
+    return (stmt.options(*opts).order_by(*order)
+            .limit(per_page).offset((page - 1) * per_page))
 
 
 def count(session: Session, actor: Actor, entity: str, **kw: Any) -> int:
