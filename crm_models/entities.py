@@ -174,13 +174,13 @@ deal_contact = Table(
 
 class Deal(CrmRecord, Base):
     __tablename__ = "deal"
-    # The lists a manager opens all day: "my deals in this stage, newest first" (the list's
-    # filters and the kanban's columns) and "newest first" over everything, read a page at a
-    # time from the index instead of sorting every matching row.
+    # The lists a manager opens all day, read a page at a time from an index instead of
+    # sorting every matching row: "deals of this person in this stage by date" (the list's
+    # filters) and "everything by date". A kanban column (a stage, by id) reads
+    # ix_deal_stage_id, which on SQLite is (stage_id, rowid).
     __table_args__ = (
         Index("ix_deal_responsible_stage_created", "responsible_id", "stage_id", "created_at",
               "id"),
-        Index("ix_deal_stage_created", "stage_id", "created_at", "id"),
         Index("ix_deal_created", "created_at", "id"),
         CrmRecord.__table_args__,
     )
@@ -188,8 +188,7 @@ class Deal(CrmRecord, Base):
 
     title: Mapped[str] = mapped_column(String(255), index=True)
     pipeline_id: Mapped[int] = mapped_column(ForeignKey("pipeline.id", ondelete="RESTRICT"))
-    # indexed first in ix_deal_stage_created
-    stage_id: Mapped[int] = mapped_column(ForeignKey("stage.id", ondelete="RESTRICT"))
+    stage_id: Mapped[int] = mapped_column(ForeignKey("stage.id", ondelete="RESTRICT"), index=True)
     amount: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
     probability: Mapped[int | None] = mapped_column(Integer)

@@ -49,15 +49,11 @@ def upgrade() -> None:
     if dialect in _BACKFILL:
         op.execute(_BACKFILL[dialect])
     op.create_index('ix_deal_responsible_stage_created', 'deal', ['responsible_id', 'stage_id', 'created_at', 'id'], unique=False)
-    op.create_index('ix_deal_stage_created', 'deal', ['stage_id', 'created_at', 'id'], unique=False)
     op.create_index('ix_deal_created', 'deal', ['created_at', 'id'], unique=False)
-    op.drop_index('ix_deal_stage_id', table_name='deal')
 
 
 def downgrade() -> None:
-    op.create_index('ix_deal_stage_id', 'deal', ['stage_id'], unique=False)
     op.drop_index('ix_deal_created', table_name='deal')
-    op.drop_index('ix_deal_stage_created', table_name='deal')
     op.drop_index('ix_deal_responsible_stage_created', table_name='deal')
     op.drop_index('ix_process_task_claimed', table_name='process_task', **_where('claimed'))
     op.drop_index('ix_process_task_open_assignee', table_name='process_task', **_where('open'))
