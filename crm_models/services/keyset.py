@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, and_, or_, tuple_
 
 from ..errors import ValidationFailed
 
-_BAD = {"after": "is not a cursor of this list (take the 'next' of the previous page)"}
+_BAD = {"after": "is not a cursor of this list (take the 'next' of the page before)"}
 
 
 def _json(value: Any) -> Any:
