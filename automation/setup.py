@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from engine.calendar import BusinessCalendar
@@ -25,16 +25,24 @@ from .selection import CrmSelector
 
 
 def open_task_counts(session: Session, user_ids: Sequence[int]) -> Mapping[int, int]:
-    """Open (or claimed) user tasks per user: assigned to them, or claimed by them."""
+    """Open (or claimed) user tasks per user: assigned to them, or claimed by them.
+
+    Two counts over the inbox's partial indexes (open tasks by assignee, claimed tasks by
+    claimer), so finished tasks — nearly all rows — are never read."""
     if not user_ids:
         return {}
-    owner = func.coalesce(ProcessTask.claimed_by, ProcessTask.assignee_id)
-    rows = session.execute(
-        select(owner, func.count()).where(
-            ProcessTask.status.in_(TaskStatus.ACTIVE),
-            or_(ProcessTask.claimed_by.in_(user_ids), ProcessTask.assignee_id.in_(user_ids)))
-        .group_by(owner))
-    return {uid: n for uid, n in rows if uid is not None}
+    task = ProcessTask
+    is_open = task.status == literal_column(f"'{TaskStatus.OPEN}'")
+    is_claimed = task.status == literal_column(f"'{TaskStatus.CLAIMED}'")
+    assigned = (select(task.assignee_id.label("uid"), func.count().label("n"))
+                .where(is_open, task.assignee_id.in_(user_ids)).group_by(task.assignee_id))
+    claimed = (select(task.claimed_by.label("uid"), func.count().label("n"))
+               .where(is_claimed, task.claimed_by.in_(user_ids)).group_by(task.claimed_by))
+    counts: dict[int, int] = {}
+    for uid, n in session.execute(union_all(assigned, claimed)):
+        if uid is not None:
+            counts[uid] = counts.get(uid, 0) + n
+    return counts
 
 
 def build_engine(*, clock: Clock | None = None,

@@ -51,7 +51,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import (  # noqa: E402
     MessageEventDefinition,
 )
 from SpiffWorkflow.util.task import TaskState  # noqa: E402
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import event, func, select, text  # noqa: E402
 
 import crm_models  # noqa: E402,F401
 from automation.seed import PROCESSES_DIR  # noqa: E402
@@ -108,6 +108,11 @@ class MarshrutRun:
         self.latencies: list[float] = []
         self.wall = self.cpu = 0.0
         self.done = 0
+        #: statements the driver executed for the measured deals (BEGIN, SAVEPOINT and
+        #: RELEASE included, an executemany once), as tests/automation/test_statement_count.py
+        self.statements = 0
+        self._counting = False
+        event.listen(self.db_engine, "before_cursor_execute", self._count)
         for i in range(WARMUP):
             self._one(f"Warm-up deal {i}")
         with self.factory() as s:
@@ -120,11 +125,17 @@ class MarshrutRun:
             s.commit()  # … and the after-commit dispatch routes it
             return time.perf_counter() - t0
 
+    def _count(self, *args: Any) -> None:
+        if self._counting:
+            self.statements += 1
+
     def block(self, k: int) -> None:
         w, c = time.perf_counter(), time.process_time()
+        self._counting = True
         for _ in range(k):
             self.latencies.append(self._one(f"Bench deal {self.done}"))
             self.done += 1
+        self._counting = False
         self.wall += time.perf_counter() - w
         self.cpu += time.process_time() - c
 
@@ -248,6 +259,7 @@ def run(label: str, url: str, raw_file: Path, n: int, blocks: int,
     print(f"  event→task latency: p50 {percentile(lat, 50):.2f} ms, "
           f"p99 {percentile(lat, 99):.2f} ms, max {max(lat):.2f} ms, "
           f"mean {statistics.fmean(lat):.2f} ms")
+    print(f"  SQL statements per routed deal: {ours.statements / n:.1f}")
     print(f"  ratio to the raw loop: {rate / raw_rate:.3f} by wall clock, "
           f"{raw.cpu / ours.cpu:.3f} by CPU time")
     if prof:

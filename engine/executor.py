@@ -38,6 +38,7 @@ from .store import (
     Status,
     TaskStatus,
 )
+from .tasks import candidate_rows, withdraw_candidates
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -293,6 +294,7 @@ class InstanceRun:
         rows = [] if self.fresh else self.session.scalars(select(ProcessTask).where(
             ProcessTask.instance_id == self.instance.id,
             ProcessTask.status.in_(TaskStatus.ACTIVE))).all()
+        withdraw_candidates(self.session, [r for r in rows if r.spiff_task_id not in ready])
         for row in rows:
             if row.spiff_task_id not in ready:
                 row.status = TaskStatus.CANCELLED
@@ -332,6 +334,7 @@ class InstanceRun:
             form=[to_json(f.__dict__ | {"options": [o.__dict__ for o in f.options]})
                   for f in config.form],
             assignee_id=assignment.assignee_id, candidate_ids=list(assignment.candidate_ids),
+            candidate_rows=candidate_rows(assignment.candidate_ids),
             claimed_by=None, assignment_note=assignment.note[:500], status=TaskStatus.OPEN,
             priority=ext.TASK_PRIORITIES.get(config.priority, 2), due_at=due,
             created_at=self.now, entity_type=self.instance.entity_type,

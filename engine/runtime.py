@@ -65,7 +65,7 @@ from .scripting import SandboxScriptEngine
 from .serialization import WorkflowSerializer
 from .services import ServiceRegistry
 from .store import ProcessDefinition, ProcessHistory, ProcessInstance, Status, TaskStatus
-from .tasks import TaskActions
+from .tasks import TaskActions, withdraw_candidates
 from .timer_service import TimerService
 from .validation import Compiler, ValidationError
 
@@ -287,7 +287,9 @@ class Engine(TaskActions):
             inst.status, inst.ended_at = Status.CANCELLED, now
             inst.incident_element_id = inst.incident_message = inst.incident_retry_at = None
             self.timer_service.cancel_instance(session, instance_id)
-            for row in self.tasks(session, instance_id=instance_id):
+            open_rows = self.tasks(session, instance_id=instance_id)
+            withdraw_candidates(session, open_rows)
+            for row in open_rows:
                 row.status, row.completed_at = TaskStatus.CANCELLED, now
             add_history(session, inst.id, now, "cancelled", None,
                         (f"cancelled by user {user_id}" if user_id else "cancelled")

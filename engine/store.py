@@ -4,7 +4,12 @@
   DMN sources and the parsed spec, serialized once (instances never embed it).
 * ``process_instance`` — one running/finished process; its workflow state without the spec,
   an optimistic-lock ``version`` and the current incident, if any.
-* ``process_task`` — the user tasks: the inbox reads only this table, never workflow state.
+* ``process_task`` — the user tasks: the inbox reads only this table (and the next), never
+  workflow state. Partial indexes cover what the inbox asks of the active rows only (open by
+  assignee, claimed by claimer), so its cost follows a user's open tasks, not the history.
+* ``process_task_candidate`` — (user, task) for each candidate of an *active* task, so "tasks
+  offered to me" is an index lookup rather than a scan of every row's ``candidate_ids`` JSON
+  (which stays the record of who was offered the task, for display and history).
 * ``process_history`` — what happened, element by element, with who and what changed.
 * ``timer`` — every due time the engine waits for: timers of waiting instances (boundary and
   intermediate events) and the next occurrence of each active schedule (timer start events).
@@ -29,8 +34,9 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, WriteOnlyMapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
 # Same naming convention as crm_models.db so Alembic names constraints alike everywhere.
@@ -144,8 +150,20 @@ class ProcessInstance(EngineBase):
         return f"<ProcessInstance {self.id} {self.status}>"
 
 
+def _where_status(status: str) -> dict[str, Any]:
+    """A partial index's predicate, on both databases (the inbox's queries repeat it
+    literally, so both planners can prove the index applies)."""
+    clause = text(f"status = '{status}'")
+    return {"sqlite_where": clause, "postgresql_where": clause}
+
+
 class ProcessTask(EngineBase):
     __tablename__ = "process_task"
+    __table_args__ = (
+        Index("ix_process_task_open_assignee", "assignee_id", "priority", "due_at", "id",
+              **_where_status("open")),
+        Index("ix_process_task_claimed", "claimed_by", **_where_status("claimed")),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     instance_id: Mapped[int] = mapped_column(
@@ -169,9 +187,28 @@ class ProcessTask(EngineBase):
     entity_type: Mapped[str | None] = mapped_column(String(20))
     entity_id: Mapped[int | None] = mapped_column(Integer)
     definition_key: Mapped[str] = mapped_column(String(200))
+    #: written with a new task (``ProcessTask(candidate_rows=[...])``) and deleted by
+    #: ``engine.candidates.withdraw``; never loaded through the ORM
+    candidate_rows: WriteOnlyMapped[ProcessTaskCandidate] = relationship(passive_deletes=True)
 
     def __repr__(self) -> str:
         return f"<ProcessTask {self.id} {self.element_id} {self.status}>"
+
+
+class ProcessTaskCandidate(EngineBase):
+    """One candidate of an active task (see the module docstring). Rows exist from the task's
+    creation until it is completed, cancelled or delegated to one user; claiming keeps them
+    (an unclaimed task goes back to its candidates), so readers also check the task's status.
+    """
+
+    __tablename__ = "process_task_candidate"
+
+    user_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    task_id: Mapped[int] = mapped_column(
+        ForeignKey("process_task.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+    def __repr__(self) -> str:
+        return f"<ProcessTaskCandidate task {self.task_id} user {self.user_id}>"
 
 
 class ProcessHistory(EngineBase):

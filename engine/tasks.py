@@ -13,15 +13,14 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import and_, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import delete, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from .data import diff
 from .errors import Conflict, EngineError, NotAllowed, NotFound, TaskNotReady
 from .forms import clean_form_data
 from .persistence import add_history, conflicts_guarded, lock_instance, lock_task
-from .store import ProcessTask, Status, TaskStatus
+from .store import ProcessTask, ProcessTaskCandidate, Status, TaskStatus
 
 if TYPE_CHECKING:
     from .executor import InstanceRun
@@ -32,6 +31,41 @@ def may_act(row: ProcessTask, user_id: int) -> bool:
     if row.status == TaskStatus.CLAIMED:
         return row.claimed_by == user_id
     return user_id == row.assignee_id or user_id in (row.candidate_ids or [])
+
+
+def candidate_rows(candidate_ids: Sequence[int]) -> list[ProcessTaskCandidate]:
+    """The ``process_task_candidate`` rows of a new task (``ProcessTask(candidate_rows=…)``)."""
+    return [ProcessTaskCandidate(user_id=u) for u in sorted(set(candidate_ids))]
+
+
+def withdraw_candidates(session: Session, rows: Sequence[ProcessTask]) -> None:
+    """Delete the candidate rows of tasks leaving the active states (completed, cancelled,
+    withdrawn) or delegated to one user. Call it before changing ``candidate_ids``; tasks
+    that never had candidates cost no statement."""
+    ids = [r.id for r in rows if r.candidate_ids]
+    if ids:
+        session.execute(delete(ProcessTaskCandidate)
+                        .where(ProcessTaskCandidate.task_id.in_(ids))
+                        .execution_options(synchronize_session=False))
+
+
+def inbox_query(user_id: int) -> Any:
+    """The inbox as one SELECT: three index lookups (open tasks assigned to the user, open
+    tasks offered to them, tasks they claimed) united by id, then the rows in inbox order.
+    Each branch repeats a partial index's predicate literally (``status = 'open'`` …) so
+    both SQLite and PostgreSQL can use it; none reads rows of finished tasks."""
+    task, cand = ProcessTask, ProcessTaskCandidate
+    # Literals, not bound parameters: a planner cannot match a parameter against an index
+    # predicate (PostgreSQL's generic plans of prepared statements, SQLite's planner).
+    is_open = task.status == literal_column(f"'{TaskStatus.OPEN}'")
+    is_claimed = task.status == literal_column(f"'{TaskStatus.CLAIMED}'")
+    assigned = select(task.id).where(is_open, task.assignee_id == user_id)
+    offered = (select(cand.task_id).join(task, task.id == cand.task_id)
+               .where(cand.user_id == user_id, is_open))
+    claimed = select(task.id).where(is_claimed, task.claimed_by == user_id)
+    ids = union_all(assigned, offered, claimed)
+    return (select(task).where(task.id.in_(ids))
+            .order_by(task.priority, task.due_at, task.id))
 
 
 class TaskActions:
@@ -58,18 +92,9 @@ class TaskActions:
         return list(session.scalars(q))
 
     def inbox(self, session: Session, user_id: int) -> list[ProcessTask]:
-        """Open tasks the user may take (assigned or offered) and tasks they claimed."""
-        if session.get_bind().dialect.name == "postgresql":
-            offered = ProcessTask.candidate_ids.cast(JSONB).contains([user_id])
-        else:
-            each = func.json_each(ProcessTask.candidate_ids).table_valued("value")
-            offered = exists(select(1).select_from(each).where(each.c.value == user_id))
-        q = select(ProcessTask).where(or_(
-            and_(ProcessTask.status == TaskStatus.OPEN,
-                 or_(ProcessTask.assignee_id == user_id, offered)),
-            and_(ProcessTask.status == TaskStatus.CLAIMED, ProcessTask.claimed_by == user_id),
-        )).order_by(ProcessTask.priority, ProcessTask.due_at, ProcessTask.id)
-        return list(session.scalars(q))
+        """Open tasks the user may take (assigned or offered) and tasks they claimed, by
+        (priority, due, id); see ``inbox_query``."""
+        return list(session.scalars(inbox_query(user_id)))
 
     def claim(self, session: Session, task_id: int, user_id: int) -> ProcessTask:
         with conflicts_guarded():
@@ -112,6 +137,7 @@ class TaskActions:
             if to_user == from_user:
                 raise EngineError("a task cannot be delegated to yourself",
                                   fields={"to_user": "choose someone else"})
+            withdraw_candidates(session, [row])
             row.assignee_id, row.candidate_ids, row.claimed_by = to_user, [], None
             row.status = TaskStatus.OPEN
             row.assignment_note = f"delegated by user {from_user}"
@@ -142,6 +168,7 @@ class TaskActions:
             before = copy.deepcopy(task.data)
             task.set_data(**clean)
             task.run()
+            withdraw_candidates(session, [row])
             row.status, row.completed_by, row.result = TaskStatus.COMPLETED, user_id, clean
             row.completed_at = run.now
             run.record("completed", row.element_id, f"'{row.name}' completed by user {user_id}",

@@ -27,7 +27,7 @@ from ..fields import SCHEMAS, Field, _coerce, clean, field_map
 from ..org import PermLevel
 from ..permissions import Actor
 from ..serialize import diff, json_value, to_dict
-from . import rows
+from . import keyset, rows
 
 MAX_PER_PAGE = 500
 MAX_PAGE = 1_000_000
@@ -347,6 +347,8 @@ class Page:
     total: int
     page: int
     per_page: int
+    #: a cursor for the page after this one (``list_records(after=...)``); None on the last
+    next: str | None = None
 
     @property
     def pages(self) -> int:
@@ -454,35 +456,79 @@ def query(session: Session, actor: Actor, entity: str, *, filters: dict[str, Any
 def list_records(session: Session, actor: Actor, entity: str, *,
                  filters: dict[str, Any] | None = None, search: str | None = None,
                  sort: str | None = None, page: int = 1, per_page: int = 50,
-                 with_total: bool = True) -> Page:
-    model = model_for(entity)
-    if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
-        raise ValidationFailed({"page": f"must be a whole number from 1 to {MAX_PAGE}"})
-    if isinstance(per_page, bool) or not isinstance(per_page, int) or not (
-            1 <= per_page <= MAX_PER_PAGE):
-        raise ValidationFailed({"per_page": f"must be between 1 and {MAX_PER_PAGE}"})
+                 with_total: bool = True, after: str | None = None) -> Page:
+    """One page of the rows the actor may read. ``page`` counts from 1 (an offset: the
+    database skips the rows before it); ``after`` — the ``next`` of the previous page —
+    continues from where that page ended and costs the same on every page (see
+    ``keyset``). ``total`` counts all matching rows (-1 without ``with_total``)."""
+    model_for(entity)
+    _check_paging(page, per_page)  # before the filters, as the page's errors always were
+    if after is not None and page != 1:
+        raise ValidationFailed({"page": "cannot be combined with 'after'"})
     stmt = query(session, actor, entity, filters=filters, search=search)
+    page_stmt = page_query(stmt, entity, sort=sort, page=page, per_page=per_page,
+                           after=after, lookahead=1)  # one more row: is there a next page?
+    total = -1
+    if with_total:
+        total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = list(session.scalars(page_stmt))
+    items, more = rows[:per_page], len(rows) > per_page
+    return Page(items=items, total=total, page=page, per_page=per_page,
+                next=next_cursor(entity, sort, items[-1]) if more else None)
+
+
+def _sort_column(entity: str, sort: str | None) -> tuple[str, Any, bool]:
+    """(the sort as given, or the default; its column; descending?)"""
     sort = sort or "-id"
     if not isinstance(sort, str):
         raise ValidationFailed({"sort": "must be a field name, '-' in front for descending"})
+    model = model_for(entity)
     desc = sort.startswith("-")
     name = sort.lstrip("-")
     sortable = {f.name for f in SCHEMAS[entity] if f.kind not in ("refs", "phones", "emails")}
     if name not in sortable and name not in SORTABLE_EXTRA:
         raise ValidationFailed({"sort": f"cannot sort {entity} by '{name[:40]}'"})
-    column = model.stage_id if name == "stage" else getattr(model, name)
+    return sort, model.stage_id if name == "stage" else getattr(model, name), desc
+
+
+def next_cursor(entity: str, sort: str | None, record: Any) -> str:
+    """The cursor of the page that follows ``record`` in a list sorted by ``sort``."""
+    sort, column, _ = _sort_column(entity, sort)
+    return keyset.encode(sort, getattr(record, column.key), record.id)
+
+
+def _check_paging(page: Any, per_page: Any) -> None:
+    if isinstance(page, bool) or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
+        raise ValidationFailed({"page": f"must be a whole number from 1 to {MAX_PAGE}"})
+    if isinstance(per_page, bool) or not isinstance(per_page, int) or not (
+            1 <= per_page <= MAX_PER_PAGE):
+        raise ValidationFailed({"per_page": f"must be between 1 and {MAX_PER_PAGE}"})
+
+
+def page_query(stmt: Select[Any], entity: str, *, sort: str | None = None, page: int = 1,
+               per_page: int = 50, after: str | None = None,
+               lookahead: int = 0) -> Select[Any]:
+    """One page of ``stmt`` (a ``query``) in the order ``sort`` ("-field" descending, then by
+    id the same way), from ``page`` or from the cursor ``after``, plus ``lookahead`` rows of
+    the next; ValidationFailed names a bad ``page``, ``per_page``, ``sort`` or ``after``."""
+    model = model_for(entity)
+    _check_paging(page, per_page)
+    sort, column, desc = _sort_column(entity, sort)
+    if after is not None:
+        value, last_id = keyset.decode(after, sort, column)
+        stmt = stmt.where(keyset.after(column, model.id, desc=desc, value=value,
+                                       record_id=last_id))
     # Empty values last in both directions and on both backends (their defaults differ).
-    order = [(column.desc() if desc else column.asc()).nulls_last(),
+    # A column that cannot be empty is left plain, so that an index on it (scanned either
+    # way) gives the order and the first page reads only its rows.
+    ordered = column.desc() if desc else column.asc()
+    order = [ordered.nulls_last() if column.nullable else ordered,
              model.id.desc() if desc else model.id.asc()]
-    total = -1
-    if with_total:
-        total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     opts = []
     if entity == "deal":
         opts = [selectinload(Deal.stage), selectinload(Deal.contacts)]
-    rows = list(session.scalars(stmt.options(*opts).order_by(*order)
-                                .limit(per_page).offset((page - 1) * per_page)))
-    return Page(items=rows, total=total, page=page, per_page=per_page)
+    return (stmt.options(*opts).order_by(*order)
+            .limit(per_page + lookahead).offset((page - 1) * per_page))
 
 
 def count(session: Session, actor: Actor, entity: str, **kw: Any) -> int:

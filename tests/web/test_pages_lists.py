@@ -115,6 +115,30 @@ def test_pagination_with_counts(app, db, org, admin):
     assert "45 records found" in text(admin.get("/companies"))
 
 
+def test_next_links_continue_from_the_page_before(app, db, org, admin):
+    for i in range(45):
+        make_company(db, org.m1, title=f"Company {i:02d}")
+    db.commit()
+    seen, url = [], "/companies?sort=title"
+    for number in (1, 2, 3):
+        html = text(admin.get(url))
+        assert f"Страница {number} из 3" in html
+        seen += titles(html)
+        if number == 3:
+            assert 'rel="next"' not in html
+            break
+        [url] = re.findall(r'href="([^"]+)" rel="next"', html)
+        url = url.replace("&amp;", "&")
+        assert "after=" in url and f"page={number + 1}" in url
+    assert seen == [f"Company {i:02d}" for i in range(45)]
+    # the previous page and a new sort are asked by number, without the cursor
+    [prev] = re.findall(r'href="([^"]+)" rel="prev"', html)
+    assert "after=" not in prev
+    assert "after=" not in html.split("<thead>", 1)[1].split("</thead>", 1)[0]
+    r = admin.get("/companies?sort=title&page=2&after=broken")
+    assert r.status_code == 400 and "ссылка на эту страницу устарела" in text(r)
+
+
 def test_bad_filters_show_a_message_not_an_error_page(app, db, org, admin):
     for query in ("status=NOPE", "sort=password_hash", "responsible_id=abc",
                   "created_from=yesterday", "q=" + "x" * 300, "page=0"):

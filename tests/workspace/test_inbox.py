@@ -4,12 +4,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from crm_models.org import User
+from crm_models.services import update_deal
 from engine.store import ProcessInstance, ProcessTask
 
-from ..factories import make_deal
+from ..factories import SYSTEM, make_deal
 from .support import deploy, task_process
 
 
@@ -152,3 +153,38 @@ def test_profile_errors_are_shown_next_to_the_fields(app, db, org, pages):
     r = pages.post("m1@test.local", "/profile", {"out_of_office_from": "garbage",
                                                  "out_of_office_until": "2026-05-01T10:00"})
     assert r.status_code == 422 and 'id="err-out_of_office_from"' in r.get_data(as_text=True)
+
+
+def _statements(app, get):
+    seen = []
+
+    def count(*args):
+        seen.append(1)
+
+    engine = app.extensions["db_engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        html = get()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return len(seen), html
+
+
+def test_records_are_read_per_type_not_per_task_and_unreadable_ones_hidden(app, db, org,
+                                                                            engine, pages):
+    deploy(db, engine, task_process())
+    deals = [make_deal(db, org.m1, title=f"Mine {i}") for i in range(2)]
+    db.commit()
+    client = pages.as_("m1@test.local")
+    client.get("/inbox")  # the session's first request reads more (user, rights)
+    few, _ = _statements(app, lambda: client.get("/inbox").get_data(as_text=True))
+    deals += [make_deal(db, org.m1, title=f"Mine {i}") for i in range(2, 6)]
+    db.commit()
+    # one record goes to another manager: m1 keeps the task, but may not read the deal
+    update_deal(db, SYSTEM, deals[0].id, responsible_id=org.m2.id)
+    db.commit()
+    many, html = _statements(app, lambda: client.get("/inbox").get_data(as_text=True))
+    assert len(task_ids(html, "my-tasks")) == 6
+    assert many == few  # six tasks cost what two did
+    links = set(re.findall(r'href="/deals/(\d+)"', html))
+    assert links == {str(d.id) for d in deals[1:]}  # the task of deal 0 shows, not the deal

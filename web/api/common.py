@@ -256,7 +256,7 @@ def paging(args: dict[str, list[str]]) -> tuple[int, int]:
     return page, per_page
 
 
-LIST_RESERVED = ("page", "per_page", "sort", "q")
+LIST_RESERVED = ("page", "per_page", "sort", "q", "after")
 
 
 def list_params() -> dict[str, Any]:
@@ -276,8 +276,12 @@ def list_params() -> dict[str, Any]:
         else:
             filters[key] = single(args, key)
     return {"filters": filters, "search": single(args, "q") or None,
-            "sort": single(args, "sort") or None, "page": page, "per_page": per_page}
+            "sort": single(args, "sort") or None, "page": page, "per_page": per_page,
+            "after": single(args, "after") or None}
 
 
-def page_json(items: list[Any], total: int, page: int, per_page: int) -> dict[str, Any]:
-    return {"items": items, "total": total, "page": page, "per_page": per_page}
+def page_json(items: list[Any], total: int, page: int, per_page: int,
+              next_cursor: str | None = None) -> dict[str, Any]:
+    """A list page; ``next`` (when the list has one) is the ``after`` of the page after it."""
+    return {"items": items, "total": total, "page": page, "per_page": per_page,
+            "next": next_cursor}

@@ -70,7 +70,8 @@ def schema_name(entity: str) -> str:
 def list_records(entity: str) -> Any:
     db, actor = db_actor()
     page = SERVICES[entity].list(db, actor, **list_params())
-    return page_json([to_dict(r) for r in page.items], page.total, page.page, page.per_page)
+    return page_json([to_dict(r) for r in page.items], page.total, page.page, page.per_page,
+                     page.next)
 
 
 def get_record(entity: str, record_id: int) -> Any:

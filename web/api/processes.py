@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, request
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 from automation.conflicts import conflict_report
 from automation.params import operation_json
@@ -336,14 +336,13 @@ def tasks_list() -> Any:
     if candidate not in (None, "0", "1"):
         raise ValidationFailed({"candidate": "must be 1 or 0"})
     uid = actor.user_id
+    inbox = _engine().inbox(db, uid)  # by index, in (priority, due, id) order
     if candidate == "1":
-        rows = [t for t in _engine().inbox(db, uid)
+        rows = [t for t in inbox
                 if t.status == TaskStatus.OPEN and uid in (t.candidate_ids or [])]
     else:
-        rows = list(db.scalars(select(ProcessTask).where(or_(
-            and_(ProcessTask.status == TaskStatus.OPEN, ProcessTask.assignee_id == uid),
-            and_(ProcessTask.status == TaskStatus.CLAIMED, ProcessTask.claimed_by == uid)))
-            .order_by(ProcessTask.priority, ProcessTask.due_at, ProcessTask.id)))
+        rows = [t for t in inbox if (t.status == TaskStatus.OPEN and t.assignee_id == uid)
+                or (t.status == TaskStatus.CLAIMED and t.claimed_by == uid)]
     return {"items": [task_dict(t) for t in rows]}
 
 

@@ -108,7 +108,10 @@ def page_of(item: dict[str, Any]) -> dict[str, Any]:
             "properties": {"items": {"type": "array", "items": item},
                            "total": {"type": "integer", "minimum": 0},
                            "page": {"type": "integer", "minimum": 1},
-                           "per_page": {"type": "integer", "minimum": 1, "maximum": 500}}}
+                           "per_page": {"type": "integer", "minimum": 1, "maximum": 500},
+                           "next": {"type": ["string", "null"],
+                                    "description": "pass as 'after' for the next page (null: "
+                                                   "this is the last one)"}}}
 
 
 def filterable(entity: str) -> list[Field | str]:

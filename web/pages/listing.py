@@ -73,13 +73,19 @@ def sort_link(cfg: EntityPage, sort: str, column: str) -> tuple[str, str]:
     else:
         new, state = column, ""
     args = request.args.to_dict()
+    args.pop("after", None)  # a cursor belongs to its sort
     args.update(sort=new, page="1")
     return url_for("pages.record_list", plural=cfg.plural, **args), state
 
 
-def page_link(cfg: EntityPage, page: int) -> str:
+def page_link(cfg: EntityPage, page: int, after: str | None = None) -> str:
+    """The URL of list page ``page``; with ``after`` (the shown page's ``next``) that page is
+    read from where the shown one ends rather than by counting rows from the start."""
     args = request.args.to_dict()
+    args.pop("after", None)
     args["page"] = str(page)
+    if after:
+        args["after"] = after
     return url_for("pages.record_list", plural=cfg.plural, **args)
 
 
@@ -113,12 +119,17 @@ def record_list(plural: str) -> Any:
     if per_page not in PER_PAGE_CHOICES:
         per_page = PER_PAGE_CHOICES[0]
     page = _int_arg("page", 1)
+    # "Next" links carry the cursor of the page before them: the page number is then only
+    # what the page shows, and the rows come from the index where that page ended.
+    after = request.args.get("after") or None
     result = Page(items=[], total=0, page=1, per_page=per_page)
     status = 200
     if not errors:
         try:
             result = list_records(get_db(), actor, cfg.entity, filters=filters, search=q or None,
-                                  sort=sort, page=page, per_page=per_page)
+                                  sort=sort, page=1 if after else page, per_page=per_page,
+                                  after=after)
+            result.page = page
         except ValidationFailed as exc:
             errors = translate_fields(exc.fields)
     else:

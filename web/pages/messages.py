@@ -45,6 +45,8 @@ _EXACT = {
     "give either a user or a department": _l("choose either a user or a department"),
     "must be a level from 0 (none) to 5 (all)": _l("must be one of the access levels"),
     "this pipeline has no stages": _l("this pipeline has no stages"),
+    "is not a cursor of this list (take the 'next' of the page before)":
+        _l("this page link is out of date; start again from the first page"),
 }
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [

@@ -15,11 +15,13 @@ from typing import Any
 from flask import current_app, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from automation.timeline import ProcessRef
-from crm_models.errors import CrmError, NotFound
+from crm_models.entities import Deal
+from crm_models.errors import NotFound
 from crm_models.org import User
-from crm_models.services.records import load
+from crm_models.services.records import model_for
 from engine.errors import Conflict, EngineError, InvalidTaskData, NotAllowed, TaskNotReady
 from engine.errors import NotFound as EngineNotFound
 from engine.runtime import Engine
@@ -76,23 +78,35 @@ def _processes(rows: list[ProcessTask]) -> dict[int, ProcessRef]:
     return {i: ProcessRef(k, n or k, v, i) for i, k, n, v in get_db().execute(q)}
 
 
-def _record(task: ProcessTask) -> Any | None:
-    if task.entity_type not in SUMMARY_FIELDS or task.entity_id is None:
-        return None
-    try:
-        return load(get_db(), require_actor(), task.entity_type, task.entity_id)
-    except CrmError:  # gone, or not readable: the task still shows, its record does not
-        return None
+def _records(rows: list[ProcessTask]) -> dict[tuple[str, int], Any]:
+    """The tasks' records the user may read, by (entity, id): one query per entity type
+    (an inbox holds hundreds of tasks). A record that is gone or not readable is left out:
+    its task still shows, the record does not."""
+    wanted: dict[str, set[int]] = {}
+    for t in rows:
+        if t.entity_type in SUMMARY_FIELDS and t.entity_id is not None:
+            wanted.setdefault(t.entity_type, set()).add(t.entity_id)
+    actor, out = require_actor(), {}
+    for entity, ids in wanted.items():
+        model = model_for(entity)
+        q = select(model).where(model.id.in_(sorted(ids)))
+        if entity == "deal":
+            q = q.options(selectinload(Deal.stage))
+        for record in get_db().scalars(q):
+            if actor.allows_record(entity, "read", record.responsible_id, record.opened):
+                out[(entity, record.id)] = record
+    return out
 
 
 def views(rows: list[ProcessTask], uid: int) -> list[TaskView]:
-    now, procs = _now(), _processes(rows)
+    now, procs, records = _now(), _processes(rows), _records(rows)
     out = []
     for t in rows:
         mine = (t.status == TaskStatus.CLAIMED and t.claimed_by == uid) or (
             t.status == TaskStatus.OPEN and t.assignee_id == uid)
         overdue = t.status in TaskStatus.ACTIVE and t.due_at is not None and t.due_at < now
-        out.append(TaskView(t, mine, overdue, _record(t), procs.get(t.instance_id)))
+        record = records.get((t.entity_type or "", t.entity_id or 0))
+        out.append(TaskView(t, mine, overdue, record, procs.get(t.instance_id)))
     far = dt.datetime.max.replace(tzinfo=dt.UTC)
     out.sort(key=lambda v: (v.row.due_at or far, v.row.priority, v.row.id))
     return out
