@@ -18,6 +18,7 @@ def init_app(app: Flask) -> None:
     # the blueprint's first registration. One line per feature module.
     from . import (  # noqa: F401
         auth,
+        catalog,
         common,
         crm,
         editor,

@@ -250,8 +250,33 @@ def static_schemas() -> dict[str, dict[str, Any]]:
     }
 
 
+def catalog_schemas() -> dict[str, dict[str, Any]]:
+    """``Product`` (+ ``Create``/``Update``/``Page``) and ``ProductSection``, generated from
+    the catalog's field lists as the entities' are from theirs."""
+    from crm_models.services.catalog import PRODUCT_FIELDS, SECTION_FIELDS
+
+    out_props: dict[str, Any] = {"id": {"type": "integer", "readOnly": True}}
+    out_props.update({f.name: field_json_schema(f, writing=False) for f in PRODUCT_FIELDS})
+    out_props["created_by_id"] = {"type": ["integer", "null"], "readOnly": True}
+    out_props["created_at"] = {"type": "string", "format": "date-time", "readOnly": True}
+    out_props["updated_at"] = {"type": "string", "format": "date-time", "readOnly": True}
+    writable = {f.name: field_json_schema(f, writing=True) for f in PRODUCT_FIELDS}
+    section_in = {f.name: field_json_schema(f, writing=True) for f in SECTION_FIELDS}
+    return {
+        "Product": _obj(out_props, tuple(out_props)),
+        "ProductCreate": _obj(writable, tuple(f.name for f in PRODUCT_FIELDS if f.required),
+                              additionalProperties=False),
+        "ProductUpdate": _obj(writable, additionalProperties=False),
+        "ProductPage": page_of(ref("Product")),
+        "ProductSection": _obj({"id": ID, "name": STR, "parent_id": OPT_ID, "sort": INT},
+                               ("id", "name", "parent_id", "sort")),
+        "ProductSectionInput": _obj(section_in, additionalProperties=False),
+    }
+
+
 def all_schemas() -> dict[str, dict[str, Any]]:
     out = static_schemas()
+    out.update(catalog_schemas())
     for entity in SCHEMAS:
         out.update(entity_schemas(entity))
     return out

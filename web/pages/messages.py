@@ -43,6 +43,11 @@ _EXACT = {
     "give either a user or a department": _l("choose either a user or a department"),
     "must be a level from 0 (none) to 5 (all)": _l("must be one of the access levels"),
     "this pipeline has no stages": _l("this pipeline has no stages"),
+    "a section cannot be inside itself": _l("a section cannot be inside itself"),
+    "This section still holds products; move or delete them first":
+        _l("This section still holds products; move or delete them first"),
+    "This section still holds subsections; move or delete them first":
+        _l("This section still holds subsections; move or delete them first"),
 }
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
