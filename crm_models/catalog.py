@@ -6,10 +6,12 @@ the matrix's "product" row taken as a whole (any level above "none" allows the a
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from .db import Base, Money, UTCDateTime, utcnow
 
@@ -80,3 +82,54 @@ class Product(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     section: Mapped[ProductSection | None] = relationship()
+
+
+QUANTITY_STEP = Decimal("0.001")
+
+
+class Quantity(TypeDecorator[Decimal]):
+    """A quantity with up to three decimals (1.5 kg, 0.25 hour), stored as integer
+    thousandths so that it stays exact on SQLite as well."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | int | str | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        return int((Decimal(value) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(value) / 1000).quantize(QUANTITY_STEP)
+
+
+DISCOUNT_TYPES = ("percent", "amount")
+
+
+class ProductRow(Base):
+    """One line of a deal's or a lead's goods: a catalog product or free text.
+
+    ``price`` is per unit before the discount; ``discount`` is a percentage or an amount per
+    unit (``discount_type``); VAT is the row's own (copied from the product, changeable).
+    The row's sums are computed (``crm_models.services.product_rows.row_sums``), not stored.
+    """
+
+    __tablename__ = "product_row"
+    __table_args__ = (Index("ix_product_row_entity", "entity_type", "entity_id", "sort"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_type: Mapped[str] = mapped_column(String(20))  # deal or lead
+    entity_id: Mapped[int] = mapped_column(Integer)
+    sort: Mapped[int] = mapped_column(Integer, default=0)
+    product_id: Mapped[int | None] = mapped_column(
+        ForeignKey("product.id", ondelete="SET NULL"), index=True)
+    name: Mapped[str] = mapped_column(String(255))
+    quantity: Mapped[Decimal] = mapped_column(Quantity)
+    unit: Mapped[str] = mapped_column(String(20), default="pcs")
+    price: Mapped[Decimal] = mapped_column(Money)
+    discount_type: Mapped[str] = mapped_column(String(10), default="percent")
+    discount: Mapped[Decimal] = mapped_column(Money, default=Decimal("0.00"))
+    vat_rate: Mapped[str] = mapped_column(String(4), default="none")
+    vat_included: Mapped[bool] = mapped_column(Boolean, default=True)

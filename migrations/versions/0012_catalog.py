@@ -1,4 +1,4 @@
-"""catalog: product sections and products
+"""catalog: product sections and products; product rows of deals and leads
 
 Revision ID: 0012_catalog
 Revises: 0008_workspace
@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+import crm_models.catalog
 import crm_models.db
 
 revision = '0012_catalog'
@@ -53,9 +54,38 @@ def upgrade() -> None:
     op.create_index(op.f('ix_product_name'), 'product', ['name'], unique=False)
     op.create_index(op.f('ix_product_section_id'), 'product', ['section_id'], unique=False)
     op.create_index(op.f('ix_product_sku'), 'product', ['sku'], unique=False)
+    op.create_table('product_row',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('entity_type', sa.String(length=20), nullable=False),
+    sa.Column('entity_id', sa.Integer(), nullable=False),
+    sa.Column('sort', sa.Integer(), nullable=False),
+    sa.Column('product_id', sa.Integer(), nullable=True),
+    sa.Column('name', sa.String(length=255), nullable=False),
+    sa.Column('quantity', crm_models.catalog.Quantity(), nullable=False),
+    sa.Column('unit', sa.String(length=20), nullable=False),
+    sa.Column('price', crm_models.db.Money(), nullable=False),
+    sa.Column('discount_type', sa.String(length=10), nullable=False),
+    sa.Column('discount', crm_models.db.Money(), nullable=False),
+    sa.Column('vat_rate', sa.String(length=4), nullable=False),
+    sa.Column('vat_included', sa.Boolean(), nullable=False),
+    sa.ForeignKeyConstraint(['product_id'], ['product.id'], name=op.f('fk_product_row_product_id_product'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_product_row'))
+    )
+    op.create_index('ix_product_row_entity', 'product_row', ['entity_type', 'entity_id', 'sort'], unique=False)
+    op.create_index(op.f('ix_product_row_product_id'), 'product_row', ['product_id'], unique=False)
+    # A plain ADD COLUMN (SQLite has one for a NOT NULL column with a default): batch mode
+    # would rebuild the tables and lose their AUTOINCREMENT (ids of deleted records return).
+    for table in ('deal', 'lead'):
+        op.add_column(table, sa.Column('amount_from_rows', sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:
+    for table in ('lead', 'deal'):
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column('amount_from_rows')
+    op.drop_index(op.f('ix_product_row_product_id'), table_name='product_row')
+    op.drop_index('ix_product_row_entity', table_name='product_row')
+    op.drop_table('product_row')
     op.drop_index(op.f('ix_product_sku'), table_name='product')
     op.drop_index(op.f('ix_product_section_id'), table_name='product')
     op.drop_index(op.f('ix_product_name'), table_name='product')

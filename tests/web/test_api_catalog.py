@@ -88,3 +88,47 @@ def test_catalog_is_in_the_openapi_document(client):
         "$ref": "#/components/schemas/ProductCreate"}
     names = {p["name"] for p in doc["paths"]["/api/v1/products"]["get"]["parameters"]}
     assert {"q", "section_id", "active", "page"} <= names
+
+
+def test_deal_product_rows_over_rest(app, db, org):
+    admin = api_for(app, db, org.admin)
+    pid = admin.post("/api/v1/products", json={"name": "Станок", "price": "1000",
+                                               "vat_rate": "20"}).get_json()["id"]
+    usd = admin.post("/api/v1/products", json={"name": "Licence", "price": "1",
+                                               "currency": "USD"}).get_json()["id"]
+    m1 = api_for(app, db, org.m1)
+    deal = m1.post("/api/v1/deals", json={"title": "Станки", "amount": "1"}).get_json()
+    path = f"/api/v1/deals/{deal['id']}/product-rows"
+    got = m1.get(path).get_json()
+    assert (got["rows"], got["amount"], got["amount_from_rows"]) == ([], "1.00", False)
+    r = m1.put(path, json={"rows": [
+        {"product_id": pid, "quantity": "2.5", "discount_type": "amount", "discount": "100"},
+        {"name": "Доставка", "price": 500, "quantity": 1, "vat_rate": "none"}]})
+    assert r.status_code == 200, r.get_json()
+    out = r.get_json()
+    assert out["amount"] == out["total"] == "2750.00" and out["amount_from_rows"] is True
+    assert out["vat"] == "375.00"
+    assert [(x["name"], x["quantity"], x["total"]) for x in out["rows"]] == [
+        ("Станок", "2.5", "2250.00"), ("Доставка", "1", "500.00")]
+    assert m1.get(f"/api/v1/deals/{deal['id']}").get_json()["amount"] == "2750.00"
+    r = m1.put(path, json={"rows": [{"product_id": 424242, "quantity": -1},
+                                    {"product_id": usd}]})
+    assert r.status_code == 422
+    assert error_of(r)["fields"] == {
+        "rows[0].product_id": "no product with id 424242",
+        "rows[0].quantity": "must be greater than zero",
+        "rows[1].product_id": "the product is priced in USD, the record in RUB"}
+    r = m1.put(path, json={"rows": [], "extra": 1})
+    assert set(error_of(r)["fields"]) == {"extra"}
+    m2 = api_for(app, db, org.m2)
+    assert m2.get(path).status_code == 404
+    assert m2.put(path, json={"rows": []}).status_code == 404
+    lead = m1.post("/api/v1/leads", json={"title": "Запрос"}).get_json()
+    r = m1.put(f"/api/v1/leads/{lead['id']}/product-rows",
+               json={"rows": [{"product_id": pid, "quantity": 3}]})
+    assert r.get_json()["amount"] == "3000.00"
+    doc = app.test_client().get("/api/v1/openapi.json").get_json()
+    put = doc["paths"]["/api/v1/deals/{record_id}/product-rows"]["put"]
+    assert put["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ProductRowsInput"}
+    assert "get" in doc["paths"]["/api/v1/leads/{record_id}/product-rows"]

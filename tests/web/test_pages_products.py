@@ -115,3 +115,45 @@ def test_sections_page(app, db, org, client, auth):
     assert "Софт" in html and "Лицензии" in html
     r = b.post("/product-sections", {"delete": str(parent.id)})
     assert r.status_code == 409 and "подразделы" in text(r)
+
+
+def test_rows_editor_on_a_deal(app, db, org, client, auth):
+    from crm_models.entities import Deal
+    from tests.factories import make_deal
+
+    srv = cat.create_product(db, SYSTEM, name="Сервер", price="200000", vat_rate="20")
+    usd = cat.create_product(db, SYSTEM, name="Licence", price="10", currency="USD")
+    deal = make_deal(db, org.m1, amount="5")
+    db.commit()
+    b = Browser(client, auth).login(org.m1)
+    html = text(b.get(f"/deals/{deal.id}"))
+    assert 'id="product-rows"' in html and "Добавить товары" in html
+    html = text(b.get(f"/deals/{deal.id}/products"))
+    assert "Сервер" in html and "Licence" not in html  # only products in the deal's currency
+    r = b.post(f"/deals/{deal.id}/products", {
+        "product_id": [str(srv.id), "", str(usd.id), ""],
+        "name": ["", "Монтаж", "", ""], "quantity": ["-2", "1", "1", ""],
+        "price": ["", "5000", "", ""], "discount": ["", "", "", ""],
+        "discount_type": ["percent"] * 4, "vat_rate": ["", "none", "", ""],
+        "vat_included": ["", "", "", ""], "amount_from_rows": "on"})
+    assert r.status_code == 422
+    html = text(r)
+    assert "Строка 1, Количество: должно быть больше нуля" in html
+    assert "Строка 3, Товар: цена товара в USD, а сумма записи в RUB" in html
+    assert 'value="Монтаж"' in html
+    assert fresh(db).get(Deal, deal.id).amount == 5
+    r = b.post(f"/deals/{deal.id}/products", {
+        "product_id": [str(srv.id), "", ""], "name": ["", "Монтаж", ""],
+        "quantity": ["2", "1", ""], "price": ["", "5000", ""], "discount": ["10", "", ""],
+        "discount_type": ["percent"] * 3, "vat_rate": ["", "none", ""],
+        "vat_included": ["", "", ""], "amount_from_rows": "on"})
+    assert r.status_code == 302, text(r)[:3000]
+    d = fresh(db).get(Deal, deal.id)
+    assert (str(d.amount), d.amount_from_rows) == ("365000.00", True)
+    html = text(b.get(f"/deals/{deal.id}"))
+    assert "Сервер" in html and "Монтаж" in html and "Сумма рассчитана по товарам" in html
+    assert f"365{NBSP}000,00" in html
+    assert b.get(f"/deals/{deal.id}/products").status_code == 200
+    second = app.test_client()
+    other = Browser(second, type(auth)(second)).login(org.m2)
+    assert other.get(f"/deals/{deal.id}/products").status_code == 404

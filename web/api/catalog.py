@@ -7,8 +7,11 @@ from flask import url_for
 
 from crm_models.errors import ValidationFailed
 from crm_models.services import catalog as cat
+from crm_models.services import product_rows as pr
 
 from .common import (
+    Operation,
+    add_route,
     api_route,
     commit,
     db_actor,
@@ -146,3 +149,46 @@ def product_section_delete(section_id: int) -> Any:
     cat.delete_section(db, actor, section_id)
     commit()
     return "", 204
+
+
+# --- product rows of deals and leads ---------------------------------------------------------
+
+def _rows_json(record: Any, rows: list[Any]) -> dict[str, Any]:
+    total, vat = pr.totals(rows)
+    return {"entity_type": record.entity_type, "entity_id": record.id,
+            "currency": record.currency,
+            "amount": str(record.amount) if record.amount is not None else None,
+            "amount_from_rows": bool(record.amount_from_rows),
+            "rows": [pr.row_dict(r) for r in rows], "total": str(total), "vat": str(vat)}
+
+
+def rows_get(entity: str, record_id: int) -> Any:
+    db, actor = db_actor()
+    record, rows = pr.get_product_rows(db, actor, entity, record_id)
+    return _rows_json(record, rows)
+
+
+def rows_put(entity: str, record_id: int) -> Any:
+    body = json_body()
+    only_keys(body, ("rows", "amount_from_rows"), "a product rows change")
+    if "rows" not in body:
+        raise ValidationFailed({"rows": "is required"})
+    db, actor = db_actor()
+    rows = pr.set_product_rows(db, actor, entity, record_id, body["rows"],
+                               amount_from_rows=body.get("amount_from_rows"))
+    record = pr.records.load(db, actor, entity, record_id)
+    out = _rows_json(record, rows)
+    commit()
+    return out
+
+
+for _entity, _plural in (("deal", "deals"), ("lead", "leads")):
+    add_route(f"/{_plural}/<id:record_id>/product-rows", f"{_entity}_product_rows_get", rows_get,
+              ["GET"], Operation(f"The product rows of a {_entity}, with their sums", _plural,
+                                 response=ref("ProductRows")), {"entity": _entity})
+    add_route(f"/{_plural}/<id:record_id>/product-rows", f"{_entity}_product_rows_put", rows_put,
+              ["PUT"], Operation(
+                  f"Replace the product rows of a {_entity}; unless its amount was set by "
+                  f"hand, the amount becomes the rows' total ({_entity}.updated)", _plural,
+                  body=ref("ProductRowsInput"), response=ref("ProductRows")),
+              {"entity": _entity})

@@ -2,6 +2,7 @@
 create/edit form with per-field errors, deletion, and the section tree."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -11,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from crm_models.catalog import UNITS, VAT_RATES, unit_label
 from crm_models.errors import CrmError, PermissionDenied, ValidationFailed
 from crm_models.services import catalog as cat
+from crm_models.services import product_rows as pr
 
 from ..auth import require_actor
 from ..database import get_db
@@ -200,3 +202,89 @@ def product_sections() -> Any:
     sections, depths = _sections(actor)
     return render_template("products/sections.html", sections=sections, depths=depths,
                            errors=errors, form_error=form_error, **_helpers()), status
+
+
+# --- product rows of deals and leads ---------------------------------------------------------
+
+SPARE_ROWS = 3
+ROW_INPUTS = ("product_id", "name", "quantity", "price", "discount", "discount_type",
+              "vat_rate", "vat_included")
+ROW_FIELD_LABELS = {
+    "product_id": _l("Product"), "name": _l("Name"), "quantity": _l("Quantity"),
+    "price": _l("Price"), "discount": _l("Discount"), "discount_type": _l("Discount type"),
+    "vat_rate": _l("VAT rate"), "vat_included": _l("VAT included in the price"),
+    "unit": _l("Unit of measure"),
+}
+
+
+@bp.app_context_processor
+def _catalog_globals() -> dict[str, Any]:
+    def rows_of(record: Any) -> list[dict[str, Any]]:
+        return [pr.row_dict(r) for r in pr.rows_of(get_db(), record.entity_type, record.id)]
+
+    return {"product_rows_of": rows_of, **_helpers()}
+
+
+def _error_label(key: str) -> str:
+    """``rows[2].quantity`` → "Row 3, Quantity"."""
+    m = re.fullmatch(r"rows\[(\d+)\](?:\.(\w+))?", key)
+    if not m:
+        return key
+    row = _("Row %(n)s", n=int(m.group(1)) + 1)
+    return f"{row}, {ROW_FIELD_LABELS.get(m.group(2), m.group(2))}" if m.group(2) else row
+
+
+def _row_form(values: dict[str, Any]) -> dict[str, str]:
+    out = {k: "" if values.get(k) is None else str(values.get(k)) for k in ROW_INPUTS}
+    if isinstance(values.get("vat_included"), bool):
+        out["vat_included"] = "1" if values["vat_included"] else "0"
+    return out
+
+
+def _render_rows(actor: Any, record: Any, rows: list[dict[str, str]], follow: bool, *,
+                 errors: dict[str, str] | None = None, form_error: str = "",
+                 status: int = 200) -> Any:
+    products = cat.list_products(get_db(), actor, active=True, currency=record.currency,
+                                 per_page=500).items if actor.level("product", "read") else []
+    rows = rows + [_row_form({}) for _ in range(SPARE_ROWS)]
+    return render_template("products/rows_form.html", record=record, rows=rows,
+                           follow=follow, products=products,
+                           product_ids=[str(p.id) for p in products], errors=errors or {},
+                           form_error=form_error, error_label=_error_label), status
+
+
+@bp.route("/<any(deals, leads):plural>/<int:record_id>/products", methods=["GET", "POST"])
+def product_rows_edit(plural: str, record_id: int) -> Any:
+    """The rows editor of a deal or a lead."""
+    entity = plural[:-1]
+    actor = require_actor()
+    db = get_db()
+    record, rows = pr.get_product_rows(db, actor, entity, record_id)
+    if not actor.allows_record(entity, "update", record.responsible_id, record.opened):
+        abort(403)
+    if request.method == "GET":
+        return _render_rows(actor, record, [_row_form(pr.row_dict(r)) for r in rows],
+                            bool(record.amount_from_rows) or not rows)
+    columns = {k: request.form.getlist(k) for k in ROW_INPUTS}
+    count = max((len(v) for v in columns.values()), default=0)
+    submitted = [{k: (columns[k][i] if i < len(columns[k]) else "") for k in ROW_INPUTS}
+                 for i in range(count)]
+    # A row with neither a product nor a name nor a price is an unused spare row.
+    filled = [r for r in submitted
+              if any(r[k].strip() for k in ("product_id", "name", "price"))]
+    data = [{k: v for k, v in r.items() if v.strip() != ""} for r in filled]
+    follow = request.form.get("amount_from_rows") in ("on", "1", "true")
+    try:
+        pr.set_product_rows(db, actor, entity, record.id, data, amount_from_rows=follow)
+        db.commit()
+    except ValidationFailed as exc:
+        db.rollback()
+        record = pr.records.load(db, actor, entity, record_id)
+        return _render_rows(actor, record, filled, follow, status=422,
+                            errors=translate_fields(exc.fields),
+                            form_error=_("Please correct the marked fields."))
+    except PermissionDenied as exc:
+        db.rollback()
+        abort(403, translate(exc.message))
+    flash(_("Saved."), "success")
+    return redirect(url_for("pages.record_card", plural=plural, record_id=record.id))
