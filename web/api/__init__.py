@@ -22,6 +22,7 @@ def init_app(app: Flask) -> None:
         common,
         crm,
         editor,
+        invoices,
         openapi,
         org,
         processes,

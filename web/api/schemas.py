@@ -304,6 +304,30 @@ def catalog_schemas() -> dict[str, dict[str, Any]]:
                                  "rows' total; false: the amount stays as set by hand; "
                                  "left out: as before (a record without rows starts following)"},
         }, ("rows",), additionalProperties=False),
+        "Invoice": _obj({
+            "id": ID, "number": STR, "year": INT, "seq": INT,
+            "stage": {"type": "string", "enum": ["draft", "sent", "paid", "overdue",
+                                                 "cancelled"]},
+            "issued_on": {"type": "string", "format": "date"},
+            "due_on": {"type": ["string", "null"], "format": "date"}, "paid_at": OPT_TIME,
+            "currency": STR, "total": MONEY, "vat": MONEY, "deal_id": OPT_ID,
+            "company_id": OPT_ID, "contact_id": OPT_ID, "buyer_name": STR, "buyer_inn": STR,
+            "buyer_kpp": STR, "buyer_address": STR, "seller": {"type": "object"},
+            "comments": STR, "responsible_id": ID, "opened": BOOL, "created_by_id": OPT_ID,
+            "created_at": TIME, "updated_at": TIME,
+            "rows": {"type": "array", "items": ref("ProductRow")}},
+            ("id", "number", "stage", "issued_on", "currency", "total")),
+        "InvoicePage": page_of(ref("Invoice")),
+        "InvoiceCreate": _obj({
+            "deal_id": ID, "issued_on": {"type": ["string", "null"], "format": "date"},
+            "due_on": {"type": ["string", "null"], "format": "date"},
+            "buyer_inn": {"type": "string", "pattern": "^(\\d{10}|\\d{12})?$"},
+            "buyer_kpp": {"type": "string", "pattern": "^(\\d{9})?$"},
+            "comments": {"type": "string", "maxLength": 20000}},
+            ("deal_id",), additionalProperties=False),
+        "InvoiceStageChange": _obj({"stage": {"type": "string", "enum": [
+            "draft", "sent", "paid", "overdue", "cancelled"]}}, ("stage",),
+            additionalProperties=False),
         "ProductRows": _obj({
             "entity_type": {"type": "string", "enum": ["deal", "lead"]}, "entity_id": ID,
             "currency": STR, "amount": {"type": ["string", "null"]},
