@@ -71,3 +71,22 @@ def test_deal_product_rows(app, org, db, admin_hook, m1_hook, rest):
     assert status == 400
     assert "rows[0].PRODUCT_ID" in body["error_description"]
     assert "rows[0].QUANTITY" in body["error_description"]
+
+
+def test_product_events_go_to_outgoing_webhooks(app, org, db, admin_hook, rest, receiver):
+    from integrations.outgoing import register_handler
+    from tests.factories import SYSTEM
+
+    from .test_outgoing import worker
+
+    for event in ("ONCRMPRODUCTADD", "ONCRMPRODUCTUPDATE", "ONCRMPRODUCTDELETE"):
+        register_handler(db, SYSTEM, event=event, url=receiver.url)
+    db.commit()
+    pid = rest(admin_hook, "crm.product.add", {"fields": {"NAME": "Станок"}})[1]["result"]
+    rest(admin_hook, "crm.product.update", {"id": pid, "fields": {"PRICE": 5}})
+    rest(admin_hook, "crm.product.delete", {"id": pid})
+    db.rollback()
+    assert worker(app).run_once() == (3, 3)
+    assert [(p["event"], p["data[FIELDS][ID]"]) for p in receiver.posts] == [
+        ("ONCRMPRODUCTADD", str(pid)), ("ONCRMPRODUCTUPDATE", str(pid)),
+        ("ONCRMPRODUCTDELETE", str(pid))]
