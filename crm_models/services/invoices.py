@@ -301,3 +301,14 @@ def change_invoice_stage(session: Session, actor: Actor, invoice_id: int, stage:
 def mark_invoice_sent(session: Session, actor: Actor, invoice_id: int) -> Invoice:
     """For the mail work: after the PDF went out, the invoice is sent."""
     return change_invoice_stage(session, actor, invoice_id, InvoiceStage.SENT.value)
+
+
+def mark_overdue_invoices(session: Session, actor: Actor, today: dt.date) -> list[int]:
+    """Move every sent invoice whose due date has passed to ``overdue`` (one
+    ``invoice.stage_changed`` each); the ids moved. For a scheduled job."""
+    ids = list(session.scalars(select(Invoice.id).where(
+        Invoice.stage == InvoiceStage.SENT.value, Invoice.due_on.is_not(None),
+        Invoice.due_on < today, actor.scope(Invoice, "update")).order_by(Invoice.id)))
+    for invoice_id in ids:
+        change_invoice_stage(session, actor, invoice_id, InvoiceStage.OVERDUE.value)
+    return ids

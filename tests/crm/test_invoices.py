@@ -140,3 +140,19 @@ def test_ten_concurrent_creations_get_numbers_without_gaps_or_duplicates(app, db
     seqs = sorted(db.scalars(select(Invoice.seq).where(Invoice.year == 2031)))
     assert seqs == list(range(1, 11))
     assert db.get(InvoiceCounter, 2031).last == 10
+
+
+def test_sent_invoices_past_their_due_date_become_overdue(db, org):
+    deal = _deal_with_rows(db, org.m1)
+    late = inv_svc.create_invoice(db, SYSTEM, deal_id=deal.id, due_on="2030-01-05",
+                                  today=dt.date(2030, 1, 1))
+    on_time = inv_svc.create_invoice(db, SYSTEM, deal_id=deal.id, due_on="2030-01-20",
+                                     today=dt.date(2030, 1, 1))
+    draft = inv_svc.create_invoice(db, SYSTEM, deal_id=deal.id, due_on="2030-01-05",
+                                   today=dt.date(2030, 1, 1))
+    for inv in (late, on_time):
+        inv_svc.mark_invoice_sent(db, SYSTEM, inv.id)
+    assert inv_svc.mark_overdue_invoices(db, SYSTEM, dt.date(2030, 1, 10)) == [late.id]
+    db.commit()
+    assert [db.get(Invoice, i.id).stage for i in (late, on_time, draft)] == [
+        "overdue", "sent", "draft"]
