@@ -142,3 +142,17 @@ def test_rights_leads_and_deletion(db, org):
     db.expire_all()
     [row] = db.scalars(select(ProductRow)).all()
     assert (row.product_id, row.name) == (None, "Настройка")
+
+
+def test_lead_conversion_carries_the_rows_to_the_deal(db, org):
+    from crm_models.services import convert_lead
+
+    _srv, hours, _usd = _products(db)
+    lead = make_lead(db, org.m1, company_title="ООО «Гранит»")
+    set_product_rows(db, SYSTEM, "lead", lead.id, [{"product_id": hours.id, "quantity": 4}])
+    conv = convert_lead(db, SYSTEM, lead.id)
+    db.commit()
+    _deal, rows = get_product_rows(db, SYSTEM, "deal", conv.deal.id)
+    assert [(r.name, r.quantity, r.price) for r in rows] == [
+        ("Настройка", Decimal(4), Decimal("3000.00"))]
+    assert conv.deal.amount == Decimal("12000.00") and conv.deal.amount_from_rows
