@@ -115,7 +115,8 @@ def test_rights_like_deals(db, org):
 
 
 def test_ten_concurrent_creations_get_numbers_without_gaps_or_duplicates(app, db, org):
-    deal = _deal_with_rows(db, org.m1)
+    deal_id = _deal_with_rows(db, org.m1).id  # read here: the threads must not use ``db``
+    db.rollback()
     factory = app.extensions["db_sessionmaker"]
     errors: list[BaseException] = []
     barrier = threading.Barrier(10)
@@ -124,7 +125,7 @@ def test_ten_concurrent_creations_get_numbers_without_gaps_or_duplicates(app, db
         try:
             with factory() as s:
                 barrier.wait()
-                inv_svc.create_invoice(s, system_actor("thread"), deal_id=deal.id,
+                inv_svc.create_invoice(s, system_actor("thread"), deal_id=deal_id,
                                        today=dt.date(2031, 3, 1))
                 s.commit()
         except BaseException as exc:  # noqa: BLE001 - reported below
