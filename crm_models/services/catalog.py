@@ -181,7 +181,8 @@ def delete_product(session: Session, actor: Actor, product_id: int) -> None:
 
 def list_products(session: Session, actor: Actor, *, search: str | None = None,
                   section_id: Any = None, active: Any = None, currency: str | None = None,
-                  sort: str | None = None, page: int = 1, per_page: int = 50) -> Page:
+                  id_after: Any = None, sort: str | None = None, page: int = 1,
+                  per_page: int = 50) -> Page:
     """Products, narrowed by a search in name and article, a section (with its subsections),
     the active flag and the currency."""
     actor.require("product", "read")
@@ -216,6 +217,11 @@ def list_products(session: Session, actor: Actor, *, search: str | None = None,
                                                      currency))
         except ValueError as exc:
             errors["currency"] = str(exc)
+    if id_after not in (None, ""):  # keyset paging (Bitrix24's ">ID" filter)
+        try:
+            conds.append(Product.id > _coerce(Field("id", "int", "", "", minimum=0), id_after))
+        except ValueError as exc:
+            errors["id"] = str(exc)
     sort = sort or "name"
     if not isinstance(sort, str) or sort.lstrip("-") not in PRODUCT_SORTS:
         errors["sort"] = "must be one of: " + ", ".join(PRODUCT_SORTS)

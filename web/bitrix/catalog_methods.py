@@ -120,8 +120,8 @@ def product_delete(ctx: CallContext, params: dict[str, Any]) -> bool:
 
 @method("crm.product.list", "crm", legacy=True)
 def product_list(ctx: CallContext, params: dict[str, Any]) -> ListResult:
-    """``filter`` on ``SECTION_ID``, ``ACTIVE``, ``CURRENCY_ID`` and ``%NAME`` (a search in the
-    name and article); ordered by ID."""
+    """``filter`` on ``SECTION_ID``, ``ACTIVE``, ``CURRENCY_ID``, ``>ID`` (keyset paging) and
+    ``%NAME`` (a search in the name and article); ``order`` on one of ID, NAME, PRICE, SORT."""
     flt = params.get("filter") or {}
     if not isinstance(flt, dict):
         raise BitrixError(400, "", "Parameter 'filter' must be array.")
@@ -134,12 +134,25 @@ def product_list(ctx: CallContext, params: dict[str, Any]) -> ListResult:
     page = _call(cat.list_products, ctx.session, ctx.actor,
                  search=flt.get("%NAME") or flt.get("NAME") or None,
                  section_id=flt.get("SECTION_ID"), active=active,
-                 currency=flt.get("CURRENCY_ID"), sort="id", page=offset // PAGE + 1,
+                 currency=flt.get("CURRENCY_ID"), id_after=flt.get(">ID"), sort=_order(params),
+                 page=offset // PAGE + 1,
                  per_page=PAGE)
     items = [product_out(p) for p in page.items][offset % PAGE:]
     total = page.total if start != -1 else None
     nxt = offset + len(items) if total is not None and offset + len(items) < total else None
     return ListResult(items, total, nxt)
+
+
+def _order(params: dict[str, Any]) -> str:
+    """``order`` on ID, NAME, PRICE or SORT (one key); by ID otherwise."""
+    order = params.get("order")
+    if isinstance(order, dict) and order:
+        key, direction = next(iter(order.items()))
+        name = {"ID": "id", "NAME": "name", "PRICE": "price", "SORT": "sort"}.get(
+            str(key).upper())
+        if name:
+            return ("-" if str(direction).upper() == "DESC" else "") + name
+    return "id"
 
 
 @method("crm.product.fields", "crm", legacy=True)
