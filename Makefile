@@ -9,7 +9,7 @@ PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run serve-pg test test-sqlite test-postgres pg-up translations editor browser-deps lint bench clean
+.PHONY: install run serve-pg test test-sqlite test-postgres pg-up translations editor browser-deps pdf-deps lint bench clean
 
 install: $(STAMP) translations editor
 
@@ -33,7 +33,12 @@ editor:
 browser-deps:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-run: install
+# WeasyPrint's native libraries, a Cyrillic font for the invoice PDFs, and pdftotext (the
+# tests read the PDFs back).
+pdf-deps:
+	@command -v pdftotext >/dev/null && fc-list | grep -qi dejavusans && ldconfig -p | grep -q libpangoft2 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils >/dev/null; }
+
+run: install pdf-deps
 	$(FLASK) init-db --demo
 	@echo "Serving on http://$(HOST):$(PORT)"
 	MARSHRUT_BIND=$${MARSHRUT_BIND:-$(HOST):$(PORT)} $(VENV)/bin/gunicorn -c gunicorn.conf.py 'app:create_app()'
@@ -53,7 +58,7 @@ serve-pg: install
 pg-up:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || { pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start && for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
 
-test: install browser-deps pg-up
+test: install browser-deps pdf-deps pg-up
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 

@@ -12,6 +12,7 @@ retryable and name the faulty parameter/field in ``fields``.
 """
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from crm_models.activity import ActivityType
 from crm_models.errors import CrmError
 from crm_models.org import User
 from crm_models.permissions import Actor
+from crm_models.services import invoices as invoice_services
 from crm_models.services import records
 from engine.errors import ServiceCallError
 from engine.ports import (
@@ -268,6 +270,61 @@ def _convert_lead(session: Session, actor: Actor, t: Target, p: dict[str, Any]) 
                            "company_id": conv.company.id if conv.company else None}}
 
 
+CREATE_INVOICE = OperationSpec(
+    "crm.create_invoice", "Make an invoice from the deal",
+    (ParamSpec("due_days", "integer", False, "days to pay, from today"),
+     ParamSpec("buyer_inn", "string", False, "the buyer's INN (10 or 12 digits)"),
+     ParamSpec("buyer_kpp", "string", False, "the buyer's KPP (9 digits)")),
+    "Deals only: the deal's product rows, its buyer, our requisites, the next number; "
+    "emits invoice.created. The result holds invoice.id, invoice.number, invoice.total.")
+
+
+def _create_invoice(clock: Clock) -> Handler:
+    def run(session: Session, actor: Actor, t: Target, p: dict[str, Any]) -> dict[str, Any]:
+        if t.entity != "deal":
+            raise ServiceCallError("crm.create_invoice works on deals only", retryable=False)
+        today = clock.now().date()
+        days = p.get("due_days")
+        if days is not None and not 0 <= days <= 3650:
+            raise ServiceCallError("crm.create_invoice: due_days must be 0 to 3650",
+                                   retryable=False, fields={"due_days": "must be 0 to 3650"})
+        inv = invoice_services.create_invoice(
+            session, actor, deal_id=t.id, today=today,
+            due_on=today + dt.timedelta(days=days) if days is not None else None,
+            buyer_inn=p.get("buyer_inn") or "", buyer_kpp=p.get("buyer_kpp") or "")
+        return {"invoice": {"id": inv.id, "number": inv.number, "total": str(inv.total),
+                            "stage": inv.stage}}
+
+    return run
+
+
+SET_INVOICE_STAGE = OperationSpec(
+    "crm.set_invoice_stage", "Move an invoice to a stage",
+    (ParamSpec("stage", "string", True, "draft, sent, paid, overdue or cancelled",
+               choices=("draft", "sent", "paid", "overdue", "cancelled")),
+     ParamSpec("invoice_id", "integer", False, "default: the deal's latest invoice")),
+    "Deals only; emits invoice.stage_changed (and invoice.paid).")
+
+
+def _set_invoice_stage(session: Session, actor: Actor, t: Target,
+                       p: dict[str, Any]) -> dict[str, Any]:
+    if t.entity != "deal":
+        raise ServiceCallError("crm.set_invoice_stage works on deals only", retryable=False)
+    invoice_id = p.get("invoice_id")
+    if invoice_id is None:
+        latest = invoice_services.list_invoices(session, actor, deal_id=t.id, per_page=1).items
+        if not latest:
+            raise ServiceCallError("crm.set_invoice_stage: the deal has no invoice",
+                                   retryable=False, fields={"invoice_id": "the deal has none"})
+        invoice_id = latest[0].id
+    inv = invoice_services.change_invoice_stage(session, actor, invoice_id, p["stage"])
+    if inv.deal_id != t.id:
+        raise ServiceCallError("crm.set_invoice_stage: the invoice is not this deal's",
+                               retryable=False, fields={"invoice_id": "is not this deal's"})
+    return {"invoice": {"id": inv.id, "number": inv.number, "total": str(inv.total),
+                        "stage": inv.stage}}
+
+
 def crm_operations(clock: Clock | None = None) -> list[CrmOperation]:
     """Every CRM operation, bound to ``clock`` (for due dates and rotations)."""
     clock = clock or SystemClock()
@@ -279,6 +336,8 @@ def crm_operations(clock: Clock | None = None) -> list[CrmOperation]:
         CrmOperation(ADD_COMMENT, _add_comment),
         CrmOperation(NOTIFY, _notify),
         CrmOperation(CONVERT_LEAD, _convert_lead),
+        CrmOperation(CREATE_INVOICE, _create_invoice(clock)),
+        CrmOperation(SET_INVOICE_STAGE, _set_invoice_stage),
     ]
 
 

@@ -1,13 +1,20 @@
-"""Demo data for ``init-db --demo``: the org chart, ООО «Вектор», and a dozen leads and deals."""
+"""Demo data for ``init-db --demo``: the org chart, ООО «Вектор», a dozen leads and deals, a
+small product catalog with rows on the deals, and one invoice."""
 from __future__ import annotations
+
+import datetime as dt
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from .org import Department, User
-from .permissions import system_actor
+from .permissions import Actor, system_actor
 from .services import convert_lead, create_company, create_contact, create_deal, create_lead
+from .services.catalog import create_product, save_section
+from .services.invoices import create_invoice, save_requisites
 from .services.org import create_user, ensure_builtin_roles, grant_role, save_department
+from .services.product_rows import set_product_rows
 from .setup import ensure_reference_data
 
 DEMO_PASSWORD = "demo"
@@ -88,9 +95,55 @@ def load_demo(session: Session) -> bool:
         ("Расширение лицензий", "1200000", "FINAL_INVOICE", None, [], users["corporate"]),
         ("Тестовый заказ", "10000", "NEW", None, [], m2),
     ]
+    made = {}
     for title, amount, stage, company, contacts, resp in deals:
-        create_deal(session, actor, title=title, amount=amount, stage=stage,
-                    company_id=company.id if company else None,
-                    contact_ids=[c.id for c in contacts], responsible_id=resp.id)
+        made[title] = create_deal(session, actor, title=title, amount=amount, stage=stage,
+                                  company_id=company.id if company else None,
+                                  contact_ids=[c.id for c in contacts], responsible_id=resp.id)
+    load_demo_catalog(session, actor, made)
     session.flush()
     return True
+
+
+#: Section → products: (name, article, price, VAT rate, unit).
+DEMO_CATALOG = {
+    "Оборудование": (("Станок токарный с ЧПУ", "ST-CNC-16", "1000000", "20", "pcs"),
+                     ("Стеллаж складской", "RACK-2000", "25000", "20", "pcs")),
+    "Услуги": (("Монтаж и пусконаладка", "SRV-INST", "5000", "20", "hour"),
+               ("Сервисное обслуживание", "SRV-CARE", "40000", "20", "month"),
+               ("Обучение персонала", "SRV-EDU", "15000", "none", "service")),
+    "Программное обеспечение": (("Лицензия «Маршрут CRM», 1 место", "LIC-1", "9000", "none",
+                                 "license"),),
+}
+#: Deal → (product name, quantity): each sums to the deal's demo amount.
+DEMO_ROWS = {
+    "Поставка станков": (("Станок токарный с ЧПУ", 2), ("Монтаж и пусконаладка", 100)),
+    "Сервисный контракт": (("Сервисное обслуживание", 8),),
+    "Оснащение склада": (("Стеллаж складской", 70),),
+    "Лицензии на год": (("Лицензия «Маршрут CRM», 1 место", 10),),
+    "Обучение персонала": (("Обучение персонала", 3),),
+}
+
+
+def load_demo_catalog(session: Session, actor: Actor, deals: dict[str, Any]) -> None:
+    """A small catalog (goods, services, software with different VAT rates), product rows on
+    the demo deals (their amounts stay as they are: the rows add up to them), our requisites
+    and one invoice for ООО «Вектор»."""
+    products = {}
+    for section_name, items in DEMO_CATALOG.items():
+        section = save_section(session, actor, name=section_name)
+        for name, sku, price, vat, unit in items:
+            products[name] = create_product(session, actor, name=name, sku=sku, price=price,
+                                            vat_rate=vat, unit=unit, section_id=section.id)
+    for title, rows in DEMO_ROWS.items():
+        set_product_rows(session, actor, "deal", deals[title].id,
+                         [{"product_id": products[n].id, "quantity": q} for n, q in rows],
+                         amount_from_rows=True)
+    save_requisites(session, actor, name="ООО «Маршрут»", inn="7707083893", kpp="770701001",
+                    ogrn="1027700132195", address="115035, Москва, ул. Садовническая, д. 5",
+                    bank="ПАО Сбербанк", bik="044525225", corr_account="30101810400000000225",
+                    account="40702810938000012345", director="Администраторова А. А.",
+                    accountant="Счётова Е. В.", invoice_prefix="")
+    create_invoice(session, actor, deal_id=deals["Поставка станков"].id,
+                   buyer_inn="7725123456", buyer_kpp="772501001",
+                   due_on=dt.date.today() + dt.timedelta(days=10))

@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -126,6 +127,10 @@ class Lead(CrmRecord, WithContacts, Base):
     source: Mapped[str] = mapped_column(String(30), default="")
     amount: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    #: Whether ``amount`` is the total of the product rows (kept so by the rows service) or
+    #: was set by hand; not a field of the schema: the rows service and a hand edit set it.
+    amount_from_rows: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())
     company_id: Mapped[int | None] = mapped_column(ForeignKey("company.id", ondelete="SET NULL"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contact.id", ondelete="SET NULL"))
     deal_id: Mapped[int | None] = mapped_column(ForeignKey("deal.id", ondelete="SET NULL",
@@ -191,6 +196,8 @@ class Deal(CrmRecord, Base):
     stage_id: Mapped[int] = mapped_column(ForeignKey("stage.id", ondelete="RESTRICT"), index=True)
     amount: Mapped[Decimal | None] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    amount_from_rows: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                   server_default=false())  # see Lead
     probability: Mapped[int | None] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(30), default="")
     company_id: Mapped[int | None] = mapped_column(ForeignKey("company.id", ondelete="SET NULL"),

@@ -22,7 +22,7 @@ CURSOR = "bitrix_outgoing"
 #: comes from (``entity`` = the event's record, else that key of the payload).
 EVENT_MAP: dict[str, tuple[str, str]] = {
     **{f"{e}.{ours}": (f"ONCRM{e.upper()}{theirs}", "entity")
-       for e in ("lead", "deal", "contact", "company")
+       for e in ("lead", "deal", "contact", "company", "product")
        for ours, theirs in (("created", "ADD"), ("updated", "UPDATE"), ("deleted", "DELETE"))},
     "activity.created": ("ONCRMACTIVITYADD", "activity_id"),
     "activity.updated": ("ONCRMACTIVITYUPDATE", "activity_id"),

@@ -14,7 +14,7 @@ from sqlalchemy.engine import Connection
 from engine.store import ProcessDefinition, ProcessInstance, ProcessTask, ProcessTaskCandidate
 from web.database import alembic_config
 
-BEFORE, AFTER = "0008_workspace", "0011_list_indexes"
+BEFORE, AFTER = "0009_sessions", "0011_list_indexes"
 SCHEMA = "migration_0011"
 
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from ..catalog import ProductRow
 from ..entities import Company, Contact, Deal, Lead, LeadStatus
 from ..errors import PermissionDenied, ValidationFailed
 from ..permissions import Actor
-from . import records
+from . import product_rows, records
 
 
 @dataclass
@@ -118,6 +119,7 @@ def _convert(session: Session, actor: Actor, lead: Lead, deal: dict[str, Any]) -
     if contact is not None:
         df.setdefault("contact_ids", [contact.id])
     new_deal = records.create(session, actor, "deal", df, extra=extra, vouched=vouched)
+    _copy_product_rows(session, lead, new_deal)
     links = {"status": LeadStatus.CONVERTED.value, "deal_id": new_deal.id,
              "contact_id": contact.id if contact else None,
              "company_id": company.id if company else None}
@@ -128,3 +130,18 @@ def _convert(session: Session, actor: Actor, lead: Lead, deal: dict[str, Any]) -
                                   "company_id": links["company_id"]},
                          responsible_id=lead.responsible_id)
     return Conversion(lead=lead, contact=contact, company=company, deal=new_deal)
+
+
+def _copy_product_rows(session: Session, lead: Lead, deal: Deal) -> None:
+    """The lead's product rows become the new deal's (part of its creation: no event of
+    their own), and so does the choice whether the amount follows them."""
+    rows = product_rows.rows_of(session, "lead", lead.id)
+    if not rows or deal.currency != lead.currency:
+        return
+    session.add_all(ProductRow(
+        entity_type="deal", entity_id=deal.id, sort=r.sort, product_id=r.product_id,
+        name=r.name, quantity=r.quantity, unit=r.unit, price=r.price,
+        discount_type=r.discount_type, discount=r.discount, vat_rate=r.vat_rate,
+        vat_included=r.vat_included) for r in rows)
+    deal.amount_from_rows = lead.amount_from_rows
+    session.flush()

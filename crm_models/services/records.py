@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from strictnum import NumberError, parse_int
 
 from ..activity import Activity, Comment, OutboxEvent
+from ..catalog import ProductRow
 from ..db import MAX_ROW_ID, utcnow
 from ..entities import ENTITY_MODELS, Contact, Deal, Pipeline, Stage, deal_contact
 from ..errors import NotFound, PermissionDenied, ValidationFailed
@@ -256,6 +257,8 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
     changes = {k: v for k, v in diff(before, after).items() if k in fields}
     if not changes:
         return record
+    if "amount" in changes and getattr(record, "amount_from_rows", False):
+        record.amount_from_rows = False  # set by hand now (the rows service sets it back)
     record.updated_at = utcnow()
     # Besides the changes the flush writes only this, so the payload is complete now and the
     # outbox event can go in the same flush as the record's row.
@@ -319,7 +322,7 @@ def delete(session: Session, actor: Actor, entity: str, record_id: int) -> None:
         _unlink(session, actor, entity, record)
         # The timeline hangs on (entity_type, entity_id) without a foreign key; SQLite may hand
         # the id to the next new record, which must not inherit it.
-        for model in (Activity, Comment):
+        for model in (Activity, Comment, ProductRow):
             session.execute(sa_delete(model).where(model.entity_type == entity,
                                                    model.entity_id == record_id))
         session.delete(record)

@@ -1,7 +1,7 @@
 """lists at scale: process_task_candidate (backfilled), partial inbox indexes, deal list indexes
 
 Revision ID: 0011_list_indexes
-Revises: 0008_workspace
+Revises: 0009_sessions
 Create Date: 2026-12-06 01:30:00
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0011_list_indexes'
-down_revision = '0008_workspace'
+down_revision = '0009_sessions'
 branch_labels = None
 depends_on = None
 

@@ -181,7 +181,7 @@ def test_bad_durations(text):
 def test_every_operation_has_a_json_schema():
     assert set(OPS) == {"crm.assign_responsible", "crm.change_stage", "crm.update_fields",
                         "crm.create_activity", "crm.add_comment", "crm.notify",
-                        "crm.convert_lead"}
+                        "crm.convert_lead", "crm.create_invoice", "crm.set_invoice_stage"}
     schema = params_schema(OPS["crm.create_activity"].spec)
     assert schema["required"] == ["subject"]
     assert schema["properties"]["due"]["format"] == "duration"

@@ -123,3 +123,26 @@ def test_b24pysdk_errors(app, org, db, admin_hook, tls_server):
     with pytest.raises(BitrixAPIError) as exc:
         sdk_client(tls_server, hook).crm.deal.list().call()
     assert exc.value.error == "insufficient_scope"
+
+
+def test_catalog_and_product_rows_with_both_clients(app, db, org, admin_hook, tls_server):
+    from crm_models.services import catalog as cat
+    from tests.factories import SYSTEM
+
+    for i in range(120):
+        cat.create_product(db, SYSTEM, name=f"Товар {i:03}", price=str(10 + i))
+    deal = make_deal(db, org.admin)
+    db.commit()
+    b = fast_client(tls_server, admin_hook)
+    products = run_sync(lambda: b.get_all("crm.product.list"))
+    assert sorted(p["NAME"] for p in products) == [f"Товар {i:03}" for i in range(120)]
+    client = sdk_client(tls_server, admin_hook)
+    ids = sorted(int(p["ID"]) for p in products)
+    assert client.crm.deal.productrows.set(bitrix_id=deal.id, rows=[
+        {"PRODUCT_ID": ids[0], "QUANTITY": 2},
+        {"PRODUCT_NAME": "Доставка", "PRICE": 500, "QUANTITY": 1}]).result is True
+    rows = client.crm.deal.productrows.get(bitrix_id=deal.id).result
+    assert [(r["PRODUCT_NAME"], r["SUM"]) for r in rows] == [("Товар 000", "20.00"),
+                                                            ("Доставка", "500.00")]
+    db.rollback()
+    assert str(db.get(Deal, deal.id).amount) == "520.00"

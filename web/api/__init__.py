@@ -18,9 +18,11 @@ def init_app(app: Flask) -> None:
     # the blueprint's first registration. One line per feature module.
     from . import (  # noqa: F401
         auth,
+        catalog,
         common,
         crm,
         editor,
+        invoices,
         openapi,
         org,
         processes,

@@ -112,7 +112,13 @@ def _query_params(op: Operation) -> list[dict[str, Any]]:
         return _list_params(op.entity)
     known = {"page": {"type": "integer", "minimum": 1}, "q": {"type": "string"},
              "per_page": {"type": "integer", "minimum": 1, "maximum": 500},
-             "department_id": {"type": "integer", "minimum": 1}, "active": {"type": "boolean"}}
+             "department_id": {"type": "integer", "minimum": 1}, "active": {"type": "boolean"},
+             "section_id": {"type": "integer", "minimum": 1},
+             "deal_id": {"type": "integer", "minimum": 1},
+             "lang": {"type": "string", "enum": ["ru", "en"]},
+             "stage": {"type": "string", "enum": ["draft", "sent", "paid", "overdue",
+                                                  "cancelled"]},
+             "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"}}
     return [{"name": n, "in": "query", "schema": known.get(n, {"type": "string"})}
             for n in op.query]
 

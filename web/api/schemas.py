@@ -259,8 +259,96 @@ def static_schemas() -> dict[str, dict[str, Any]]:
     }
 
 
+MONEY = {"type": "string", "pattern": MONEY_PATTERN}
+DECIMAL = {"type": "string", "examples": ["1", "2.5"]}
+
+
+def catalog_schemas() -> dict[str, dict[str, Any]]:
+    """``Product`` (+ ``Create``/``Update``/``Page``) and ``ProductSection``, generated from
+    the catalog's field lists as the entities' are from theirs."""
+    from crm_models.catalog import DISCOUNT_TYPES, UNITS, VAT_RATES
+    from crm_models.services.catalog import PRODUCT_FIELDS, SECTION_FIELDS
+
+    UNIT = {"type": "string", "enum": list(UNITS)}
+    VAT = {"type": "string", "enum": list(VAT_RATES)}
+    DISCOUNT = {"type": "string", "enum": list(DISCOUNT_TYPES)}
+
+    out_props: dict[str, Any] = {"id": {"type": "integer", "readOnly": True}}
+    out_props.update({f.name: field_json_schema(f, writing=False) for f in PRODUCT_FIELDS})
+    out_props["created_by_id"] = {"type": ["integer", "null"], "readOnly": True}
+    out_props["created_at"] = {"type": "string", "format": "date-time", "readOnly": True}
+    out_props["updated_at"] = {"type": "string", "format": "date-time", "readOnly": True}
+    writable = {f.name: field_json_schema(f, writing=True) for f in PRODUCT_FIELDS}
+    section_in = {f.name: field_json_schema(f, writing=True) for f in SECTION_FIELDS}
+    return {
+        "Product": _obj(out_props, tuple(out_props)),
+        "ProductCreate": _obj(writable, tuple(f.name for f in PRODUCT_FIELDS if f.required),
+                              additionalProperties=False),
+        "ProductUpdate": _obj(writable, additionalProperties=False),
+        "ProductPage": page_of(ref("Product")),
+        "ProductSection": _obj({"id": ID, "name": STR, "parent_id": OPT_ID, "sort": INT},
+                               ("id", "name", "parent_id", "sort")),
+        "ProductSectionInput": _obj(section_in, additionalProperties=False),
+        "ProductRow": _obj({
+            "id": ID, "product_id": OPT_ID, "name": STR, "quantity": DECIMAL, "unit": UNIT,
+            "price": MONEY, "discount_type": DISCOUNT, "discount": MONEY, "vat_rate": VAT,
+            "vat_included": BOOL, "price_after_discount": MONEY, "net": MONEY, "vat": MONEY,
+            "total": MONEY}, ("id", "name", "quantity", "price", "total")),
+        "ProductRowInput": _obj({
+            "product_id": {**OPT_ID, "description": "a catalog product (its currency must be "
+                           "the record's); name, price, VAT and unit default to its own"},
+            "name": {"type": ["string", "null"], "maxLength": 255,
+                     "description": "required for a free-text row"},
+            "quantity": {"type": ["string", "number"], "description": "greater than zero, "
+                         "at most three decimals", "examples": ["1", "2.5"]},
+            "unit": UNIT, "price": {"type": ["string", "number", "null"]},
+            "discount_type": DISCOUNT,
+            "discount": {"type": ["string", "number", "null"],
+                         "description": "a percentage (discount_type percent) or an amount "
+                                        "per unit"},
+            "vat_rate": VAT, "vat_included": BOOL}, additionalProperties=False),
+        "ProductRowsInput": _obj({
+            "rows": {"type": "array", "maxItems": 500, "items": ref("ProductRowInput")},
+            "amount_from_rows": {"type": "boolean", "description": "true: the amount is the "
+                                 "rows' total; false: the amount stays as set by hand; "
+                                 "left out: as before (a record without rows starts following)"},
+        }, ("rows",), additionalProperties=False),
+        "Invoice": _obj({
+            "id": ID, "number": STR, "year": INT, "seq": INT,
+            "stage": {"type": "string", "enum": ["draft", "sent", "paid", "overdue",
+                                                 "cancelled"]},
+            "issued_on": {"type": "string", "format": "date"},
+            "due_on": {"type": ["string", "null"], "format": "date"}, "paid_at": OPT_TIME,
+            "currency": STR, "total": MONEY, "vat": MONEY, "deal_id": OPT_ID,
+            "company_id": OPT_ID, "contact_id": OPT_ID, "buyer_name": STR, "buyer_inn": STR,
+            "buyer_kpp": STR, "buyer_address": STR, "seller": {"type": "object"},
+            "comments": STR, "responsible_id": ID, "opened": BOOL, "created_by_id": OPT_ID,
+            "created_at": TIME, "updated_at": TIME,
+            "rows": {"type": "array", "items": ref("ProductRow")}},
+            ("id", "number", "stage", "issued_on", "currency", "total")),
+        "InvoicePage": page_of(ref("Invoice")),
+        "InvoiceCreate": _obj({
+            "deal_id": ID, "issued_on": {"type": ["string", "null"], "format": "date"},
+            "due_on": {"type": ["string", "null"], "format": "date"},
+            "buyer_inn": {"type": "string", "pattern": "^(\\d{10}|\\d{12})?$"},
+            "buyer_kpp": {"type": "string", "pattern": "^(\\d{9})?$"},
+            "comments": {"type": "string", "maxLength": 20000}},
+            ("deal_id",), additionalProperties=False),
+        "InvoiceStageChange": _obj({"stage": {"type": "string", "enum": [
+            "draft", "sent", "paid", "overdue", "cancelled"]}}, ("stage",),
+            additionalProperties=False),
+        "ProductRows": _obj({
+            "entity_type": {"type": "string", "enum": ["deal", "lead"]}, "entity_id": ID,
+            "currency": STR, "amount": {"type": ["string", "null"]},
+            "amount_from_rows": BOOL, "rows": {"type": "array", "items": ref("ProductRow")},
+            "total": MONEY, "vat": MONEY},
+            ("entity_type", "entity_id", "currency", "amount_from_rows", "rows", "total")),
+    }
+
+
 def all_schemas() -> dict[str, dict[str, Any]]:
     out = static_schemas()
+    out.update(catalog_schemas())
     for entity in SCHEMAS:
         out.update(entity_schemas(entity))
     return out

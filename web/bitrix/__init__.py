@@ -14,6 +14,7 @@ from integrations.delivery import DeliveryThread, DeliveryWorker, watch_outbox_c
 from . import (  # noqa: F401  (each module registers its methods)
     batch,
     bizproc_methods,
+    catalog_methods,
     crm_methods,
     misc_methods,
     org_methods,

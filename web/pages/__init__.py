@@ -78,7 +78,15 @@ def _template_helpers() -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    from . import admin, cards, deals, listing, records  # noqa: F401  (they add routes to bp)
+    from . import (  # noqa: F401  (they add routes to bp)
+        admin,
+        cards,
+        deals,
+        invoices,
+        listing,
+        products,
+        records,
+    )
 
     app.jinja_env.globals.update(_template_helpers())
     app.jinja_env.add_extension("jinja2.ext.loopcontrols")

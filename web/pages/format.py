@@ -53,6 +53,7 @@ AUDIT_ACTION_LABELS = {
     "stage_changed": _l("moved to another stage"), "commented": _l("commented"),
     "activity_added": _l("planned an activity"), "activity_done": _l("completed an activity"),
     "converted": _l("converted the lead"), "deleted": _l("deleted the record"),
+    "product_rows_changed": _l("changed the products"), "invoice_created": _l("made an invoice"),
 }
 LEVEL_LABELS = {
     PermLevel.NONE: _l("None"), PermLevel.OWN: _l("Own"),

@@ -47,6 +47,21 @@ _EXACT = {
     "this pipeline has no stages": _l("this pipeline has no stages"),
     "is not a cursor of this list (take the 'next' of the page before)":
         _l("this page link is out of date; start again from the first page"),
+    "a section cannot be inside itself": _l("a section cannot be inside itself"),
+    "must be greater than zero": _l("must be greater than zero"),
+    "the deal has no product rows to invoice": _l("the deal has no product rows to invoice"),
+    "must not be before the invoice date": _l("must not be before the invoice date"),
+    "must be 10 or 12 digits": _l("must be 10 or 12 digits"),
+    "must be 9 digits": _l("must be 9 digits"),
+    "must have at most three decimal places": _l("must have at most three decimal places"),
+    "a percentage must be at most 100": _l("a percentage must be at most 100"),
+    "must not exceed the price": _l("must not exceed the price"),
+    "is not a field of a product row": _l("is not a field of a product row"),
+    'must be a number such as "1" or "2.5"': _l('must be a number such as "1" or "2.5"'),
+    "This section still holds products; move or delete them first":
+        _l("This section still holds products; move or delete them first"),
+    "This section still holds subsections; move or delete them first":
+        _l("This section still holds subsections; move or delete them first"),
 }
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -58,6 +73,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^'(?P<v>.*)' is not an e-mail address$"), "email"),
     (re.compile(r"^no stage '(?P<v>.*)' in pipeline (?P<n>\d+)$"), "stage"),
     (re.compile(r"^no (active )?(?P<v>[a-z ]+) with id (?P<n>.*)$"), "missing"),
+    (re.compile(r"^the product is priced in (?P<v>\w+), the record in (?P<n>\w+)$"), "currency"),
 ]
 
 
@@ -84,6 +100,9 @@ def translate(message: str) -> str:
             return _("“%(value)s” is not an e-mail address", value=g["v"])
         if kind == "stage":
             return _("stage “%(stage)s” is not in the chosen pipeline", stage=g["v"])
+        if kind == "currency":
+            return _("the product is priced in %(product)s, the record in %(record)s",
+                     product=g["v"], record=g["n"])
         if kind == "missing":
             return _("does not exist (id %(id)s)", id=g["n"])
     return message

@@ -58,7 +58,7 @@ def history(entity: str, record_id: int) -> list[HistoryEntry]:
                                   plain_value(entity, f, new, users)))
         who = users[ev.actor_user_id].full_name if ev.actor_user_id in users else ev.actor_label
         detail = ""
-        for key in ("activity", "activity_done", "comment"):
+        for key in ("activity", "activity_done", "comment", "invoice"):
             if key in (ev.changes or {}):
                 detail = str((ev.changes[key] or [None, ""])[-1] or "")
         label = str(AUDIT_ACTION_LABELS.get(ev.action, ev.action))

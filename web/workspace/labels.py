@@ -19,7 +19,8 @@ FEED_ACTIONS = {
     "created": _l("created"), "updated": _l("changed"), "stage_changed": _l("moved"),
     "commented": _l("commented on"), "activity_added": _l("planned an activity on"),
     "activity_done": _l("completed an activity on"), "converted": _l("converted"),
-    "deleted": _l("deleted"),
+    "deleted": _l("deleted"), "product_rows_changed": _l("changed the products of"),
+    "invoice_created": _l("made an invoice for"),
 }
 #: The record a feed item is about, as the object of its verb ("created a deal").
 ENTITY_ONE = {"lead": lazy_pgettext("feed", "lead"), "deal": lazy_pgettext("feed", "deal"),
