@@ -22,7 +22,10 @@ from engine.store import ProcessTask
 
 #: Measured when this test was written (SQLite: 35, PostgreSQL: 33); lower it as the routing
 #: path gets cheaper — never raise it without saying why in the commit.
-MAX_STATEMENTS = {"sqlite": 35, "postgresql": 33}
+# 35 / 33 before the large-deal rule also listened to deal.updated (a deal whose product rows
+# push it over the threshold is routed): the routing's own deal.updated is now read, checked
+# for its cascade and marked in a transaction of its own (6 statements).
+MAX_STATEMENTS = {"sqlite": 41, "postgresql": 39}
 
 
 @contextmanager

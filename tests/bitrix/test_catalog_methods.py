@@ -80,13 +80,13 @@ def test_product_events_go_to_outgoing_webhooks(app, org, db, admin_hook, rest, 
     from .test_outgoing import worker
 
     for event in ("ONCRMPRODUCTADD", "ONCRMPRODUCTUPDATE", "ONCRMPRODUCTDELETE"):
-        register_handler(db, SYSTEM, event=event, url=receiver.url)
+        register_handler(db, SYSTEM, event=event, url=receiver.url, guard=receiver.guard)
     db.commit()
     pid = rest(admin_hook, "crm.product.add", {"fields": {"NAME": "Станок"}})[1]["result"]
     rest(admin_hook, "crm.product.update", {"id": pid, "fields": {"PRICE": 5}})
     rest(admin_hook, "crm.product.delete", {"id": pid})
     db.rollback()
-    assert worker(app).run_once() == (3, 3)
+    assert worker(app, receiver).run_once() == (3, 3)
     assert [(p["event"], p["data[FIELDS][ID]"]) for p in receiver.posts] == [
         ("ONCRMPRODUCTADD", str(pid)), ("ONCRMPRODUCTUPDATE", str(pid)),
         ("ONCRMPRODUCTDELETE", str(pid))]

@@ -79,10 +79,10 @@ def start_server(database_url: str, log_path: Path, *, workers: int = 2, threads
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError("gunicorn exited:\n" + log_path.read_text())
-        try:
-            urllib.request.urlopen(url + "/login", timeout=2).read()
-            return Server(proc, url, log_path)
-        except (OSError, urllib.error.URLError):
+        try:  # a bare connection, not an HTTP request: nothing may depend on a first visit
+            with socket.create_connection(("127.0.0.1", port), timeout=2):
+                return Server(proc, url, log_path)
+        except OSError:
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError("gunicorn did not answer:\n" + log_path.read_text())
