@@ -191,6 +191,30 @@ def register_cli(app: Flask) -> None:
             except CommandError as exc:
                 raise click.ClickException(str(exc)) from None
 
+    @app.cli.command("backup")
+    @click.argument("path", type=click.Path(dir_okay=False))
+    def backup_cmd(path: str) -> None:
+        """Write a consistent copy of the database to PATH while the app keeps running
+        (SQLite: the online backup API; PostgreSQL: pg_dump's custom format)."""
+        from web.backup import backup
+
+        backup(app.config["DATABASE_URL"], Path(path))
+        click.echo(f"Backup written to {path}")
+
+    @app.cli.command("restore")
+    @click.argument("path", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--yes", is_flag=True, help="Do not ask: the database is replaced.")
+    def restore_cmd(path: str, yes: bool) -> None:
+        """Replace the database with the backup at PATH (stop the app first), then migrate."""
+        from web.backup import restore
+
+        if not yes:
+            click.confirm("This replaces every row of the database. Go on?", abort=True)
+        app.extensions["db_engine"].dispose()
+        restore(app.config["DATABASE_URL"], Path(path))
+        migrate(app)  # a backup from an older version is brought up to date
+        click.echo(f"Database restored from {path}")
+
     @app.cli.command("deliver-webhooks")
     @click.option("--loop", is_flag=True, help="Keep running, polling every --every seconds.")
     @click.option("--every", default=5.0, show_default=True)

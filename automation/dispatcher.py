@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_models.activity import OutboxEvent
-from crm_models.db import utcnow
+from crm_models.db import lock_failure, utcnow
 from engine.errors import AlreadyStarted
 from engine.ports import StartRequest
 from engine.runtime import Engine
@@ -77,6 +77,15 @@ _MARK_DISPATCHED = (
     .values(dispatched_at=bindparam("now", type_=OutboxEvent.__table__.c.dispatched_at.type)))
 _STARTED = select(ProcessInstance.definition_id).where(
     ProcessInstance.event_id == bindparam("event_id"))
+
+
+LOCK_RETRIES = 3  # an event whose transaction lost a race runs again at once this often
+
+
+class _Busy(Exception):
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
 
 
 @dataclass
@@ -233,6 +242,23 @@ class Dispatcher:
         return s
 
     def _dispatch_event(self, event_id: int, report: DispatchReport) -> list[int]:
+        """One event as a unit of work: run again at once if it lost a race (deadlock,
+        stale snapshot); a busy database is no failed attempt — the event stays pending
+        and the recovery loop takes it later."""
+        for attempt in range(LOCK_RETRIES + 1):
+            try:
+                return self._dispatch_event_once(event_id, report)
+            except _Busy as busy:
+                if busy.kind == "retry" and attempt < LOCK_RETRIES:
+                    continue
+                report.failed.append(f"event {event_id}: database busy ({busy.kind}); "
+                                     "left pending for the recovery loop")
+                log.warning("outbox event %s left pending: the database stayed busy",
+                            event_id)
+                return []
+        return []
+
+    def _dispatch_event_once(self, event_id: int, report: DispatchReport) -> list[int]:
         """Start each listening definition for one event, in order, in ONE transaction that
         begins by locking the event row: each start in its own savepoint (a failure undoes
         only that start), the event marked dispatched in the same commit when all have
@@ -252,6 +278,9 @@ class Dispatcher:
                     return []
                 return self._start_all(s, ev, attempts, listeners, triggers, report)
         except Exception as exc:  # noqa: BLE001 - never lose the event; record and go on
+            kind = lock_failure(exc)
+            if kind:
+                raise _Busy(kind) from exc
             message = f"{type(exc).__name__}: {exc}"
             log.exception("dispatching outbox event %s failed", event_id)
             report.failed.append(f"event {event_id}: {message}")

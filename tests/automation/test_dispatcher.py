@@ -269,3 +269,35 @@ def test_an_event_dispatched_meanwhile_is_left_alone(db, org, engine, dispatcher
     again = dispatcher.dispatch([ev.id])  # e.g. the recovery loop with a stale id list
     assert again.started == [] and again.events == 0
     assert len(instances_of(db, "once", entity_id=deal.id)) == 1
+
+
+def test_a_busy_database_leaves_the_event_pending_without_counting_an_attempt(app, db, demo,
+                                                                                engine):
+    """Another transaction holds the lock longer than the dispatcher's lock budget: the event
+    is not routed, not marked, and its attempts stay 0 — the recovery loop routes it once the
+    database is free (a busy database is no failure of the event)."""
+    from crm_models.db import make_engine, make_sessionmaker
+
+    db.info[NO_DISPATCH] = True
+    deal = create_deal(db, SYSTEM, title="Busy", amount="2000000", responsible_id=demo.m2.id)
+    db.commit()
+    db.info.pop(NO_DISPATCH)
+    event_id = deal_created_event(db, deal.id).id
+    db.rollback()
+    impatient = make_engine(app.config["DATABASE_URL"], lock_timeout=0.2)
+    dispatcher = Dispatcher(engine, make_sessionmaker(impatient))
+    # a writer's connection: on SQLite its BEGIN IMMEDIATE takes the one write lock
+    holder = app.extensions["db_engine"].marshrut_writer.connect()
+    try:
+        lock = "" if holder.dialect.name == "sqlite" else " FOR UPDATE"
+        holder.exec_driver_sql(f"SELECT 1 FROM outbox_event WHERE id = {event_id}{lock}")
+        report = dispatcher.dispatch([event_id])
+        assert report.started == [] and "busy" in report.failed[0]
+    finally:
+        holder.rollback()
+        holder.close()
+    ev = db.get(OutboxEvent, event_id)
+    assert ev.dispatched_at is None and ev.attempts == 0
+    assert dispatcher.dispatch_pending().started
+    assert len(instances_of(db, "large_deal_routing", entity_id=deal.id)) == 1
+    impatient.dispose()
