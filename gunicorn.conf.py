@@ -30,3 +30,6 @@ proc_name = "marshrut"
 # Each thread may hold one pooled connection while its events are routed after commit, the
 # background threads a few more.
 os.environ.setdefault("MARSHRUT_DB_POOL_SIZE", str(threads + 4))
+# gunicorn's control socket lives at one path per user: several servers on one machine (the
+# scale-out topology, the tests) would take it from each other. Not used here.
+control_socket_disable = True
