@@ -7,6 +7,8 @@ FLASK := $(VENV)/bin/flask --app app
 STAMP := $(VENV)/.installed-$(shell cat setup.cfg | md5sum | cut -c1-8)
 PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 HOST ?= 127.0.0.1
+# Both cores: pytest-xdist workers, each with its own PostgreSQL database (tests/conftest.py).
+XDIST ?= -n 2
 PORT ?= 5000
 
 .PHONY: install run serve-pg test test-sqlite test-postgres pg-up translations editor browser-deps pdf-deps lint bench clean
@@ -64,11 +66,11 @@ test: install browser-deps pdf-deps pg-up
 
 test-sqlite:
 	@echo "== tests on SQLite =="
-	MARSHRUT_TEST_DATABASE_URL= $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	MARSHRUT_TEST_DATABASE_URL= $(PY) -m pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 test-postgres:
 	@echo "== tests on PostgreSQL =="
-	MARSHRUT_TEST_DATABASE_URL=$(PG_URL) $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	MARSHRUT_TEST_DATABASE_URL=$(PG_URL) $(PY) -m pytest -q -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
