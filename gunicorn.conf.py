@@ -33,3 +33,12 @@ os.environ.setdefault("MARSHRUT_DB_POOL_SIZE", str(threads + 4))
 # gunicorn's control socket lives at one path per user: several servers on one machine (the
 # scale-out topology, the tests) would take it from each other. Not used here.
 control_socket_disable = True
+
+
+def worker_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature
+    """In the worker, as it exits (SIGTERM, max requests): stop its background threads while
+    the interpreter is still whole."""
+    app = getattr(worker, "wsgi", None)
+    stop = getattr(app, "extensions", {}).get("stop_background")
+    if stop is not None:
+        stop()

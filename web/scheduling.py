@@ -57,6 +57,20 @@ def start_background(app: Flask) -> None:
     if start_in_process(app.extensions["timer_scheduler"]):
         for start in app.extensions.get("background_starters", ()):
             start()
+    app.extensions["stop_background"] = lambda: stop_background(app)
+
+
+def stop_background(app: Flask) -> None:
+    """Stop what :func:`start_background` started, before the interpreter shuts down (the
+    WSGI server's worker-exit hook calls it): a scheduler tick submitted while Python tears
+    its thread pools down would fail noisily."""
+    stop_in_process(app.extensions["timer_scheduler"])
+    delivery = app.extensions.get("bitrix_delivery_thread")
+    if delivery is not None:
+        delivery.stop()
+    stop = app.extensions.get("dispatcher_stop")
+    if stop is not None:
+        stop.set()
 
 
 def embedded_scheduler_wanted(app: Flask) -> bool:
