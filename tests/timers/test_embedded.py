@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import click
@@ -18,7 +20,7 @@ from sqlalchemy import select
 from app import create_app
 from engine.ports import StartRequest
 from engine.store import Timer
-from web.scheduling import embedded_scheduler_wanted, stop_in_process
+from web.scheduling import embedded_scheduler_wanted, stop_background
 
 from .support import wait_process, wait_until
 
@@ -66,11 +68,17 @@ def test_an_app_created_for_serving_starts_it_once(app_config):
     served = create_app(app_config | {"TESTING": False, "RUN_SCHEDULER": True})
     try:
         assert served.extensions["timer_scheduler"].running
+        threads = {t.name for t in threading.enumerate()}
+        assert {"marshrut-dispatch", "webhook-delivery"} <= threads  # with the process
         again = create_app(app_config | {"TESTING": False, "RUN_SCHEDULER": True})
         assert not again.extensions["timer_scheduler"].running  # one per process
     finally:
-        stop_in_process(served.extensions["timer_scheduler"])
+        # everything it started (timers, the recovery loop, webhook delivery): a thread left
+        # running would dispatch the next tests' events behind their backs
+        stop_background(served)
         served.extensions["db_engine"].dispose()
+        time.sleep(0.1)
+        assert "webhook-delivery" not in {t.name for t in threading.enumerate()}
         again.extensions["db_engine"].dispose()
 
 
