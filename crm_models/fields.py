@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -237,18 +238,25 @@ def clean(entity: str, data: dict[str, Any], *, partial: bool,
 
     ``partial`` (updates) checks only the given fields; creation also checks required ones.
     """
+    return clean_fields(field_map(entity), data, entity, partial=partial,
+                        allow_readonly=allow_readonly, readonly_names=READONLY_COMMON)
+
+
+def clean_fields(fields: dict[str, Field], data: dict[str, Any], what: str, *, partial: bool,
+                 allow_readonly: bool = False,
+                 readonly_names: Collection[str] = ()) -> dict[str, Any]:
+    """``clean`` over any field table (``what`` names the record in messages)."""
     from .errors import ValidationFailed
 
-    fields = field_map(entity)
     errors: dict[str, str] = {}
     out: dict[str, Any] = {}
     for name, value in data.items():
-        f = fields.get(name)
+        f = fields.get(name) if isinstance(name, str) else None
         if f is None or (f.readonly and not allow_readonly):
-            if name in READONLY_COMMON or (f is not None and f.readonly):
+            if name in readonly_names or (f is not None and f.readonly):
                 errors[name] = "is read-only"
             else:
-                errors[str(name)[:60]] = "is not a field of " + entity
+                errors[str(name)[:60]] = "is not a field of " + what
             continue
         try:
             out[name] = _coerce(f, value)

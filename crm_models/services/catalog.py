@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..catalog import UNITS, VAT_RATES, Product, ProductSection
 from ..db import utcnow
 from ..errors import Conflict, NotFound, ValidationFailed
-from ..fields import Field, _coerce
+from ..fields import Field, _coerce, clean_fields
 from ..permissions import Actor
 from ..serialize import json_value
 from .records import MAX_ID, MAX_PAGE, MAX_PER_PAGE, Page, record_event
@@ -45,28 +45,6 @@ SECTION_FIELDS: tuple[Field, ...] = (
 PRODUCT_FIELD_MAP = {f.name: f for f in PRODUCT_FIELDS}
 SECTION_FIELD_MAP = {f.name: f for f in SECTION_FIELDS}
 PRODUCT_SORTS = ("name", "sku", "price", "sort", "id", "created_at", "updated_at")
-
-
-def clean_fields(fields: dict[str, Field], data: dict[str, Any], what: str, *,
-           partial: bool) -> dict[str, Any]:
-    errors: dict[str, str] = {}
-    out: dict[str, Any] = {}
-    for name, value in data.items():
-        f = fields.get(name) if isinstance(name, str) else None
-        if f is None:
-            errors[str(name)[:60]] = f"is not a field of {what}"
-            continue
-        try:
-            out[name] = _coerce(f, value)
-        except ValueError as exc:
-            errors[name] = str(exc)
-    if not partial:
-        for f in fields.values():
-            if f.required and f.name not in data and f.name not in errors:
-                errors[f.name] = "is required"
-    if errors:
-        raise ValidationFailed(errors)
-    return out
 
 
 def _check_section(session: Session, values: dict[str, Any], key: str,
