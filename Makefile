@@ -11,7 +11,7 @@ HOST ?= 127.0.0.1
 XDIST ?= -n 2
 PORT ?= 5000
 
-.PHONY: install run serve-pg test test-sqlite test-postgres pg-up translations editor browser-deps pdf-deps lint bench clean
+.PHONY: install run serve-pg test test-sqlite test-postgres pg-up translations editor browser-deps pdf-deps mail-deps lint bench clean
 
 install: $(STAMP) translations editor
 
@@ -40,6 +40,10 @@ browser-deps:
 pdf-deps:
 	@command -v pdftotext >/dev/null && fc-list | grep -qi dejavusans && ldconfig -p | grep -q libpangoft2 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils >/dev/null; }
 
+# Dovecot's IMAP server: the mail tests start their own unprivileged instance on loopback.
+mail-deps:
+	@command -v dovecot >/dev/null && test -x /usr/lib/dovecot/imap || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dovecot-imapd >/dev/null; }
+
 run: install pdf-deps
 	$(FLASK) init-db --demo
 	@echo "Serving on http://$(HOST):$(PORT)"
@@ -60,7 +64,7 @@ serve-pg: install
 pg-up:
 	@pg_isready -q -h 127.0.0.1 -p 5432 || { pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start && for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
 
-test: install browser-deps pdf-deps pg-up
+test: install browser-deps pdf-deps mail-deps pg-up
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-postgres
 

@@ -47,6 +47,13 @@ DEFAULTS: dict[str, Any] = {
     "OUTGOING_URL_ALLOWLIST": [],  # hosts (host or host:port) outgoing posts may reach even
     # when they are loopback or private addresses
     "INSTANCE_DATA_LIMIT_BYTES": 1024 * 1024,  # a process instance's serialized data, at most
+    "MAIL_KEY": None,  # encrypts mailbox passwords (default: derived from SECRET_KEY)
+    "MAIL_HOST_ALLOWLIST": [],  # mail hosts (host or host:port) allowed on loopback/private
+    "MAIL_CA_FILE": None,  # an extra CA bundle for the mail servers' certificates
+    "MAIL_POLL_SECONDS": 60,  # the mail job: send due e-mails, import new ones this often
+    "MAIL_TIMEOUT": 20,  # seconds per SMTP/IMAP operation
+    "MAIL_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,  # per file, sent or received
+    "MAIL_THREAD": None,  # the mail job runs in-process (None: as RUN_SCHEDULER)
 }
 
 
@@ -63,7 +70,8 @@ def load_config(app: Flask, config: dict[str, Any] | None) -> None:
     for key, raw in os.environ.items():
         if key.startswith("MARSHRUT_") and key != "MARSHRUT_CONFIG":
             app.config[key.removeprefix("MARSHRUT_")] = (
-                raw if key in ("MARSHRUT_DATABASE_URL", "MARSHRUT_SECRET_KEY") else _env_value(raw))
+                raw if key in ("MARSHRUT_DATABASE_URL", "MARSHRUT_SECRET_KEY",
+                                                          "MARSHRUT_MAIL_KEY") else _env_value(raw))
     if config:
         app.config.update(config)
     instance = Path(app.instance_path)

@@ -71,6 +71,9 @@ def stop_background(app: Flask) -> None:
     stop = app.extensions.get("dispatcher_stop")
     if stop is not None:
         stop.set()
+    mail = app.extensions.get("mail_scheduler")
+    if mail is not None:
+        mail.stop()
 
 
 def embedded_scheduler_wanted(app: Flask) -> bool:
@@ -142,6 +145,9 @@ def worker_command(worker_id: str | None) -> None:
     delivery = app.extensions.get("bitrix_delivery_thread")
     if delivery is not None and not delivery.running:
         delivery.start()
+    mail = app.extensions.get("mail_scheduler")
+    if mail is not None:
+        mail.start()  # sends queued e-mails, imports new ones (leases keep workers apart)
     click.echo(f"worker {scheduler.runner.worker_id} firing timers; stop with Ctrl+C",
                err=True)
     while not stop.wait(0.5):
@@ -149,4 +155,6 @@ def worker_command(worker_id: str | None) -> None:
     stop_in_process(scheduler)
     if delivery is not None:
         delivery.stop()
+    if mail is not None:
+        mail.stop()
     click.echo(f"worker {scheduler.runner.worker_id} stopped", err=True)
