@@ -57,6 +57,10 @@ def build_engine(*, clock: Clock | None = None,
     ``data_limit`` the bytes an instance's data may reach (``INSTANCE_DATA_LIMIT_BYTES``)."""
     registry = ServiceRegistry()
     register_crm_operations(registry, clock)
+    from .mail_operations import mail_operations
+
+    for op in mail_operations():
+        registry.register(op)
     register_webhook_operation(registry, url_guard)
     return Engine(registry=registry, assigner=CrmAssigner(open_tasks=open_task_counts),
                   clock=clock, retry_delays=retry_delays, calendar=calendar,

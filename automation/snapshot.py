@@ -154,10 +154,13 @@ def event_data(event: EventLike | None, entity: str, entity_id: int) -> dict[str
                 "entity_type": entity, "entity_id": entity_id}
     payload = event.payload if isinstance(event.payload, dict) else {}
     changed = payload.get("changed")
-    return {"type": event.event_type, "id": event.id,
-            "changed": changed if isinstance(changed, dict) else {},
-            "actor": event.actor_label, "actor_user_id": event.actor_user_id,
-            "entity_type": entity, "entity_id": entity_id}
+    out = {"type": event.event_type, "id": event.id,
+           "changed": changed if isinstance(changed, dict) else {},
+           "actor": event.actor_label, "actor_user_id": event.actor_user_id,
+           "entity_type": entity, "entity_id": entity_id}
+    if isinstance(payload.get("email"), dict):  # email.received / sent / queued / failed
+        out["email"] = payload["email"]
+    return out
 
 
 def start_data(session: Session, entity: str, entity_id: int,

@@ -412,9 +412,11 @@ def queue_email(session: Session, actor: Actor, *, mailbox_id: Any, entity_type:
                                     content_type=f.content_type[:100] or
                                     "application/octet-stream", size=len(f.data),
                                     data=f.data))
-    if entity_type != "invoice":
+    # The e-mail activity on the timeline (an invoice's goes on its deal's).
+    on = (entity_type, record.id) if entity_type != "invoice" else ("deal", record.deal_id)
+    if on[1] is not None:
         act = activities.add_activity(
-            session, actor, entity_type=entity_type, entity_id=record.id, type="email",
+            session, actor, entity_type=on[0], entity_id=on[1], type="email",
             subject=subj[:255], description=text[:20000],
             responsible_id=actor.user_id or record.responsible_id)
         msg.activity_id = act.id

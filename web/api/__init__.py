@@ -23,6 +23,7 @@ def init_app(app: Flask) -> None:
         crm,
         editor,
         invoices,
+        mail,
         openapi,
         org,
         processes,
