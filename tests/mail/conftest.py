@@ -2,6 +2,8 @@
 and the app's mail guard allowing 127.0.0.1 (only) for the test."""
 from __future__ import annotations
 
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,13 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 @pytest.fixture()
-def imap(tmp_path: Path) -> Iterator[ImapServer]:
-    server = ImapServer(tmp_path / "dovecot", free_port(),
-                        {"manager1": "smtp-secret", "sales": "sales-secret"}).start()
-    yield server
-    server.stop()
+def imap() -> Iterator[ImapServer]:
+    # Not pytest's tmp_path: its parents are private to the test runner, and Dovecot runs
+    # as another (unprivileged) user.
+    root = Path(tempfile.mkdtemp(prefix="marshrut-dovecot-"))
+    server = ImapServer(root, free_port(), {"manager1": "smtp-secret", "sales": "sales-secret"})
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
