@@ -65,7 +65,6 @@ def _send(session: Session, actor: Actor, t: Target, p: dict[str, Any]) -> dict[
                           flags=actor.flags)
     else:
         ctx_actor = actor
-    ctx = svc.template_context(session, ctx_actor, record)
     invoice_id = None
     if p.get("attach_invoice"):
         from crm_models.services import invoices as invoice_services
@@ -80,6 +79,14 @@ def _send(session: Session, actor: Actor, t: Target, p: dict[str, Any]) -> dict[
             invoice_id = latest[0].id
         else:
             raise bad_params(SEND_EMAIL, {"attach_invoice": "deals and invoices only"})
+    ctx = svc.template_context(session, ctx_actor, record)
+    if invoice_id is not None:
+        from crm_models.invoices import Invoice
+        from crm_models.services.invoices import invoice_dict
+
+        invoice = session.get(Invoice, invoice_id)
+        if invoice is not None:
+            ctx["invoice"] = invoice_dict(invoice)
     msg = svc.queue_email(session, actor, mailbox_id=box.id, entity_type=t.entity,
                           entity_id=t.id, to=to, subject=svc.render(subject_t, ctx) or "—",
                           body=svc.render(body_t, ctx), attach_invoice_id=invoice_id,

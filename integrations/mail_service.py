@@ -170,7 +170,8 @@ def save_mailbox(session: Session, actor: Actor, box: PasswordBox, guard: MailGu
     values["imap_folder"] = _text(errors, "imap_folder", merged.get("imap_folder") or "INBOX",
                                   255) or "INBOX"
     for name, default in (("smtp_port", 465), ("imap_port", 993)):
-        values[name] = _port(errors, name, merged.get(name) or default)
+        given = merged.get(name)
+        values[name] = _port(errors, name, default if given in (None, "") else given)
     for name in ("smtp_security", "imap_security"):
         value = merged.get(name) or "ssl"
         if value not in SECURITY_MODES:

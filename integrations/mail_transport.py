@@ -70,6 +70,8 @@ class MailGuard:
 
     def check_host(self, host: str, port: int) -> None:
         """Without DNS (when settings are saved): names and literal addresses."""
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]  # an IPv6 literal as written in URLs
         if not host or any(c.isspace() or ord(c) < 33 for c in host) or len(host) > 255:
             raise MailError("config", "the host name is empty or invalid", retryable=False)
         if self.allowed(host, port):

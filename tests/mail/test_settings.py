@@ -1,0 +1,119 @@
+"""Mailbox settings: the password encrypted at rest, the host guard, who may configure the
+shared mailbox; the BPMN operation ``mail.send``; the pages in Russian."""
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+from sqlalchemy import select
+
+from automation.mail_operations import mail_operations
+from crm_models.entities import Deal
+from crm_models.invoices import Invoice
+from engine.errors import ServiceCallError
+from engine.ports import ProcessContext
+from integrations.mail_crypto import PasswordBox, PasswordUnreadable
+from integrations.mail_models import EmailMessage, Mailbox
+from tests.automation.support import api_as
+
+from .support import add_mailbox
+
+
+def test_the_password_is_encrypted_at_rest(app, db, demo, mail, smtp):
+    _api, mb = add_mailbox(app, db, smtp_port=smtp.port, password="пароль-123")
+    assert "password" not in mb and mb["password_set"] is True
+    db.rollback()
+    stored = db.get(Mailbox, mb["id"]).password_enc
+    assert "пароль" not in stored and stored.startswith("gAAAA")  # a Fernet token
+    assert app.extensions["mail_box"].decrypt(stored) == "пароль-123"
+    with pytest.raises(PasswordUnreadable):
+        PasswordBox("another key").decrypt(stored)
+    # A dedicated MAIL_KEY gives another key than the secret key.
+    assert PasswordBox("k1").encrypt("x") != PasswordBox("k2").encrypt("x")
+
+
+def test_loopback_hosts_need_the_allow_list(app, db, demo):
+    api = api_as(app, db, "manager1@demo.local")
+    for host in ("127.0.0.1", "localhost", "10.0.0.5", "[::1]"):
+        r = api.post("/api/v1/mailboxes", json={"email": "m@demo.local", "smtp_host": host,
+                                                "smtp_port": 25, "smtp_security": "none"})
+        assert r.status_code == 422, host
+        assert "allow-list" in r.get_json()["error"]["fields"]["smtp_host"] or \
+            "invalid" in r.get_json()["error"]["fields"]["smtp_host"]
+
+
+def test_only_admins_configure_the_shared_mailbox(app, db, demo, mail, smtp):
+    api = api_as(app, db, "manager1@demo.local")
+    r = api.post("/api/v1/mailboxes", json={
+        "shared": True, "email": "sales@demo.local", "smtp_host": "127.0.0.1",
+        "smtp_port": smtp.port, "smtp_security": "none"})
+    assert r.status_code == 403
+    r = api.post("/api/v1/mailboxes", json={"email": "x", "smtp_host": "", "smtp_port": 0,
+                                            "smtp_security": "rot13"})
+    assert r.status_code == 422
+    assert set(r.get_json()["error"]["fields"]) == {"email", "smtp_host", "smtp_port",
+                                                     "smtp_security"}
+    r = api.post("/api/v1/mailboxes", json={"email": "m@demo.local", "actor": 1})
+    assert r.status_code == 422 and "actor" in r.get_json()["error"]["fields"]
+
+
+def test_dns_failure_is_named(app, db, demo, mail):
+    from integrations.mail_transport import MailError, MailGuard, Server, test_server
+
+    guard = MailGuard(resolver=lambda host, port: (_ for _ in ()).throw(
+        OSError("Name or service not known")))
+    with pytest.raises(MailError) as exc:
+        test_server(guard, "smtp", Server("mail.nowhere.invalid", 25, "none", "", ""))
+    assert exc.value.kind == "dns" and "mail.nowhere.invalid" in exc.value.message
+
+
+def test_the_bpmn_operation_queues_a_templated_mail_with_the_invoice(app, db, demo, mail,
+                                                                     smtp):
+    [op] = mail_operations()
+    inv = db.scalars(select(Invoice)).one()
+    add_mailbox(app, db, smtp_port=smtp.port, as_user="head@demo.local", email="head@demo.local")
+    db.rollback()
+    ctx = ProcessContext("billing", 1, 9, "Task_Mail", "deal", inv.deal_id)
+    out = op(db, ctx, {"template": "invoice", "lang": "en", "attach_invoice": "true"}, {})
+    db.commit()
+    assert out["email"]["to"] == ["petrov@vector.example"]
+    assert mail.send_due() == 1
+    parsed = email.message_from_bytes(smtp.received[0].data, policy=email.policy.default)
+    assert str(parsed["Subject"]).startswith(f"Invoice No. {inv.number}")
+    assert [a.get_content_type() for a in parsed.iter_attachments()] == ["application/pdf"]
+    db.rollback()
+    assert db.get(Invoice, inv.id).stage == "sent"
+    msg = db.get(EmailMessage, out["email"]["id"])
+    assert msg.entity_type == "deal" and msg.status == "sent"
+    with pytest.raises(ServiceCallError) as exc:
+        op(db, ctx, {"to": "nobody"}, {})
+    assert "to" in exc.value.fields
+
+
+def test_pages_in_russian(app, db, demo, mail, smtp, auth, client):
+    _api, mb = add_mailbox(app, db, smtp_port=smtp.port)
+    deal = db.scalars(select(Deal).where(Deal.responsible_id == demo.m1.id)).first()
+    db.rollback()
+    auth.login("manager1@demo.local")
+    html = client.get("/mail/").get_data(as_text=True)
+    assert "Почтовые ящики" in html and "Работа" in html
+    html = client.get(f"/mail/mailboxes/{mb['id']}").get_data(as_text=True)
+    assert "Проверить подключение" in html
+    page = client.get(f"/mail/compose/deal/{deal.id}?template=follow_up&lang=ru")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert f"{deal.title}: следующий шаг" in html and "Написать письмо" in html
+    token = auth.csrf_token(f"/mail/compose/deal/{deal.id}")
+    r = client.post(f"/mail/compose/deal/{deal.id}", data={
+        "csrf_token": token, "mailbox_id": str(mb["id"]), "to_extra": "не-адрес",
+        "subject": "", "body": "x"})
+    assert r.status_code == 422
+    assert "обязательно" in r.get_data(as_text=True).lower() or "Обязательное" in \
+        r.get_data(as_text=True)
+    r = client.post(f"/mail/compose/deal/{deal.id}", data={
+        "csrf_token": token, "mailbox_id": str(mb["id"]), "to_extra": "a@b.example",
+        "subject": "Тема", "body": "Текст"})
+    assert r.status_code == 302
+    card = client.get(f"/deals/{deal.id}").get_data(as_text=True)
+    assert "Тема" in card and "В очереди" in card
