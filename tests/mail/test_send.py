@@ -26,7 +26,7 @@ def test_invoice_send_puts_the_exact_mime_on_the_server(app, db, demo, mail, smt
     api, _mb = add_mailbox(app, db, smtp_port=smtp.port, as_user="head@demo.local",
                            email="head@demo.local")
     r = api.post(f"/api/v1/invoices/{inv.id}/send", json={"lang": "ru"})
-    assert r.status_code == 202, r.get_json()
+    assert r.status_code == 201, r.get_json()
     queued = r.get_json()
     assert queued["status"] == "queued" and queued["to"] == ["petrov@vector.example"]
     db.rollback()
@@ -73,7 +73,7 @@ def test_template_placeholders_in_english_and_a_cyrillic_subject(app, db, demo, 
     r = api.post("/api/v1/emails", json={
         "mailbox_id": mb["id"], "entity_type": "deal", "entity_id": deal.id,
         "to": ["petrov@vector.example"], "template": "follow_up", "lang": "en"})
-    assert r.status_code == 202, r.get_json()
+    assert r.status_code == 201, r.get_json()
     assert r.get_json()["subject"] == "Сервисный контракт: next step"
     assert mail.send_due() == 1
     parsed = email.message_from_bytes(smtp.received[0].data, policy=email.policy.default)
@@ -101,7 +101,7 @@ def _queue(api, mb, db, subject="Проверка"):
     r = api.post("/api/v1/emails", json={"mailbox_id": mb["id"], "entity_type": "deal",
                                          "entity_id": deal.id, "to": ["petrov@vector.example"],
                                          "subject": subject, "body": "Текст"})
-    assert r.status_code == 202, r.get_json()
+    assert r.status_code == 201, r.get_json()
     return r.get_json()["id"]
 
 

@@ -41,7 +41,7 @@ def email_list() -> Any:
     return {"items": [_full(db, m) for m in items]}
 
 
-@api_route("/emails", methods=("POST",), tag="mail", endpoint="email_send", status=202,
+@api_route("/emails", methods=("POST",), tag="mail", endpoint="email_send", status=201,
            body=OBJ, response=OBJ, summary="Queue an e-mail about a record "
            "(template placeholders filled in when no subject/body is given)")
 def email_send() -> Any:
@@ -65,7 +65,7 @@ def email_send() -> Any:
     out = _full(db, msg)
     commit()
     _wake()
-    return out, 202
+    return out, 201
 
 
 @api_route("/emails/<id:email_id>", tag="mail", endpoint="email_get", response=OBJ,
@@ -171,7 +171,7 @@ def mailbox_test(mailbox_id: int) -> Any:
 
 
 @api_route("/invoices/<id:invoice_id>/send", methods=("POST",), tag="invoices",
-           endpoint="invoice_send", status=202, body_required=False, response=OBJ,
+           endpoint="invoice_send", status=201, body_required=False, response=OBJ,
            summary="E-mail the invoice PDF to the buyer's contact; \"sent\" once it went out")
 def invoice_send(invoice_id: int) -> Any:
     body = json_body(required=False)
@@ -182,4 +182,4 @@ def invoice_send(invoice_id: int) -> Any:
     out = _full(db, msg)
     commit()
     _wake()
-    return out, 202
+    return out, 201
