@@ -342,7 +342,11 @@ class MailWorker:
                     return model.entity_type, rec.id, rec.responsible_id
         if not mb.create_leads or not addr:
             return None, None, None
-        lead = self._new_lead(s, mb, addr, name, subject)
+        try:
+            lead = self._new_lead(s, mb, addr, name, subject)
+        except CrmError as exc:  # kept unfiled (in the mailbox's list) rather than stuck
+            log.warning("mail from %s: no lead made: %s", addr, exc)
+            return None, None, None
         return "lead", lead.id, lead.responsible_id
 
     def _new_lead(self, s: Session, mb: Mailbox, addr: str, name: str, subject: str) -> Lead:

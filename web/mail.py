@@ -26,7 +26,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from crm_models.errors import CrmError, NotFound, ValidationFailed
-from crm_models.org import User
 from crm_models.services import invoices as inv_svc
 from integrations import mail_service as svc
 from integrations.mail_crypto import PasswordBox
@@ -35,7 +34,7 @@ from integrations.mail_worker import MailScheduler, MailWorker
 
 from .auth import require_actor
 from .database import get_db
-from .pages.messages import translate, translate_fields
+from .pages.messages import translate
 
 bp = Blueprint("mail", __name__, url_prefix="/mail")
 
@@ -367,8 +366,3 @@ def invoice_send(invoice_id: int) -> Any:
               else translate(exc.message), "error")
     return redirect(url_for("pages.invoice_card", invoice_id=invoice_id))
 
-
-def user_choices() -> list[User]:
-    from sqlalchemy import select
-
-    return list(get_db().scalars(select(User).where(User.active.is_(True)).order_by(User.id)))

@@ -71,7 +71,8 @@ def test_an_invalid_definition_is_a_422_naming_each_element(app, db, org):
 def test_service_operations_are_listed_with_schemas(app, db, org):
     ops = api_as(app, db, "m1@test.local").get("/api/v1/service-operations").get_json()["items"]
     by_name = {o["name"]: o for o in ops}
-    assert "crm.assign_responsible" in by_name and "webhook.call" in by_name and len(ops) == 10
+    assert "crm.assign_responsible" in by_name and "webhook.call" in by_name and len(ops) == 11
+    assert "mail.send" in by_name  # the e-mail operation (issue 15)
     assert "crm.create_invoice" in by_name and "crm.set_invoice_stage" in by_name
     schema = by_name["crm.create_activity"]["schema"]
     assert schema["required"] == ["subject"] and schema["properties"]["due"]["format"] == \
