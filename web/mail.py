@@ -24,6 +24,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_pgettext
 
 from crm_models.errors import CrmError, NotFound, ValidationFailed
 from crm_models.services import invoices as inv_svc
@@ -48,7 +49,7 @@ KIND_LABELS = {"dns": _l("The server name cannot be resolved (DNS)"),
                "protocol": _l("The server answered unexpectedly"),
                "config": _l("The settings are incomplete"),
                "pdf": _l("The invoice PDF could not be made")}
-STATUS_LABELS = {"queued": _l("Queued"), "sent": _l("Sent"), "failed": _l("Not sent"),
+STATUS_LABELS = {"queued": _l("Queued"), "sent": lazy_pgettext("e-mail", "Sent"), "failed": _l("Not sent"),
                  "received": _l("Received")}
 MESSAGES = {"give at least one address": _l("give at least one address"),
             "this mailbox is switched off": _l("this mailbox is switched off"),

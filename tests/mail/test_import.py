@@ -127,3 +127,25 @@ def test_imap_wrong_password_is_named_and_recorded(app, db, demo, mail, smtp, im
     api.call("PATCH", f"/api/v1/mailboxes/{mb['id']}", json={"password": "smtp-secret"})
     assert api.post(f"/api/v1/mailboxes/{mb['id']}/test").get_json()["ok"] is True
     assert mail.poll(mb["id"]) == 1  # nothing was lost: the message is imported now
+
+
+def test_email_received_starts_a_process_with_the_sender_and_subject(
+        app, db, demo, mail, smtp, imap, engine):
+    from crm_models.activity import Comment
+    from tests.automation.support import instances_of, service_process
+
+    engine.deploy(db, service_process(
+        "mail_triage", message="email.received", condition='event.email.subject == "Вопрос"',
+        params={"text": "Письмо от клиента"}))
+    db.commit()
+    _api, mb = add_mailbox(app, db, smtp_port=smtp.port, imap_port=imap.port)
+    imap.append("manager1", _mime("Пётр Петров <petrov@vector.example>", "Вопрос", "?"))
+    imap.append("manager1", _mime("petrov@vector.example", "Другое", "?"))
+    assert mail.poll(mb["id"]) == 2
+    first, second = instances_of(db, "mail_triage")
+    assert (first.entity_type, first.status) == ("contact", "completed")
+    email_data = engine.instance_data(db, first.id)["event"]["email"]
+    assert email_data["from"] == "petrov@vector.example" and email_data["subject"] == "Вопрос"
+    assert (email_data["entity_type"], email_data["entity_id"]) == ("contact", first.entity_id)
+    [comment] = db.scalars(select(Comment).where(Comment.entity_type == "contact")).all()
+    assert comment.text == "Письмо от клиента" and comment.entity_id == first.entity_id

@@ -117,3 +117,28 @@ def test_pages_in_russian(app, db, demo, mail, smtp, auth, client):
     assert r.status_code == 302
     card = client.get(f"/deals/{deal.id}").get_data(as_text=True)
     assert "Тема" in card and "В очереди" in card
+
+
+def test_send_button_on_the_invoice_card(app, db, demo, mail, smtp, auth, client):
+    inv = db.scalars(select(Invoice)).one()
+    db.rollback()
+    auth.login("head@demo.local")
+    card = client.get(f"/invoices/{inv.id}").get_data(as_text=True)
+    assert "Отправить по e-mail" in card
+    token = auth.csrf_token(f"/invoices/{inv.id}")
+    r = client.post(f"/mail/invoices/{inv.id}/send", data={"csrf_token": token})
+    assert r.status_code == 302  # no mailbox yet: refused with a message, nothing queued
+    assert "сначала настройте почтовый ящик" in client.get(f"/invoices/{inv.id}").get_data(
+        as_text=True)
+    add_mailbox(app, db, smtp_port=smtp.port, as_user="head@demo.local",
+                email="head@demo.local")
+    db.rollback()
+    r = client.post(f"/mail/invoices/{inv.id}/send", data={"csrf_token": token})
+    assert r.status_code == 302
+    assert "поставлен в очередь" in client.get(f"/invoices/{inv.id}").get_data(as_text=True)
+    assert mail.send_due() == 1
+    db.rollback()
+    db.expire_all()
+    assert db.get(Invoice, inv.id).stage == "sent"
+    card = client.get(f"/invoices/{inv.id}").get_data(as_text=True)
+    assert f"invoice-{inv.year}-{inv.seq}.pdf" in card and "Отправлено" in card
