@@ -149,3 +149,41 @@ def test_email_received_starts_a_process_with_the_sender_and_subject(
     assert (email_data["entity_type"], email_data["entity_id"]) == ("contact", first.entity_id)
     [comment] = db.scalars(select(Comment).where(Comment.entity_type == "contact")).all()
     assert comment.text == "Письмо от клиента" and comment.entity_id == first.entity_id
+
+
+def test_racing_pollers_without_leases_import_each_message_once(app, db, demo, mail, smtp,
+                                                                imap):
+    """The unique key is the backstop when the lease does not keep pollers apart (a lease
+    that ran out while a slow poller was still importing)."""
+    import dataclasses
+    import datetime as dt
+
+    _api, mb = add_mailbox(app, db, smtp_port=smtp.port, imap_port=imap.port)
+    for i in range(6):
+        imap.append("manager1", _mime("petrov@vector.example", f"Письмо {i}", "текст"))
+    leaseless = [dataclasses.replace(mail, lease=dt.timedelta(0)) for _ in range(3)]
+    counts: list[int] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(leaseless))
+
+    def run(worker):
+        try:
+            barrier.wait(10)
+            counts.append(worker.poll(mb["id"]))
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in leaseless]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert sum(counts) == 6, counts
+    db.rollback()
+    subjects = sorted(db.scalars(select(EmailMessage.subject)))
+    assert subjects == [f"Письмо {i}" for i in range(6)]
+    acts = db.scalars(select(Activity).where(Activity.type == "email")).all()
+    assert len(acts) == 6
+    assert len(db.scalars(select(OutboxEvent).where(
+        OutboxEvent.event_type == "email.received")).all()) == 6
