@@ -7,6 +7,7 @@ job, started with the app's other background work (``web.scheduling``) or by ``f
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import (
@@ -80,8 +81,28 @@ def mail_error_text(exc: MailError) -> str:
     return f"{KIND_LABELS.get(exc.kind, exc.kind)}: {exc.message}"
 
 
+_PATTERNS = (
+    (re.compile(r"^must be text of at most (?P<n>\d+) characters$"),
+     lambda g: _("must be text of at most %(n)s characters", n=g["n"])),
+    (re.compile(r"^not an e-mail address: (?P<v>.*)$"),
+     lambda g: _("not an e-mail address: %(value)s", value=g["v"])),
+    (re.compile(r"^at most (?P<n>\d+) addresses$"),
+     lambda g: _("at most %(n)s addresses", n=g["n"])),
+    (re.compile(r"^(?P<v>.*) is larger than (?P<n>\d+) MB$"),
+     lambda g: _("%(name)s is larger than %(n)s MB", name=g["v"], n=g["n"])),
+)
+
+
 def _tr(message: str) -> str:
-    return str(MESSAGES[message]) if message in MESSAGES else translate(message)
+    if message in MESSAGES:
+        return str(MESSAGES[message])
+    for pattern, make in _PATTERNS:
+        m = pattern.match(message)
+        if m is not None:
+            return str(make(m.groupdict()))
+    if " is this machine;" in message or "an administrator can allow-list" in message:
+        return f"{KIND_LABELS['guard']}: {message}"
+    return translate(message)
 
 
 def _tr_fields(fields: dict[str, str]) -> dict[str, str]:
