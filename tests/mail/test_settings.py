@@ -100,6 +100,19 @@ def test_pages_in_russian(app, db, demo, mail, smtp, auth, client):
     assert "Почтовые ящики" in html and "Работа" in html
     html = client.get(f"/mail/mailboxes/{mb['id']}").get_data(as_text=True)
     assert "Проверить подключение" in html
+    token = auth.csrf_token(f"/mail/mailboxes/{mb['id']}")
+    r = client.post(f"/mail/mailboxes/{mb['id']}/test", data={"csrf_token": token},
+                    follow_redirects=True)
+    assert "SMTP: соединение установлено, вход выполнен." in r.get_data(as_text=True)
+    client.post(f"/mail/mailboxes/{mb['id']}", data={
+        "csrf_token": token, "email": "manager1@demo.local", "smtp_host": "127.0.0.1",
+        "smtp_port": str(smtp.port), "smtp_security": "ssl", "login": "manager1",
+        "active": "1"})
+    r = client.post(f"/mail/mailboxes/{mb['id']}/test", data={"csrf_token": token},
+                    follow_redirects=True)
+    assert "SMTP: Ошибка TLS (шифрования)" in r.get_data(as_text=True)
+    templates = _api.get("/api/v1/email-templates").get_json()["items"]
+    assert {t["name"] for t in templates} == {"blank", "follow_up", "invoice"}
     page = client.get(f"/mail/compose/deal/{deal.id}?template=follow_up&lang=ru")
     assert page.status_code == 200
     html = page.get_data(as_text=True)

@@ -68,6 +68,16 @@ def email_send() -> Any:
     return out, 201
 
 
+@api_route("/email-templates", tag="mail", endpoint="email_templates", response=OBJ,
+           summary="The e-mail templates (Russian and English) and their placeholders")
+def email_templates() -> Any:
+    db_actor()
+    return {"items": [{"name": name, **{lang: {"subject": subj, "body": body}
+                                        for lang, (subj, body) in texts.items()}}
+                      for name, texts in svc.TEMPLATES.items()],
+            "placeholders": "{{ entity.field }}: lead, deal, contact, company, invoice, user"}
+
+
 @api_route("/emails/<id:email_id>", tag="mail", endpoint="email_get", response=OBJ,
            summary="One e-mail with its attachments' metadata")
 def email_get(email_id: int) -> Any:
