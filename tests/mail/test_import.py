@@ -81,12 +81,25 @@ def test_a_reply_lands_on_the_deal_once_with_two_pollers(app, db, demo, mail, sm
 
 
 def test_a_known_contact_is_matched_by_address(app, db, demo, mail, smtp, imap):
-    _api, mb = add_mailbox(app, db, smtp_port=smtp.port, imap_port=imap.port)
+    api, mb = add_mailbox(app, db, smtp_port=smtp.port, imap_port=imap.port)
     imap.append("manager1", _mime("petrov@vector.example", "Вопрос", "Есть вопрос."))
-    assert mail.poll(mb["id"]) == 1
+    mail.attachment_limit = 10  # bytes: the attachment (24 bytes) is over the limit
+    try:
+        assert mail.poll(mb["id"]) == 1
+    finally:
+        mail.attachment_limit = app.config["MAIL_ATTACHMENT_MAX_BYTES"]
     db.rollback()
     [msg] = db.scalars(select(EmailMessage)).all()
     assert msg.entity_type == "contact"
+    # Over the limit: listed with its name and size, the content left on the server.
+    from tests.automation.support import api_as
+
+    db.rollback()
+    api = api_as(app, db, "admin@demo.local")
+    [att] = api.get(f"/api/v1/emails/{msg.id}").get_json()["attachments"]
+    assert (att["filename"], att["size"], att["stored"]) == ("спецификация.txt", 24, False)
+    r = api.get(f"/api/v1/emails/attachments/{att['id']}")
+    assert r.status_code == 422 and "too large" in r.get_json()["error"]["fields"]["attachment"]
 
 
 def test_unknown_sender_from_the_key_client_becomes_a_lead_for_the_head(
