@@ -116,9 +116,9 @@ def stop_in_process(scheduler: TimerScheduler) -> None:
 def worker_command(worker_id: str | None) -> None:
     """Fire timers and scheduled starts until stopped (SIGTERM or Ctrl+C).
 
-    Also dispatches outbox events left pending, retries failed service calls and delivers
-    outgoing webhooks: everything a web process started with MARSHRUT_RUN_SCHEDULER=false
-    leaves to the workers.
+    Also dispatches outbox events left pending, retries failed service calls, delivers
+    outgoing webhooks, sends queued e-mails and imports new ones: everything a web process
+    started with MARSHRUT_RUN_SCHEDULER=false leaves to the workers.
     """
     from .automation import DEFAULT_INTERVAL, run_recovery_once
 
