@@ -174,9 +174,13 @@ def derive(conn: Connection) -> tuple[int, int]:
 def settle(engine: Any) -> None:
     """Statistics (and on PostgreSQL the visibility map autovacuum keeps, which index-only
     scans need) as a database in service has them."""
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE" if conn.dialect.name == "postgresql"
-                          else "ANALYZE"))
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        return
+    with engine.connect() as conn:
+        conn.execute(text("ANALYZE"))
+        conn.commit()
 
 
 def _deals(n: int, users: int, stages: list[int], rng: random.Random
