@@ -47,6 +47,7 @@ from crm_models.activity import AuditEvent, OutboxEvent
 from crm_models.db import utcnow
 from crm_models.entities import ENTITY_MODELS
 from crm_models.org import User
+from crm_models.permissions import Actor
 from engine import extensions as ext
 from engine.data import to_json
 from engine.errors import EngineError, SandboxError, ServiceCallError, ValidationError
@@ -478,12 +479,13 @@ def _after_earlier_rules(runner: _Runner, data: dict[str, Any], entity: str,
 def backtest(session: Session, engine: Engine, bpmn_xml: str | bytes,
              dmn_xmls: Sequence[str | bytes] = (), *, days: Any = 30,
              now: dt.datetime | None = None, limit: int = MAX_EVENTS,
-             examples: int = EXAMPLES) -> BacktestReport:
+             examples: int = EXAMPLES, actor: Actor | None = None) -> BacktestReport:
     """Run the drawing on the events of the last ``days`` days (see the module docstring).
 
     An invalid drawing comes back with ``errors`` naming each element (nothing is run); a bad
     ``days`` raises ``BacktestError``. Reads only; the caller's transaction is left as it was
-    (nothing added to the session)."""
+    (nothing added to the session). With ``actor``, an example's title is given only when
+    the actor may read that record (the counts cover every record)."""
     import time
 
     t0 = time.perf_counter()
@@ -524,10 +526,12 @@ def backtest(session: Session, engine: Engine, bpmn_xml: str | bytes,
             g = groups[(ev.entity, actual, draft)] = Group(ev.entity, actual, draft)
         g.count += 1
         if len(g.examples) < examples:
+            readable = actor is None or actor.allows_record(
+                ev.entity, "read", before.get("responsible_id"), bool(before.get("opened")))
+            title = str(before.get("title") or before.get("full_name") or "")[:200]
             g.examples.append({"entity_type": ev.entity, "entity_id": ev.entity_id,
                                "event_id": ev.id, "event_type": ev.type,
-                               "title": str(before.get("title") or before.get("full_name")
-                                            or "")[:200]})
+                               "title": title if readable else ""})
     report.groups = sorted(groups.values(), key=lambda g: (-g.count, g.entity_type))
     ids = {i for g in report.groups for d in (g.actual, g.draft) for i in d.ids}
     for uid in sorted(ids):

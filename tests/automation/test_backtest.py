@@ -128,3 +128,67 @@ def test_a_bad_period_names_the_field(app, db, demo, days):
     with pytest.raises(BacktestError) as exc:
         backtest(db, app.extensions["engine"], LARGE, days=days)
     assert exc.value.field == "days"
+
+
+# --- the API and the page ----------------------------------------------------------------------
+
+def test_the_api_runs_a_body_or_the_saved_draft(app, db, demo, history):
+    from automation.drafts import save_draft
+
+    from .support import api_as
+
+    admin = api_as(app, db, "admin@demo.local")
+    r = admin.post("/api/v1/editor/backtest", json={"bpmn_xml": draft("400000"), "days": 30})
+    assert r.status_code == 200, r.get_json()
+    body = r.get_json()
+    assert body["source"] == "body" and body["changed"] == 4 and body["events"] == 12
+    ex = body["groups"][0]["examples"][0]
+    assert ex["url"] == f"/deals/{ex['entity_id']}" and ex["title"].startswith("Deal 500000")
+    # no draft yet: the newest version, which changes nothing
+    r = admin.post("/api/v1/editor/backtest", json={"key": "large_deal_routing"})
+    assert r.get_json()["source"] == "v1" and r.get_json()["changed"] == 0
+    save_draft(db, actor_for(db, demo.admin), bpmn_xml=draft("3000000"))
+    db.commit()
+    r = admin.post("/api/v1/editor/backtest", json={"key": "large_deal_routing", "days": 7})
+    assert r.get_json()["source"] == "draft" and r.get_json()["changed"] == 3
+
+
+def test_the_api_refuses_bad_input_and_non_designers(app, db, demo, history):
+    from .support import api_as
+
+    admin = api_as(app, db, "admin@demo.local")
+    for body, field in (({"bpmn_xml": LARGE, "days": 0}, "days"),
+                        ({"bpmn_xml": LARGE, "days": "x"}, "days"),
+                        ({"bpmn_xml": LARGE, "key": "large_deal_routing"}, "key"),
+                        ({"key": 5}, "key"), ({"bpmn_xml": 5}, "bpmn_xml"),
+                        ({"bpmn_xml": LARGE, "extra": 1}, "extra")):
+        r = admin.post("/api/v1/editor/backtest", json=body)
+        assert r.status_code == 422 and field in r.get_json()["error"]["fields"], (body, r.json)
+    r = admin.post("/api/v1/editor/backtest", json={"key": "nothing_here"})
+    assert r.status_code == 404
+    r = admin.post("/api/v1/editor/backtest", json={"bpmn_xml": draft(condition="deal.amount &gt;")})
+    assert r.status_code == 200 and r.get_json()["errors"][0]["element_id"] == "Flow_Large"
+    r = api_as(app, db, "manager1@demo.local").post("/api/v1/editor/backtest",
+                                                    json={"bpmn_xml": LARGE})
+    assert r.status_code == 403
+
+
+def test_the_page_from_the_editor_shows_the_groups_in_russian(app, db, demo, history, client,
+                                                              auth):
+    from automation.drafts import save_draft
+
+    save_draft(db, actor_for(db, demo.admin), bpmn_xml=draft("400000"))
+    db.commit()
+    auth.login("admin@demo.local")
+    edit = client.get("/processes/large_deal_routing/edit").get_data(as_text=True)
+    assert 'href="/processes/large_deal_routing/backtest"' in edit
+    page = client.get("/processes/large_deal_routing/backtest")
+    assert page.status_code == 200 and "backtest-groups" not in page.get_data(as_text=True)
+    html = client.get("/processes/large_deal_routing/backtest?days=30").get_data(as_text=True)
+    assert 'data-count="4"' in html and "4 из 12" in html
+    assert demo.corporate.full_name in html and demo.m1.full_name in html
+    assert "Проверить на истории" in html
+    bad = client.get("/processes/large_deal_routing/backtest?days=0").get_data(as_text=True)
+    assert 'id="backtest-errors"' in bad and "366" in bad
+    auth.login("manager1@demo.local")
+    assert client.get("/processes/large_deal_routing/backtest?days=30").status_code == 403
