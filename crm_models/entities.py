@@ -187,6 +187,12 @@ class Deal(CrmRecord, Base):
         Index("ix_deal_responsible_stage_created", "responsible_id", "stage_id", "created_at",
               "id"),
         Index("ix_deal_created", "created_at", "id"),
+        # A person's deals in a stage newest first (the kanban column and the list's default
+        # order, -id): without it SQLite walks the stage's index and skips everyone else's.
+        Index("ix_deal_responsible_stage", "responsible_id", "stage_id", "id"),
+        # The kanban's column headers (count and sum per stage of a pipeline) read this index
+        # alone, in stage order (crm_models.services.board).
+        Index("ix_deal_pipeline_stage_totals", "pipeline_id", "stage_id", "currency", "amount"),
         CrmRecord.__table_args__,
     )
     entity_type = "deal"

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, func, or_, select
+from sqlalchemy import ColumnElement, String, and_, exists, false, func, or_, select, type_coerce
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -47,25 +47,44 @@ def _users_for_level(actor: Actor, level: PermLevel) -> set[int]:
     return users
 
 
-def event_scope(actor: Actor) -> ColumnElement[bool]:
-    """A WHERE clause on ``AuditEvent`` selecting the feed items ``actor`` may see."""
+def event_scope(actor: Actor, kind: ColumnElement[str] | None = None) -> ColumnElement[bool]:
+    """A WHERE clause on ``AuditEvent`` selecting the feed items ``actor`` may see. ``kind``
+    stands in for ``AuditEvent.entity_type`` (see ``_unindexed``)."""
+    kind = AuditEvent.entity_type if kind is None else kind
     parts = []
     for entity in CRM_ENTITIES:
         level = actor.level(entity, "read")
         if level == PermLevel.NONE:
             continue
-        is_entity = AuditEvent.entity_type == entity
+        is_entity = kind == entity
         if level == PermLevel.ALL:
             parts.append(is_entity)
             continue
         model = ENTITY_MODELS[entity]
-        live = exists(select(model.id).where(model.id == AuditEvent.entity_id,
-                                             actor.scope(model, "read")))
+        if level >= PermLevel.OPEN:  # most records may be readable: one probe per item
+            live = exists(select(model.id).where(model.id == AuditEvent.entity_id,
+                                                 actor.scope(model, "read")))
+        else:
+            # The records of a few people: their ids once (an index range), then a lookup
+            # in that set per item, instead of reading the record of every item scanned.
+            live = AuditEvent.entity_id.in_(select(model.id).where(actor.scope(model, "read")))
         gone = ~exists(select(model.id).where(model.id == AuditEvent.entity_id))
         users = sorted(_users_for_level(actor, level))
         by_responsible = AuditEvent.responsible_id.in_(users) if users else false()
-        parts.append(and_(is_entity, or_(live, and_(gone, by_responsible))))
+        parts.append(and_(is_entity, or_(live, and_(by_responsible, gone))))
     return or_(*parts) if parts else false()
+
+
+def _unindexed(session: Session) -> ColumnElement[str]:
+    """``AuditEvent.entity_type`` as the newest-first feed compares it. Nearly every event is
+    on a CRM entity, so the best plan walks the primary key backwards and stops after a page;
+    SQLite's planner instead takes ``entity_type IN (…)`` to ``ix_audit_entity`` and sorts
+    every event (195 ms at 200,000 events). ``entity_type || ''`` is the same value with no
+    index on it. PostgreSQL plans the LIMIT itself and keeps the plain column (and its
+    statistics)."""
+    if session.get_bind().dialect.name == "sqlite":
+        return type_coerce(AuditEvent.entity_type.concat(""), String)
+    return AuditEvent.entity_type
 
 
 def _check_id(value: Any, name: str) -> int:
@@ -93,12 +112,13 @@ def list_feed(session: Session, actor: Actor, *, entity_type: str | None = None,
     """The newest feed items ``actor`` may see, newest first, optionally only those on
     ``entity_type``, by ``user_id``, or by the members of ``department_id`` and its
     sub-departments; ``before`` (an item id) pages back. Bad filters name their field."""
-    conds = [AuditEvent.entity_type.in_(CRM_ENTITIES), AuditEvent.action.not_in(HIDDEN_ACTIONS),
-             event_scope(actor)]
+    kind = _unindexed(session)
+    conds = [kind.in_(CRM_ENTITIES), AuditEvent.action.not_in(HIDDEN_ACTIONS),
+             event_scope(actor, kind)]
     if entity_type not in (None, ""):
         if entity_type not in CRM_ENTITIES:
             raise ValidationFailed({"entity_type": "must be one of: " + ", ".join(CRM_ENTITIES)})
-        conds.append(AuditEvent.entity_type == entity_type)
+        conds.append(kind == entity_type)
     if user_id not in (None, ""):
         conds.append(AuditEvent.actor_user_id == _check_id(user_id, "user_id"))
     if department_id not in (None, ""):

@@ -262,6 +262,60 @@ def editor_dry_run() -> Any:
     return result.to_json()
 
 
+# --- backtest ----------------------------------------------------------------------------------
+
+def backtest_sources(db: Any, key: Any) -> tuple[str, list[str], str]:
+    """The drawing a backtest of ``key`` runs: its saved draft, else its newest version
+    (BPMN, DMNs, and "draft" or "vN")."""
+    if not isinstance(key, str) or not key.strip() or len(key) > 200:
+        raise ValidationFailed({"key": "must be the key of a process or of a draft"})
+    draft = get_draft(db, key)
+    if draft is not None:
+        return draft.bpmn_xml, list(draft.dmn_xml or []), "draft"
+    rows = _engine().definitions(db, key=key)
+    if not rows:
+        raise NotFound(f"No process or draft {key[:60]}")
+    return rows[-1].bpmn_xml, list(rows[-1].dmn_xml or []), f"v{rows[-1].version}"
+
+
+def run_backtest(db: Any, actor: Any, bpmn: str, dmns: list[str], days: Any) -> dict[str, Any]:
+    """``automation.backtest`` as the API and the page answer it (examples with their card's
+    address); a bad ``days`` names the field."""
+    from automation.backtest import BacktestError, backtest
+    from web.pages.format import card_url
+
+    try:
+        report = backtest(db, _engine(), bpmn, dmns, days=days, actor=actor)
+    except BacktestError as exc:
+        raise ValidationFailed({exc.field: exc.message}) from None
+    finally:
+        db.rollback()  # a read-only run: end its transaction (nothing was written)
+    out = report.to_json()
+    for group in out["groups"]:
+        for ex in group["examples"]:
+            ex["url"] = card_url(ex["entity_type"], ex["entity_id"])
+    return out
+
+
+@api_route("/editor/backtest", methods=("POST",), tag=TAG, response=OBJ, body=OBJ,
+           summary="Run a drawing on the recorded events of the last N days; nothing is "
+                   "written. Reports the records that would go elsewhere, grouped, with "
+                   "examples")
+def editor_backtest() -> Any:
+    body = json_body()
+    only_keys(body, ("bpmn_xml", "dmn_xml", "key", "days"), "a backtest")
+    db, actor = db_actor()
+    actor.require_flag("design_processes")
+    if "key" in body:
+        if "bpmn_xml" in body:
+            raise ValidationFailed({"key": "give either a key or bpmn_xml, not both"})
+        bpmn, dmns, source = backtest_sources(db, body["key"])
+    else:
+        bpmn, dmns = _sources(body)
+        source = "body"
+    return {"source": source, **run_backtest(db, actor, bpmn, dmns, body.get("days", 30))}
+
+
 # --- versions, heatmap, traces -----------------------------------------------------------------
 
 @api_route("/editor/diff", tag=TAG, response=OBJ, query=("from", "to"),

@@ -9,15 +9,21 @@ from flask import Response, abort, current_app, flash, redirect, render_template
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 
+from automation.backtest import MAX_DAYS
 from automation.bpmn_diff import diff_bpmn
 from automation.drafts import discard_draft, get_draft, process_header, save_draft
 from automation.process_templates import TEMPLATES
 from automation.process_trace import heatmap
-from crm_models.errors import Conflict, CrmError
+from crm_models.errors import Conflict, CrmError, ValidationFailed
 from engine.runtime import Engine
 from engine.store import ProcessDefinition, ProcessInstance
 from strictnum import id_or_none
-from web.api.editor import create_from_template, process_summary
+from web.api.editor import (
+    backtest_sources,
+    create_from_template,
+    process_summary,
+    run_backtest,
+)
 
 from ..auth import require_actor
 from ..database import get_db
@@ -161,6 +167,28 @@ def edit(key: str) -> str:
     config = {"key": key[:200], "readOnly": not can_design(actor), **source}
     return render_template("editor/edit.html", key=key[:200], config=config, draft=draft,
                            can_design=can_design(actor))
+
+
+@bp.get("/<key>/backtest")
+def backtest_page(key: str) -> str:
+    """"Check against history": the form (days), and with ``days`` given the report of the
+    saved draft (else the newest version) run on the events of that period."""
+    actor = _require_design()
+    db = get_db()
+    bpmn, dmns, source = backtest_sources(db, key[:200])
+    raw = request.args.get("days")
+    report, errors = None, {}
+    if raw is not None:
+        days = id_or_none(raw.strip())
+        try:
+            report = run_backtest(db, actor, bpmn, dmns, days if days is not None else raw)
+        except ValidationFailed:
+            errors = {"days": _("Enter a number of days from 1 to %(n)s.", n=MAX_DAYS)}
+    labels = {"deal": _("Deals"), "lead": _("Leads"), "contact": _("Contacts"),
+              "company": _("Companies")}
+    return render_template("editor/backtest.html", key=key[:200], source=source,
+                           report=report, days=raw or "30", errors=errors,
+                           entity_labels=labels)
 
 
 @bp.get("/<key>/versions/<int:version>")

@@ -5,18 +5,16 @@ htmx (an HTML fragment) and a plain form without JavaScript (a redirect back).
 """
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from sqlalchemy import func, select
 
 from crm_models.entities import Deal, Pipeline
 from crm_models.errors import CrmError, ValidationFailed
 from crm_models.services import change_deal_stage, conversion_preview, convert_lead, get_record
-from crm_models.services.records import list_records, query
+from crm_models.services.board import KANBAN_CARDS, kanban_columns
 from strictnum import MAX_ROW_ID, id_or_none, int_or_none
 
 from ..auth import require_actor
@@ -25,9 +23,6 @@ from . import bp, lookups
 from .entities import PAGES
 from .format import card_url, money, stage_name
 from .messages import translate, translate_fields
-
-#: Cards shown per column; the column header still counts and sums all of them.
-KANBAN_CARDS = 50
 
 
 def _pipeline(raw: str | None) -> Pipeline | None:
@@ -54,23 +49,12 @@ def kanban() -> Any:
     filters = _board_filters()
     columns = []
     if pipeline is not None:
-        totals: dict[int, tuple[int, dict[str, Decimal]]] = {}
-        scoped = query(db, actor, "deal", filters={**filters, "pipeline_id": pipeline.id},
-                       search=q).subquery()
-        rows = db.execute(select(scoped.c.stage_id, scoped.c.currency, func.count(),
-                                 func.sum(scoped.c.amount))
-                          .group_by(scoped.c.stage_id, scoped.c.currency))
-        for stage_id, currency, count, amount in rows:
-            n, sums = totals.get(stage_id, (0, {}))
-            sums[currency] = sums.get(currency, Decimal(0)) + Decimal(amount or 0)
-            totals[stage_id] = (n + count, sums)
-        for stage in pipeline.stages:
-            count, sums = totals.get(stage.id, (0, {}))
-            cards = list_records(db, actor, "deal", filters={**filters, "stage": stage.code},
-                                 search=q, per_page=KANBAN_CARDS, with_total=False).items
-            columns.append({"stage": stage, "name": stage_name(stage), "count": count,
-                            "sums": [money(v, c) for c, v in sorted(sums.items())],
-                            "cards": cards})
+        for col in kanban_columns(db, actor, pipeline, filters=filters, search=q,
+                                  cards=KANBAN_CARDS):
+            columns.append({"stage": col.stage, "name": stage_name(col.stage),
+                            "count": col.count,
+                            "sums": [money(v, c) for c, v in sorted(col.sums.items())],
+                            "cards": col.cards})
     return render_template("deals/kanban.html", pipeline=pipeline, columns=columns,
                            pipelines=lookups.pipelines(), q=q or "", filters=filters,
                            users=lookups.users(), active_users=lookups.active_users())
