@@ -6,3 +6,4 @@ Boundary: like ``crm_models``, this package never imports ``flask`` (a test enfo
 HTTP adapter lives in ``web.bitrix``. CRM rows are written only through ``crm_models.services``.
 """
 from . import models  # noqa: F401  (register the tables on Base.metadata)
+from . import imports  # noqa: F401,E402  (import jobs, store orders)

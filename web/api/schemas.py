@@ -61,6 +61,11 @@ def field_json_schema(f: Field, *, writing: bool) -> dict[str, Any]:
             s = {"type": ["string", "null"], "enum": [*f.choices, "", None]}
     elif k == "stage":
         s = {"type": "string", "maxLength": f.max_length}
+    elif k == "inn":
+        s = {"type": "string", "maxLength": f.max_length, "examples": ["7707083893"]}
+        if writing:
+            s = {"type": ["string", "null"], "pattern": r"^(\d{10}|\d{12})?$",
+                 "examples": ["7707083893"]}
     elif k == "refs":
         s = {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 500}
     elif k in ("phones", "emails"):
@@ -171,7 +176,8 @@ def static_schemas() -> dict[str, dict[str, Any]]:
                       ("value",)),
         "StageChange": _obj({"stage": {"type": "string", "examples": ["WON"]}}, ("stage",),
                             additionalProperties=False),
-        "ConversionRequest": _obj({"deal": ref("DealUpdate")}, additionalProperties=False),
+        "ConversionRequest": _obj({"deal": ref("DealUpdate"), "company_id": OPT_ID,
+                                   "contact_id": OPT_ID}, additionalProperties=False),
         "Conversion": _obj({
             "lead_id": ID, "deal_id": ID, "contact_id": OPT_ID, "company_id": OPT_ID,
             "lead": ref("Lead"), "deal": ref("Deal"),
@@ -182,7 +188,10 @@ def static_schemas() -> dict[str, dict[str, Any]]:
         "ConversionPreview": _obj({
             "contact": {"type": ["object", "null"]}, "company": {"type": ["object", "null"]},
             "existing_company_id": OPT_ID, "deal": {"type": "object"},
-        }, ("contact", "company", "existing_company_id", "deal")),
+            "matches": _obj({e: {"type": "array", "items": _obj(
+                {"id": ID, "title": STR, "by": {"type": "array", "items": STR}})}
+                for e in ("contact", "company")}),
+        }, ("contact", "company", "existing_company_id", "deal", "matches")),
         "Stage": _obj({"id": ID, "code": STR, "name": STR, "name_en": STR, "sort": INT,
                        "semantics": {"type": "string", "enum": ["process", "won", "lost"]},
                        "color": STR}, ("id", "code", "name", "semantics")),
