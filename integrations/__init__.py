@@ -5,5 +5,7 @@ worker, and the mapping between Bitrix24's field names and ours.
 Boundary: like ``crm_models``, this package never imports ``flask`` (a test enforces it); the
 HTTP adapter lives in ``web.bitrix``. CRM rows are written only through ``crm_models.services``.
 """
-from . import models  # noqa: F401  (register the tables on Base.metadata)
-from . import imports  # noqa: F401,E402  (import jobs, store orders)
+from . import (
+    imports,  # noqa: F401,E402  (import jobs, store orders)
+    models,  # noqa: F401  (register the tables on Base.metadata)
+)
