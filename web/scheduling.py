@@ -71,6 +71,8 @@ def stop_background(app: Flask) -> None:
     stop = app.extensions.get("dispatcher_stop")
     if stop is not None:
         stop.set()
+    for stopper in app.extensions.get("background_stoppers", ()):
+        stopper()
 
 
 def embedded_scheduler_wanted(app: Flask) -> bool:
