@@ -24,6 +24,7 @@ def init_app(app: Flask) -> None:
         editor,
         invoices,
         openapi,
+        orders,
         org,
         processes,
         timeline,
