@@ -45,9 +45,10 @@ def init_app(app: Flask) -> None:
     bitrix.init_app(app)
     editor.init_app(app)
     workspace.init_app(app)
-    from . import imports
+    from . import exchange1c, imports
 
     imports.init_app(app)
+    exchange1c.init_app(app)
     from .database import retry_units_of_work
 
     retry_units_of_work(app)  # last: wraps every view registered above

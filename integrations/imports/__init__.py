@@ -4,4 +4,4 @@ Boundary: no Flask (as the rest of ``integrations``). Every record is written th
 ``crm_models.services``, so rights, validation, the audit trail and the outbox events (and
 with them the routing rules) are those of a record typed in by hand.
 """
-from . import models  # noqa: F401  (register the tables on Base.metadata)
+from . import commerceml, models  # noqa: F401  (register the tables on Base.metadata)

@@ -31,6 +31,28 @@ def upgrade() -> None:
         batch_op.create_index('ix_dedup_key_lookup', ['entity_type', 'kind', 'value'], unique=False)
         batch_op.create_index('ix_dedup_key_record', ['entity_type', 'entity_id'], unique=False)
 
+    op.create_table('exchange_session',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=10), nullable=False),
+    sa.Column('created_at', crm_models.db.UTCDateTime(), nullable=False),
+    sa.Column('last_seen', crm_models.db.UTCDateTime(), nullable=False),
+    sa.Column('log', sa.JSON(), nullable=False),
+    sa.Column('errors', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exchange_session'))
+    )
+    with op.batch_alter_table('exchange_session', schema=None) as batch_op:
+        batch_op.create_index('ix_exchange_session_token', ['token'], unique=True)
+
+    op.create_table('exchange_ref',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('external_id', sa.String(length=100), nullable=False),
+    sa.Column('local_id', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_exchange_ref')),
+    sa.UniqueConstraint('kind', 'external_id', name=op.f('uq_exchange_ref_kind_external_id'))
+    )
     op.create_table('import_mapping',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('entity', sa.String(length=20), nullable=False),
@@ -143,6 +165,10 @@ def downgrade() -> None:
 
     op.drop_table('import_job')
     op.drop_table('import_mapping')
+    op.drop_table('exchange_ref')
+    with op.batch_alter_table('exchange_session', schema=None) as batch_op:
+        batch_op.drop_index('ix_exchange_session_token')
+    op.drop_table('exchange_session')
     with op.batch_alter_table('dedup_key', schema=None) as batch_op:
         batch_op.drop_index('ix_dedup_key_record')
         batch_op.drop_index('ix_dedup_key_lookup')

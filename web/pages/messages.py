@@ -28,7 +28,6 @@ _EXACT = {
     "is already used by another user": _l("is already used by another user"),
     "must be 4 to 200 characters": _l("must be 4 to 200 characters"),
     "is wrong": _l("is wrong"),
-    "must be 10 or 12 digits": _l("must be 10 or 12 digits"),
     "is required: map a column to it": _l("is required: map a column to it"),
     "is mapped from two columns": _l("is mapped from two columns"),
     "is not a field that can be imported": _l("is not a field that can be imported"),
