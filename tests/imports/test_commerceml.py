@@ -215,7 +215,7 @@ def test_orders_go_to_1c_and_statuses_come_back(app, db, demo, client, exchange_
     one = OneC(client, "sale")
     assert one.checkauth("admin@demo.local").startswith("success")
     document = one.get("query")
-    assert "<Ид>%d</Ид>" % deal.id in document and "Без товаров" not in document
+    assert f"<Ид>{deal.id}</Ид>" in document and "Без товаров" not in document
     assert "<Количество>2.000</Количество>" in document
     assert one.get("success") == "success"
     assert "<Документ>" not in one.get("query")  # confirmed: not sent again
