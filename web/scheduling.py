@@ -144,6 +144,9 @@ def worker_command(worker_id: str | None) -> None:
     delivery = app.extensions.get("bitrix_delivery_thread")
     if delivery is not None and not delivery.running:
         delivery.start()
+    imports = app.extensions.get("import_worker")
+    if imports is not None:
+        imports.start()  # import jobs: claimed under a lease, never run by two workers
     click.echo(f"worker {scheduler.runner.worker_id} firing timers; stop with Ctrl+C",
                err=True)
     while not stop.wait(0.5):
@@ -151,4 +154,6 @@ def worker_command(worker_id: str | None) -> None:
     stop_in_process(scheduler)
     if delivery is not None:
         delivery.stop()
+    if imports is not None:
+        imports.stop()
     click.echo(f"worker {scheduler.runner.worker_id} stopped", err=True)
