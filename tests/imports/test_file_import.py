@@ -261,3 +261,30 @@ def test_products_match_by_sku(app, db: Session, org: Org, tmp_path: Path) -> No
 def test_file_problem_carries_the_row() -> None:
     assert FileProblem("x", row=3).row == 3
 
+
+
+def test_the_background_worker_runs_queued_jobs(app, db: Session, org: Org,
+                                                tmp_path: Path) -> None:
+    import time
+
+    from integrations.imports.runner import ImportWorker
+
+    job = upload(db, org.admin, tmp_path, "c.csv", CONTACTS_CSV.encode("cp1251"))
+    start_job(db, actor_for(db, org.admin), job, mapping=job.mapping, policy="create",
+              dry_run=False)
+    db.commit()
+    worker = ImportWorker(runner(app, tmp_path), poll=0.05)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            db.expire_all()
+            db.rollback()
+            if db.get(ImportJob, job.id).finished:
+                break
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+        worker.thread.join(10)
+    assert db.get(ImportJob, job.id).status == "done"
+    assert db.scalar(select(func.count()).select_from(Contact)) == 3  # one bad phone
