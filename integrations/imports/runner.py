@@ -70,20 +70,22 @@ class JobRunner:
     # --- claiming -----------------------------------------------------------------------
 
     def claim(self) -> int | None:
-        """Take one runnable job (queued, or running with an expired lease); its id or None."""
+        """Take one runnable job (queued, or running with an expired lease); its id or None.
+        Looked for with a reader (no write lock while idle), taken with a conditional UPDATE."""
         now = self.clock()
-        with self.factory(write=True) as s:
-            ids = list(s.scalars(select(ImportJob.id).where(
-                ImportJob.status.in_(("queued", "running")),
-                or_(ImportJob.lease_until.is_(None), ImportJob.lease_until < now))
-                .order_by(ImportJob.id).limit(5)))
-            for job_id in ids:
-                taken = s.execute(update(ImportJob).where(
-                    ImportJob.id == job_id, ImportJob.status.in_(("queued", "running")),
+        runnable = (ImportJob.status.in_(("queued", "running")),
                     or_(ImportJob.lease_until.is_(None), ImportJob.lease_until < now))
-                    .values(status="running", claimed_by=self.worker_id,
-                            lease_until=now + dt.timedelta(seconds=self.lease))
-                    .execution_options(synchronize_session=False)).rowcount
+        with self.factory() as s:
+            ids = list(s.scalars(select(ImportJob.id).where(*runnable)
+                                 .order_by(ImportJob.id).limit(5)))
+        if not ids:
+            return None
+        with self.factory(write=True) as s:
+            for job_id in ids:
+                taken = s.execute(update(ImportJob).where(ImportJob.id == job_id, *runnable)
+                                  .values(status="running", claimed_by=self.worker_id,
+                                          lease_until=now + dt.timedelta(seconds=self.lease))
+                                  .execution_options(synchronize_session=False)).rowcount
                 if taken == 1:
                     s.commit()
                     return job_id
