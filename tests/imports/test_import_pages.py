@@ -93,3 +93,27 @@ def test_someone_elses_job_is_not_found(app, org, auth, client, import_dir) -> N
     auth.logout()
     auth.login("m1@test.local")
     assert client.get(job_url).status_code == 404
+
+
+def test_a_file_larger_than_the_request_limit_uploads(app, db, org, auth, client,
+                                                      import_dir) -> None:
+    auth.login("admin@test.local")
+    line = "ООО «Компания»;7707083893;+7 495 123 45 67\n".encode("cp1251")
+    big = "Название компании;ИНН;Телефон\n".encode("cp1251") + line * (
+        app.config["MAX_CONTENT_LENGTH"] // len(line) + 1000)
+    assert len(big) > app.config["MAX_CONTENT_LENGTH"]
+    from werkzeug.datastructures import FileStorage
+    from werkzeug.test import encode_multipart
+
+    # encoded here: the test client would spool a big body to a file it never closes
+    boundary, body = encode_multipart({
+        "entity": "company", "csrf_token": auth.csrf_token("/imports/"),
+        "file": FileStorage(io.BytesIO(big), filename="big.csv")})
+    resp = client.post("/imports/", data=body,
+                       content_type=f"multipart/form-data; boundary={boundary}")
+    assert resp.status_code == 302, resp.status_code
+    # … still CSRF-checked
+    resp = client.post("/imports/", data={"entity": "company",
+                                          "file": (io.BytesIO(CSV), "c.csv")},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 400
