@@ -85,6 +85,8 @@ class Company(CrmRecord, WithContacts, Base):
     title: Mapped[str] = mapped_column(String(255), index=True)
     industry: Mapped[str] = mapped_column(String(100), default="")
     address: Mapped[str] = mapped_column(String(500), default="")
+    #: ИНН: 10 digits (an organisation) or 12 (an entrepreneur); a duplicate key.
+    inn: Mapped[str] = mapped_column(String(12), default="", server_default="")
     lead_id: Mapped[int | None] = mapped_column(ForeignKey("lead.id", ondelete="SET NULL",
                                                            use_alter=True))
 

@@ -64,6 +64,7 @@ SCHEMAS: dict[str, tuple[Field, ...]] = {
         F("title", "string", "Company name", "Название компании", required=True),
         F("industry", "string", "Industry", "Сфера деятельности", max_length=100),
         F("address", "string", "Address", "Адрес", max_length=500),
+        F("inn", "inn", "INN (tax number)", "ИНН", max_length=12),
         *CONTACT_CHANNELS, *COMMON,
     ),
     "contact": (
@@ -118,7 +119,7 @@ def _coerce(f: Field, value: Any) -> Any:
         if f.required or not f.blank:
             raise ValueError("is required")
         return [] if f.kind in ("refs", "phones", "emails") else (
-            "" if f.kind in ("enum", "string", "text") else None)
+            "" if f.kind in ("enum", "string", "text", "inn") else None)
     k = f.kind
     if k in ("string", "text"):
         if not isinstance(value, str):
@@ -203,6 +204,13 @@ def _coerce(f: Field, value: Any) -> Any:
         return list(dict.fromkeys(out))
     if k in ("phones", "emails"):
         return _channels(k, value)
+    if k == "inn":
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValueError("must be 10 or 12 digits")
+        digits = str(value).strip().replace(" ", "")
+        if not digits.isascii() or not digits.isdigit() or len(digits) not in (10, 12):
+            raise ValueError("must be 10 or 12 digits")
+        return digits
     raise ValueError(f"has an unsupported kind {k}")
 
 

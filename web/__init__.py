@@ -48,6 +48,10 @@ def init_app(app: Flask) -> None:
     from . import mail
 
     mail.init_app(app)
+    from . import exchange1c, imports
+
+    imports.init_app(app)
+    exchange1c.init_app(app)
     from .database import retry_units_of_work
 
     retry_units_of_work(app)  # last: wraps every view registered above

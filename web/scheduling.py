@@ -74,6 +74,8 @@ def stop_background(app: Flask) -> None:
     mail = app.extensions.get("mail_scheduler")
     if mail is not None:
         mail.stop()
+    for stopper in app.extensions.get("background_stoppers", ()):
+        stopper()
 
 
 def embedded_scheduler_wanted(app: Flask) -> bool:
@@ -148,6 +150,9 @@ def worker_command(worker_id: str | None) -> None:
     mail = app.extensions.get("mail_scheduler")
     if mail is not None:
         mail.start()  # sends queued e-mails, imports new ones (leases keep workers apart)
+    imports = app.extensions.get("import_worker")
+    if imports is not None:
+        imports.start()  # import jobs: claimed under a lease, never run by two workers
     click.echo(f"worker {scheduler.runner.worker_id} firing timers; stop with Ctrl+C",
                err=True)
     while not stop.wait(0.5):
@@ -157,4 +162,6 @@ def worker_command(worker_id: str | None) -> None:
         delivery.stop()
     if mail is not None:
         mail.stop()
+    if imports is not None:
+        imports.stop()
     click.echo(f"worker {scheduler.runner.worker_id} stopped", err=True)

@@ -4,13 +4,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..catalog import ProductRow
 from ..entities import Company, Contact, Deal, Lead, LeadStatus
-from ..errors import PermissionDenied, ValidationFailed
+from ..errors import NotFound, PermissionDenied, ValidationFailed
 from ..permissions import Actor
-from . import product_rows, records
+from . import duplicates, product_rows, records
 
 
 @dataclass
@@ -35,12 +36,40 @@ def conversion_preview(session: Session, actor: Actor, lead_id: int) -> dict[str
         "company": _company_fields(lead) if lead.company_title and not lead.company_id else None,
         "existing_company_id": lead.company_id,
         "deal": _deal_fields(lead, {}),
+        # Records already there with the lead's phone, e-mail (or, for a company, its
+        # name): the page offers them instead of making a second «Вектор».
+        "matches": {
+            "contact": [_match(d) for d in duplicates.candidates(
+                session, actor, "contact", phones=lead.phones, emails=lead.emails)]
+            if person else [],
+            "company": [_match(d) for d in _company_matches(session, actor, lead)]
+            if lead.company_title and not lead.company_id else [],
+        },
     }
     for entity in ("contact", "company", "deal"):
         if preview[entity] is not None and not actor.allows_record(
                 entity, "add", lead.responsible_id, lead.opened):
             raise PermissionDenied(f"You may not add a {entity} for this lead's responsible user")
     return preview
+
+
+def _match(found: duplicates.Duplicate) -> dict[str, Any]:
+    return {"id": found.record.id, "title": found.record.title, "by": sorted(found.kinds)}
+
+
+def _company_matches(session: Session, actor: Actor, lead: Lead) -> list[Any]:
+    """Companies sharing the lead's channels (when no person carries them) or its name."""
+    found = [] if (lead.first_name or lead.last_name) else duplicates.candidates(
+        session, actor, "company", phones=lead.phones, emails=lead.emails)
+    ids = {d.record.id for d in found}
+    title = lead.company_title.strip().casefold()
+    if title and actor.level("company", "read"):
+        for company in session.scalars(
+                select(Company).where(func.lower(Company.title) == title,
+                                      actor.scope(Company, "read")).limit(10)):
+            if company.id not in ids:
+                found.append(duplicates.Duplicate(company, {"title"}))
+    return found
 
 
 def _check_convertible(lead: Lead) -> None:
@@ -78,12 +107,15 @@ def _deal_fields(lead: Lead, overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def convert_lead(session: Session, actor: Actor, lead_id: int, *,
-                 deal: dict[str, Any] | None = None) -> Conversion:
+                 deal: dict[str, Any] | None = None, company_id: int | None = None,
+                 contact_id: int | None = None) -> Conversion:
     """Create the contact (if the lead names a person), the company (if it names one and is not
     linked to one already) and the deal, carrying names, phones, e-mails, amount, currency,
     source and responsible; mark the lead CONVERTED with links both ways.
 
-    ``deal`` may override deal fields (e.g. ``pipeline_id``, ``stage``, ``title``).
+    ``deal`` may override deal fields (e.g. ``pipeline_id``, ``stage``, ``title``);
+    ``company_id``/``contact_id`` name an existing company/contact (one the actor may read,
+    e.g. a duplicate ``conversion_preview`` found) to link instead of creating one.
     Rights: update on the lead, add on each created entity. All or nothing: a failing step
     (say, a bad deal override) undoes the company and contact already made, even when the
     caller goes on and commits its transaction.
@@ -92,22 +124,35 @@ def convert_lead(session: Session, actor: Actor, lead_id: int, *,
         raise ValidationFailed({"deal": "must be an object of deal fields"})
     lead = records.load(session, actor, "lead", lead_id, "update", lock=True)
     _check_convertible(lead)
+    existing: dict[str, Any] = {}
+    for entity, given in (("company", company_id), ("contact", contact_id)):
+        if given is not None:
+            try:
+                existing[entity] = records.load(session, actor, entity, given)
+            except NotFound:
+                raise ValidationFailed({f"{entity}_id": f"no {entity} with id {given}"}) \
+                    from None
     with session.begin_nested():
-        return _convert(session, actor, lead, deal or {})
+        return _convert(session, actor, lead, deal or {}, existing)
 
 
-def _convert(session: Session, actor: Actor, lead: Lead, deal: dict[str, Any]) -> Conversion:
+def _convert(session: Session, actor: Actor, lead: Lead, deal: dict[str, Any],
+             existing: dict[str, Any]) -> Conversion:
     extra = {"lead_id": lead.id}
     company: Company | None = None
     if lead.company_id:
         company = session.get(Company, lead.company_id)
+    elif existing.get("company") is not None:
+        company = existing["company"]
     elif lead.company_title:
         company = records.create(session, actor, "company", _company_fields(lead), extra=extra)
     # The lead's own company and the records made here may be linked whether or not the
     # actor may read them; a ``deal`` override's links are checked like any other.
     vouched = {"company": {company.id} if company else set(), "contact": set()}
-    contact: Contact | None = None
-    if lead.first_name or lead.last_name:
+    contact: Contact | None = existing.get("contact")
+    if contact is not None:
+        vouched["contact"].add(contact.id)
+    elif lead.first_name or lead.last_name:
         cf = _contact_fields(lead)
         if company is not None:
             cf["company_id"] = company.id

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from strictnum import NumberError, parse_int
 
+from .. import dedup
 from ..activity import Activity, Comment, OutboxEvent
 from ..catalog import ProductRow
 from ..db import MAX_ROW_ID, utcnow
@@ -230,6 +231,7 @@ def create(session: Session, actor: Actor, entity: str, data: dict[str, Any], *,
     _apply(session, entity, record, values)
     session.add(record)
     session.flush()
+    dedup.refresh_keys(session, entity, record, new=True)
     fields = to_dict(record)
     record_event(session, actor, entity=entity, entity_id=record.id, action="created",
                  event_type=f"{entity}.created", changes={k: [None, v] for k, v in fields.items()
@@ -257,6 +259,8 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
     changes = {k: v for k, v in diff(before, after).items() if k in fields}
     if not changes:
         return record
+    if changes.keys() & {"phones", "emails", "inn"}:
+        dedup.refresh_keys(session, entity, record)
     if "amount" in changes and getattr(record, "amount_from_rows", False):
         record.amount_from_rows = False  # set by hand now (the rows service sets it back)
     record.updated_at = utcnow()
@@ -326,6 +330,7 @@ def delete(session: Session, actor: Actor, entity: str, record_id: int) -> None:
             session.execute(sa_delete(model).where(model.entity_type == entity,
                                                    model.entity_id == record_id))
         session.delete(record)
+        dedup.drop_keys(session, entity, record_id)
         session.flush()
     record_event(session, actor, entity=entity, entity_id=record_id, action="deleted",
                  event_type=f"{entity}.deleted", changes={}, payload={"fields": fields},
@@ -382,6 +387,8 @@ def _filter_values(entity: str, name: str, values: list[Any]) -> list[Any]:
                 raise ValueError("must be an ISO 8601 date-time") from None
         return out
     f = field_map(entity)[name]
+    if f.kind == "inn":  # any text may be looked for; what is not an ИНН finds nothing
+        return [str(v).strip()[:f.max_length] if v is not None else "" for v in values]
     if f.kind == "refs":  # "deals with any of these contacts": each value is one id
         return [_coerce(Field(name, "ref", "", ""), v) for v in values]
     return [_coerce(f, v) for v in values]

@@ -12,7 +12,7 @@ from alembic import op
 import crm_models.db
 
 revision = '0018_mail'
-down_revision = '0013_invoices'
+down_revision = '0014_list_scale'
 branch_labels = None
 depends_on = None
 

@@ -129,6 +129,9 @@ BAD: list[tuple[str, str, Any]] = [
     ("lead", "contact_id", 1), ("lead", "deal_id", 1), ("contact", "stage", "NEW"),
     # pipeline
     ("deal", "pipeline_id", 99),
+    # ИНН
+    ("company", "inn", "12345"), ("company", "inn", "77070838931"), ("company", "inn", "77O7083893"),
+    ("company", "inn", True), ("company", "inn", ["7707083893"]), ("company", "inn", "٧٧٠٧٠٨٣٨٩٣"),
 ]
 
 

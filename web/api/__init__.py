@@ -25,6 +25,7 @@ def init_app(app: Flask) -> None:
         invoices,
         mail,
         openapi,
+        orders,
         org,
         processes,
         timeline,

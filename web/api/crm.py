@@ -148,12 +148,18 @@ def deal_stage(record_id: int) -> Any:
            body=ref("ConversionRequest"), body_required=False, response=ref("Conversion"))
 def lead_convert(record_id: int) -> Any:
     body = json_body(required=False)
-    only_keys(body, ("deal",), "a conversion")
+    only_keys(body, ("deal", "company_id", "contact_id"), "a conversion")
     overrides = body.get("deal")
     if overrides is not None and not isinstance(overrides, dict):
         raise ValidationFailed({"deal": "must be an object of deal fields"})
+    existing = {}
+    for key in ("company_id", "contact_id"):
+        value = body.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValidationFailed({key: "must be a whole number"})
+        existing[key] = value
     db, actor = db_actor()
-    result = svc.convert_lead(db, actor, record_id, deal=overrides or None)
+    result = svc.convert_lead(db, actor, record_id, deal=overrides or None, **existing)
     out = {
         "lead_id": result.lead.id, "deal_id": result.deal.id,
         "contact_id": result.contact.id if result.contact else None,

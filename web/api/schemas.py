@@ -61,6 +61,11 @@ def field_json_schema(f: Field, *, writing: bool) -> dict[str, Any]:
             s = {"type": ["string", "null"], "enum": [*f.choices, "", None]}
     elif k == "stage":
         s = {"type": "string", "maxLength": f.max_length}
+    elif k == "inn":
+        s = {"type": "string", "maxLength": f.max_length, "examples": ["7707083893"]}
+        if writing:
+            s = {"type": ["string", "null"], "pattern": r"^(\d{10}|\d{12})?$",
+                 "examples": ["7707083893"]}
     elif k == "refs":
         s = {"type": "array", "items": {"type": "integer", "minimum": 1}, "maxItems": 500}
     elif k in ("phones", "emails"):
@@ -171,7 +176,8 @@ def static_schemas() -> dict[str, dict[str, Any]]:
                       ("value",)),
         "StageChange": _obj({"stage": {"type": "string", "examples": ["WON"]}}, ("stage",),
                             additionalProperties=False),
-        "ConversionRequest": _obj({"deal": ref("DealUpdate")}, additionalProperties=False),
+        "ConversionRequest": _obj({"deal": ref("DealUpdate"), "company_id": OPT_ID,
+                                   "contact_id": OPT_ID}, additionalProperties=False),
         "Conversion": _obj({
             "lead_id": ID, "deal_id": ID, "contact_id": OPT_ID, "company_id": OPT_ID,
             "lead": ref("Lead"), "deal": ref("Deal"),
@@ -182,7 +188,10 @@ def static_schemas() -> dict[str, dict[str, Any]]:
         "ConversionPreview": _obj({
             "contact": {"type": ["object", "null"]}, "company": {"type": ["object", "null"]},
             "existing_company_id": OPT_ID, "deal": {"type": "object"},
-        }, ("contact", "company", "existing_company_id", "deal")),
+            "matches": _obj({e: {"type": "array", "items": _obj(
+                {"id": ID, "title": STR, "by": {"type": "array", "items": STR}})}
+                for e in ("contact", "company")}),
+        }, ("contact", "company", "existing_company_id", "deal", "matches")),
         "Stage": _obj({"id": ID, "code": STR, "name": STR, "name_en": STR, "sort": INT,
                        "semantics": {"type": "string", "enum": ["process", "won", "lost"]},
                        "color": STR}, ("id", "code", "name", "semantics")),
@@ -327,6 +336,34 @@ def catalog_schemas() -> dict[str, dict[str, Any]]:
             "rows": {"type": "array", "items": ref("ProductRow")}},
             ("id", "number", "stage", "issued_on", "currency", "total")),
         "InvoicePage": page_of(ref("Invoice")),
+        "StoreOrderInput": _obj({
+            "store": {"type": "string", "maxLength": 100, "description": "the store's name"},
+            "number": {"type": "string", "maxLength": 100,
+                       "description": "the order number, unique within the store"},
+            "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+            "comment": {"type": "string", "maxLength": 20000},
+            "customer": _obj({"name": STR, "first_name": STR, "last_name": STR,
+                              "phone": STR, "email": STR}, additionalProperties=False,
+                             description="found by phone or e-mail, else created"),
+            "items": {"type": "array", "minItems": 1, "maxItems": 500, "items": _obj({
+                "sku": {"type": "string", "maxLength": 100,
+                        "description": "matched to the catalog; unknown: a free row"},
+                "name": STR, "quantity": {"type": ["number", "string"]},
+                "price": {"type": ["number", "string", "null"]},
+                "vat_rate": {"type": ["string", "null"]}}, additionalProperties=False)},
+        }, ("store", "number", "customer", "items"), additionalProperties=False, examples=[{
+            "store": "shop.example.ru", "number": "A-1001", "currency": "RUB",
+            "customer": {"name": "Иван Петров", "phone": "8 (916) 555-01-02",
+                         "email": "ivan@example.ru"},
+            "items": [{"sku": "CNC-450", "quantity": 3, "price": "450000.00"},
+                      {"sku": "GIFT-1", "name": "Подарочная упаковка", "quantity": 1,
+                       "price": "500.00"}],
+            "comment": "Доставка до 15:00"}]),
+        "StoreOrder": _obj({
+            "id": ID, "store": STR, "number": STR, "deal_id": OPT_ID, "contact_id": OPT_ID,
+            "created": {"type": "boolean", "description": "false: taken before, unchanged"},
+            "warnings": {"type": "array", "items": STR}},
+            ("id", "store", "number", "deal_id", "contact_id", "created", "warnings")),
         "InvoiceCreate": _obj({
             "deal_id": ID, "issued_on": {"type": ["string", "null"], "format": "date"},
             "due_on": {"type": ["string", "null"], "format": "date"},

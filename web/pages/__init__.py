@@ -72,7 +72,7 @@ def _template_helpers() -> dict[str, Any]:
         "ENTITY_LABELS": fmt.ENTITY_LABELS, "ACTION_LABELS": fmt.ACTION_LABELS,
         "FLAG_LABELS": fmt.FLAG_LABELS, "STATUS_LABELS": fmt.STATUS_LABELS,
         "SOURCE_LABELS": fmt.SOURCE_LABELS, "CHANNEL_TYPE_LABELS": fmt.CHANNEL_TYPE_LABELS,
-        "CURRENCIES": fmt.CURRENCIES, "PLURAL": fmt.PLURAL,
+        "CURRENCIES": fmt.CURRENCIES, "DUPLICATE_KEY_LABELS": fmt.DUPLICATE_KEY_LABELS, "PLURAL": fmt.PLURAL,
         "cfg_fields": lambda entity: SCHEMAS[entity],
     }
 
@@ -82,6 +82,7 @@ def init_app(app: Flask) -> None:
         admin,
         cards,
         deals,
+        duplicates,
         invoices,
         listing,
         products,

@@ -124,8 +124,10 @@ def lead_convert(lead_id: int) -> Any:
     chosen = lookups.stages_by_code().get(overrides.get("stage", ""))
     if chosen is not None:
         overrides["pipeline_id"] = str(chosen.pipeline_id)  # the stage names its pipeline
+    existing = {f"{e}_id": id_or_none(request.form.get(f"use_{e}", ""))
+                for e in ("company", "contact")}
     try:
-        result = convert_lead(db, actor, lead_id, deal=overrides)
+        result = convert_lead(db, actor, lead_id, deal=overrides, **existing)
         db.flush()
         deal_id = result.deal.id
         db.commit()

@@ -81,6 +81,8 @@ EXTRA_LABELS = {"id": _l("ID"), "created_at": _l("Created"), "updated_at": _l("M
                 "created_by_id": _l("Created by"), "activity": _l("Activity"),
                 "activity_done": _l("Activity done"), "comment": _l("Comment")}
 CURRENCIES = ("RUB", "USD", "EUR", "CNY", "KZT", "BYN")
+DUPLICATE_KEY_LABELS = {"phone": _l("same phone"), "email": _l("same e-mail"),
+                        "inn": _l("same INN"), "title": _l("same name")}
 
 assert set(LEVEL_LABELS) == set(PermLevel)
 assert set(ENTITY_LABELS) == set(ENTITIES) and set(ACTION_LABELS) == set(ACTIONS)

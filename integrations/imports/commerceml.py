@@ -1,0 +1,434 @@
+"""1C:Enterprise exchange over CommerceML 2 (the protocol "Управление торговлей" and other stock
+configurations use with web sites, versions 2.05–2.10): sessions, files, the catalog import
+and the orders going out and their statuses coming back.
+
+The HTTP adapter (``web.exchange1c``) answers the plain-text lines 1C expects; everything here
+is plain Python over the CRM services. Catalog: ``import.xml`` (classifier groups → product
+sections, products with article, unit, VAT, the deletion mark → inactive) and ``offers.xml``
+(the price of the configured price type; stock is read and logged, the catalog keeps none).
+A file is parsed whole before anything is written, and written in one transaction: a
+truncated or invalid file imports nothing. A repeated exchange changes nothing (products are
+matched by their 1C id, kept in ``exchange_ref``, and an update without changes writes no
+event). Sale: ``mode=query`` lists deals with product rows not yet confirmed by
+``mode=success``; documents coming back set their invoices paid ("оплачен") or their deal won
+("отгружен").
+"""
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from xml.etree.ElementTree import Element
+
+from defusedxml import ElementTree as SafeET
+from sqlalchemy import JSON, Index, Integer, String, UniqueConstraint, delete, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from crm_models.catalog import Product, ProductRow, ProductSection
+from crm_models.db import Base, UTCDateTime, utcnow
+from crm_models.entities import Deal, Stage
+from crm_models.errors import CrmError, ValidationFailed
+from crm_models.invoices import Invoice
+from crm_models.permissions import Actor
+from crm_models.services import add_comment, change_deal_stage
+from crm_models.services.catalog import create_product, save_section, update_product
+from crm_models.services.invoices import change_invoice_stage
+
+COOKIE = "marshrut_1c"
+UNIT_CODES = {"796": "pcs", "166": "kg", "163": "g", "168": "t", "006": "m", "055": "m2",
+              "113": "m3", "112": "l", "356": "hour", "359": "day", "362": "month",
+              "778": "pack", "839": "set"}
+
+
+class ExchangeError(Exception):
+    """What ``failure\\n<reason>`` tells 1C."""
+
+
+class ExchangeSession(Base):
+    __tablename__ = "exchange_session"
+    __table_args__ = (Index("ix_exchange_session_token", "token", unique=True),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))  # catalog | sale
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: [{"at", "mode", "filename", "ok", "message"}], newest last
+    log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    errors: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ExchangeRef(Base):
+    """A 1C object's id ↔ ours (``kind``: section, product, deal_sent)."""
+
+    __tablename__ = "exchange_ref"
+    __table_args__ = (UniqueConstraint("kind", "external_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    external_id: Mapped[str] = mapped_column(String(100))
+    local_id: Mapped[int] = mapped_column(Integer)
+
+
+def open_session(session: Session, user_id: int, kind: str) -> ExchangeSession:
+    ex = ExchangeSession(token=secrets.token_hex(24), user_id=user_id, kind=kind, log=[])
+    session.add(ex)
+    session.flush()
+    return ex
+
+
+def find_session(session: Session, token: str | None, kind: str) -> ExchangeSession:
+    ex = session.scalar(select(ExchangeSession).where(ExchangeSession.token == token)) \
+        if token else None
+    if ex is None or ex.kind != kind:
+        raise ExchangeError("not authorized: run checkauth first")
+    ex.last_seen = utcnow()
+    return ex
+
+
+def note(ex: ExchangeSession, mode: str, filename: str, ok: bool, message: str) -> None:
+    ex.log = [*ex.log[-199:], {"at": utcnow().isoformat(timespec="seconds"), "mode": mode,
+                               "filename": filename, "ok": ok, "message": message[:500]}]
+    if not ok:
+        ex.errors += 1
+
+
+# --- files ---------------------------------------------------------------------------------
+
+def safe_name(filename: str) -> str:
+    """A file name 1C sends (``import.xml``, ``import_files/ab/abc.jpg``) made safe to keep."""
+    name = filename.replace("\\", "/").split("/")[-1]
+    if not name or name.startswith(".") or len(name) > 200:
+        raise ExchangeError(f"bad file name '{filename[:60]}'")
+    return name
+
+
+def save_chunk(folder: Path, filename: str, chunks: Iterator[bytes], *, limit: int) -> int:
+    """Append an uploaded chunk to the file; a zip is unpacked once complete. The size the
+    file has now; ExchangeError past ``limit`` (the file is removed)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / safe_name(filename)
+    size = path.stat().st_size if path.exists() else 0
+    with path.open("ab") as fh:
+        for chunk in chunks:
+            size += len(chunk)
+            if size > limit:
+                fh.close()
+                path.unlink(missing_ok=True)
+                raise ExchangeError(f"the file is larger than {limit} bytes")
+            fh.write(chunk)
+    return size
+
+
+def unpack(folder: Path, filename: str) -> list[str]:
+    """Unpack a zip archive (XML files kept, pictures counted); the names unpacked."""
+    path = folder / safe_name(filename)
+    if not zipfile.is_zipfile(path):
+        return []
+    names: list[str] = []
+    with zipfile.ZipFile(path) as zf:
+        for info in zf.infolist():
+            if info.is_dir():
+                continue
+            name = safe_name(info.filename)
+            if name.lower().endswith(".xml"):
+                with zf.open(info) as src, (folder / name).open("wb") as dst:
+                    dst.write(src.read(64 * 1024 * 1024 + 1)[:64 * 1024 * 1024])
+            names.append(info.filename)
+    return names
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _child(el: Element | None, name: str) -> Element | None:
+    if el is None:
+        return None
+    for c in el:
+        if _local(c.tag) == name:
+            return c
+    return None
+
+
+def _children(el: Element | None, name: str) -> list[Element]:
+    return [c for c in el if _local(c.tag) == name] if el is not None else []
+
+
+def _text(el: Element | None, name: str) -> str:
+    c = _child(el, name)
+    return (c.text or "").strip() if c is not None else ""
+
+
+def parse(path: Path) -> Element:
+    """The document's root; ExchangeError for a file that is not well-formed XML (truncated,
+    wrong encoding) — the XML declaration's encoding (UTF-8 or Windows-1251) is honoured."""
+    try:
+        return SafeET.parse(str(path)).getroot()
+    except FileNotFoundError:
+        raise ExchangeError(f"no file '{path.name}' was uploaded") from None
+    except Exception as exc:  # ParseError, defusedxml's forbidden constructs
+        raise ExchangeError(f"{path.name}: not a valid XML document ({exc})") from None
+
+
+@dataclass
+class CatalogReport:
+    sections: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    prices: int = 0
+    stock: int = 0
+
+
+def _ref(session: Session, kind: str, external_id: str) -> int | None:
+    return session.scalar(select(ExchangeRef.local_id).where(
+        ExchangeRef.kind == kind, ExchangeRef.external_id == external_id))
+
+
+def _remember(session: Session, kind: str, external_id: str, local_id: int) -> None:
+    session.add(ExchangeRef(kind=kind, external_id=external_id[:100], local_id=local_id))
+    session.flush()
+
+
+def import_catalog(session: Session, actor: Actor, path: Path, *,
+                   price_type: str = "") -> CatalogReport:
+    """Import ``import.xml`` or ``offers.xml`` (by its content) in the caller's transaction;
+    ExchangeError (nothing written: the caller rolls back) on a bad document."""
+    actor.require("product", "import")
+    root = parse(path)
+    report = CatalogReport()
+    try:
+        with session.begin_nested():
+            classifier = _child(root, "Классификатор")
+            if classifier is not None:
+                _groups(session, actor, _child(classifier, "Группы"), None, report)
+            catalog = _child(root, "Каталог")
+            if catalog is not None:
+                for item in _children(_child(catalog, "Товары"), "Товар"):
+                    _product(session, actor, item, report)
+            offers = _child(root, "ПакетПредложений")
+            if offers is not None:
+                _offers(session, actor, offers, price_type, report)
+            if classifier is None and catalog is None and offers is None:
+                raise ExchangeError(f"{path.name}: no Классификатор, Каталог or "
+                                    "ПакетПредложений in it")
+    except ValidationFailed as exc:
+        raise ExchangeError(f"{path.name}: " + "; ".join(
+            f"{k}: {v}" for k, v in exc.fields.items())) from None
+    return report
+
+
+def _groups(session: Session, actor: Actor, groups: Element | None, parent_id: int | None,
+            report: CatalogReport) -> None:
+    for g in _children(groups, "Группа"):
+        ext, name = _text(g, "Ид"), _text(g, "Наименование")
+        if not ext or not name:
+            raise ExchangeError("a group without Ид or Наименование")
+        local = _ref(session, "section", ext)
+        if local is None:
+            section = save_section(session, actor, name=name, parent_id=parent_id)
+            _remember(session, "section", ext, section.id)
+            local = section.id
+            report.sections += 1
+        else:
+            current = session.get(ProductSection, local)
+            if current is not None and (current.name != name or current.parent_id != parent_id):
+                save_section(session, actor, local, name=name, parent_id=parent_id)
+                report.sections += 1
+        _groups(session, actor, _child(g, "Группы"), local, report)
+
+
+def _vat(item: Element) -> str | None:
+    for rate in _children(_child(item, "СтавкиНалогов"), "СтавкаНалога"):
+        value = _text(rate, "Ставка").replace("%", "").strip().lower()
+        if value in ("20", "10", "0"):
+            return value
+        if value in ("без ндс", ""):
+            return "none"
+    return None
+
+
+def _product(session: Session, actor: Actor, item: Element, report: CatalogReport) -> None:
+    ext = _text(item, "Ид")
+    name = _text(item, "Наименование")
+    if not ext:
+        raise ExchangeError("a product without Ид")
+    deleted = _text(item, "ПометкаУдаления").lower() == "true" or item.get("Статус") == "Удален"
+    fields: dict[str, Any] = {"name": name, "sku": _text(item, "Артикул")[:100],
+                              "description": _text(item, "Описание"), "active": not deleted}
+    unit_el = _child(item, "БазоваяЕдиница")
+    if unit_el is not None:
+        fields["unit"] = UNIT_CODES.get((unit_el.get("Код") or "").strip(), "pcs")
+    vat = _vat(item)
+    if vat is not None:
+        fields["vat_rate"] = vat
+    group_ids = _children(_child(item, "Группы"), "Ид")
+    if group_ids:
+        fields["section_id"] = _ref(session, "section", (group_ids[0].text or "").strip())
+    local = _ref(session, "product", ext)
+    before = session.get(Product, local) if local is not None else None
+    if before is None:
+        if deleted:
+            return  # marked deleted before we ever had it
+        product = create_product(session, actor, **fields)
+        session.execute(delete(ExchangeRef).where(ExchangeRef.kind == "product",
+                                                  ExchangeRef.external_id == ext))
+        _remember(session, "product", ext, product.id)
+        report.created += 1
+        return
+    updated_at, was_active = before.updated_at, before.active
+    product = update_product(session, actor, before.id, **fields)
+    if deleted and was_active:
+        report.deleted += 1
+    elif product.updated_at != updated_at:
+        report.updated += 1
+    else:
+        report.unchanged += 1
+
+
+def _offers(session: Session, actor: Actor, offers: Element, price_type: str,
+            report: CatalogReport) -> None:
+    types = {_text(t, "Ид"): (_text(t, "Наименование"), _text(t, "Валюта") or "RUB")
+             for t in _children(_child(offers, "ТипыЦен"), "ТипЦены")}
+    if price_type:
+        wanted = [i for i, (n, _c) in types.items() if price_type in (i, n)]
+        if not wanted:
+            raise ExchangeError(f"unknown price type '{price_type}' (the file has: "
+                                + ", ".join(n for n, _c in types.values()) + ")")
+        type_id = wanted[0]
+    elif types:
+        type_id = next(iter(types))
+    else:
+        type_id = ""
+    for offer in _children(_child(offers, "Предложения"), "Предложение"):
+        ext = _text(offer, "Ид").split("#")[0]  # "product#characteristic"
+        local = _ref(session, "product", ext)
+        if local is None:
+            raise ExchangeError(f"an offer for an unknown product '{ext[:60]}'")
+        if _child(offer, "Количество") is not None:
+            report.stock += 1
+        for price in _children(_child(offer, "Цены"), "Цена"):
+            if _text(price, "ИдТипаЦены") not in (type_id, ""):
+                continue
+            raw = _text(price, "ЦенаЗаЕдиницу").replace(" ", "").replace(",", ".")
+            try:
+                value = Decimal(raw)
+            except InvalidOperation:
+                raise ExchangeError(f"offer '{ext[:60]}': price '{raw[:20]}' is not a number") \
+                    from None
+            currency = _text(price, "Валюта") or types.get(type_id, ("", "RUB"))[1]
+            update_product(session, actor, local, price=str(value),
+                           currency="RUB" if currency in ("руб", "руб.", "643") else currency)
+            report.prices += 1
+
+
+# --- sale ----------------------------------------------------------------------------------
+
+def orders_document(session: Session, actor: Actor, *, limit: int = 500) -> tuple[str, list[int]]:
+    """The CommerceML document of deals with product rows not yet confirmed, and their ids."""
+    sent = select(ExchangeRef.local_id).where(ExchangeRef.kind == "deal_sent")
+    with_rows = select(ProductRow.entity_id).where(ProductRow.entity_type == "deal")
+    deals = list(session.scalars(select(Deal).where(
+        Deal.id.in_(with_rows), Deal.id.not_in(sent), actor.scope(Deal, "read"))
+        .order_by(Deal.id).limit(limit)))
+    out = ['<?xml version="1.0" encoding="UTF-8"?>',
+           f'<КоммерческаяИнформация ВерсияСхемы="2.08" ДатаФормирования='
+           f'"{utcnow().strftime("%Y-%m-%dT%H:%M:%S")}">']
+    for deal in deals:
+        rows = session.scalars(select(ProductRow).where(
+            ProductRow.entity_type == "deal", ProductRow.entity_id == deal.id)
+            .order_by(ProductRow.sort)).all()
+        out.append("<Документ>")
+        out.append(f"<Ид>{deal.id}</Ид><Номер>{deal.id}</Номер>"
+                   f"<Дата>{deal.created_at.date().isoformat()}</Дата>"
+                   "<ХозОперация>Заказ товара</ХозОперация><Роль>Продавец</Роль>"
+                   f"<Валюта>{_esc(deal.currency)}</Валюта><Курс>1</Курс>"
+                   f"<Сумма>{deal.amount or Decimal('0.00')}</Сумма>")
+        if deal.contacts:
+            c = deal.contacts[0]
+            out.append(f"<Контрагенты><Контрагент><Ид>contact-{c.id}</Ид><Наименование>"
+                       f"{_esc(c.full_name)}</Наименование><Роль>Покупатель</Роль>"
+                       "</Контрагент></Контрагенты>")
+        out.append("<Товары>")
+        for r in rows:
+            ext = _external_product(session, r.product_id)
+            out.append(f"<Товар><Ид>{_esc(ext)}</Ид><Наименование>{_esc(r.name)}</Наименование>"
+                       f"<ЦенаЗаЕдиницу>{r.price}</ЦенаЗаЕдиницу>"
+                       f"<Количество>{r.quantity}</Количество>"
+                       f"<Сумма>{(r.price * r.quantity).quantize(Decimal('0.01'))}</Сумма>"
+                       "</Товар>")
+        out.append("</Товары></Документ>")
+    out.append("</КоммерческаяИнформация>")
+    return "\n".join(out), [d.id for d in deals]
+
+
+def _esc(value: Any) -> str:
+    return (str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;"))
+
+
+def _external_product(session: Session, product_id: int | None) -> str:
+    if product_id is None:
+        return ""
+    ext = session.scalar(select(ExchangeRef.external_id).where(
+        ExchangeRef.kind == "product", ExchangeRef.local_id == product_id))
+    return ext or f"marshrut-{product_id}"
+
+
+def confirm_sent(session: Session, deal_ids: list[int]) -> None:
+    for deal_id in deal_ids:
+        if _ref(session, "deal_sent", str(deal_id)) is None:
+            _remember(session, "deal_sent", str(deal_id), deal_id)
+
+
+def import_statuses(session: Session, actor: Actor, path: Path) -> int:
+    """Documents 1C sends back: "оплачен"/"Дата оплаты по 1С" → the deal's invoices paid,
+    "отгружен"/"Дата отгрузки по 1С" → the deal won. The number of deals changed."""
+    root = parse(path)
+    changed = 0
+    with session.begin_nested():
+        for doc in _children(root, "Документ"):
+            number = _text(doc, "Номер") or _text(doc, "Ид")
+            if not number.isdigit():
+                continue
+            deal = session.get(Deal, int(number))
+            if deal is None:
+                continue
+            props = {_text(p, "Наименование").lower(): _text(p, "Значение").lower()
+                     for p in _children(_child(doc, "ЗначенияРеквизитов"), "ЗначениеРеквизита")}
+            status = props.get("статус заказа", "")
+            paid = "оплачен" in status or bool(props.get("дата оплаты по 1с")) or \
+                props.get("оплачен") == "true"
+            shipped = "отгружен" in status or bool(props.get("дата отгрузки по 1с")) or \
+                props.get("отгружен") == "true"
+            if paid:
+                for inv in session.scalars(select(Invoice).where(
+                        Invoice.deal_id == deal.id, Invoice.stage.not_in(("paid", "cancelled")))):
+                    if inv.stage == "draft":  # paid in 1C: it was sent, whatever we recorded
+                        change_invoice_stage(session, actor, inv.id, "sent")
+                    change_invoice_stage(session, actor, inv.id, "paid")
+            if shipped:
+                won = session.scalar(select(Stage.code).where(
+                    Stage.pipeline_id == deal.pipeline_id, Stage.semantics == "won"))
+                if won and deal.stage.code != won:
+                    change_deal_stage(session, actor, deal.id, won)
+            if paid or shipped:
+                try:
+                    add_comment(session, actor, entity_type="deal", entity_id=deal.id,
+                                text="1С: " + ", ".join(
+                                    s for s, on in (("оплачен", paid), ("отгружен", shipped))
+                                    if on))
+                except CrmError:
+                    pass
+                changed += 1
+    return changed
