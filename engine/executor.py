@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
-from SpiffWorkflow.bpmn.specs.defaults import ScriptTask, UserTask
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask, ScriptTask, UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from . import extensions as ext
 from . import timer_events, timers
 from .data import data_size, diff, to_json
+from .bpmn_errors import DEFAULT_CODE, throw_error
 from .errors import DataLimitExceeded, EngineError, SandboxError, ServiceCallError
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
 from .ports import ProcessContext
@@ -215,6 +216,7 @@ class InstanceRun:
         element = task.task_spec.bpmn_id
         attempts = int(state.get("attempts", 0)) + 1
         self.session.flush()  # our own rows first: a lost race must not count as the op's fault
+        code = None
         try:
             op = self.engine.registry.get(config.operation)
             if op is None:
@@ -231,7 +233,7 @@ class InstanceRun:
         except OperationalError:
             raise  # a lock lost to another transaction: the caller gets Conflict
         except ServiceCallError as exc:
-            message, retryable = exc.message, exc.retryable
+            message, retryable, code = exc.message, exc.retryable, exc.error_code
         except SandboxError as exc:
             message, retryable = f"parameter: {exc.message}", False
         except EngineError as exc:
@@ -258,6 +260,14 @@ class InstanceRun:
             self.set_incident(element, f"{config.operation} failed (attempt {attempts}): "
                                        f"{message}", attempts=attempts, retry_at=retry_at)
         else:
+            caught = throw_error(task, code, message, config.operation)
+            if caught is not None:  # the diagram handles it: no incident
+                task.internal_data.pop(SERVICE_STATE, None)
+                if self.instance.incident_element_id == element:
+                    self.clear_incident()
+                self.record("error_caught", caught, f"{config.operation} failed "
+                            f"({code or DEFAULT_CODE}): {message}; caught by {caught}")
+                return True
             task.internal_data[SERVICE_STATE] = {"attempts": attempts, "failed": True}
             self.set_incident(element, f"{config.operation} failed after {attempts} "
                                        f"attempt{'s' if attempts > 1 else ''}: {message}",
@@ -287,10 +297,10 @@ class InstanceRun:
 
     # ---------------------------------------------------------- user tasks
     def _sync_user_tasks(self) -> None:
-        if not any(isinstance(s, UserTask) for s in self.wf.spec.task_specs.values()):
+        if not has_human_tasks(self.wf):
             return  # no user task in the process: no task rows to look up (timers, services)
         ready = {str(t.id): t for t in self.wf.get_tasks(state=TaskState.READY, manual=True)
-                 if isinstance(t.task_spec, UserTask)}
+                 if isinstance(t.task_spec, HUMAN_TASKS)}
         rows = [] if self.fresh else self.session.scalars(select(ProcessTask).where(
             ProcessTask.instance_id == self.instance.id,
             ProcessTask.status.in_(TaskStatus.ACTIVE))).all()
@@ -405,6 +415,16 @@ class InstanceRun:
             except EngineError:
                 pass  # keep the library's own form of what JSON cannot hold
         return self.engine.serializer.state_to_dict(self.wf)
+
+
+#: task specs that become rows in the inbox (a manual task: a to-do without a form)
+HUMAN_TASKS = (UserTask, ManualTask)
+
+
+def has_human_tasks(wf: BpmnWorkflow) -> bool:
+    """Whether the process or one of its sub-processes has user or manual tasks."""
+    specs = [wf.spec, *wf.subprocess_specs.values()]
+    return any(isinstance(s, HUMAN_TASKS) for spec in specs for s in spec.task_specs.values())
 
 
 def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None) -> None:

@@ -18,7 +18,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    EndEventParser,
+    IntermediateThrowEventParser,
+    ReceiveTaskParser,
+    SendTaskParser,
+)
+from SpiffWorkflow.bpmn.parser.task_parsers import (
+    CallActivityParser,
+    ConditionalGatewayParser,
+    SubWorkflowParser,
+)
 from SpiffWorkflow.bpmn.parser.task_parsers import ScriptTaskParser as BpmnScriptTaskParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
@@ -26,11 +36,19 @@ from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
+    CallActivity,
+    EndEvent,
     ExclusiveGateway,
     InclusiveGateway,
     IntermediateCatchEvent,
+    IntermediateThrowEvent,
+    ManualTask,
+    NoneTask,
+    ReceiveTask,
     ScriptTask,
+    SendTask,
     StartEvent,
+    SubWorkflowTask,
     UserTask,
 )
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
@@ -57,6 +75,14 @@ class MarshrutServiceTask(BpmnSpecMixin):
         self.manual = True  # so do_engine_steps leaves it to the engine
 
 
+class MarshrutNoneTask(NoneTask):
+    """A plain bpmn:task: a no-op step (the library's waits for someone, like a manual task)."""
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
 class MarshrutBusinessRuleTask(BusinessRuleTaskMixin, BpmnSpecMixin):
     """A DMN decision; its outputs are merged into the data as JSON values."""
 
@@ -70,7 +96,7 @@ class _MarshrutTaskParser(TaskParser):
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         el = self.node if node is None else node
         problems = ext.Problems()  # already reported by engine.validation before parsing
-        if el.tag == full_tag("userTask"):
+        if el.tag in (full_tag("userTask"), full_tag("manualTask")):
             return {"marshrut": ext.read_user_task(el, problems).to_dict()}
         if el.tag == full_tag("serviceTask"):
             return {"marshrut": ext.read_service_task(el, problems).to_dict()}
@@ -82,6 +108,10 @@ class UserTaskParser(_MarshrutTaskParser):
 
 
 class ServiceTaskParser(_MarshrutTaskParser):
+    pass
+
+
+class NoneTaskParser(_MarshrutTaskParser):
     pass
 
 
@@ -125,6 +155,15 @@ class MarshrutParser(BpmnDmnParser):
         full_tag("startEvent"): (TimerStartEventParser, StartEvent),
         full_tag("intermediateCatchEvent"): (TimerCatchEventParser, IntermediateCatchEvent),
         full_tag("boundaryEvent"): (TimerBoundaryEventParser, BoundaryEvent),
+        full_tag("manualTask"): (UserTaskParser, ManualTask),
+        full_tag("task"): (NoneTaskParser, MarshrutNoneTask),
+        full_tag("subProcess"): (SubWorkflowParser, SubWorkflowTask),
+        full_tag("callActivity"): (CallActivityParser, CallActivity),
+        full_tag("intermediateThrowEvent"): (IntermediateThrowEventParser,
+                                             IntermediateThrowEvent),
+        full_tag("endEvent"): (EndEventParser, EndEvent),
+        full_tag("sendTask"): (SendTaskParser, SendTask),
+        full_tag("receiveTask"): (ReceiveTaskParser, ReceiveTask),
     }
 
     def __init__(self, *args: Any, default_timezone: str = "UTC", **kwargs: Any) -> None:
@@ -136,6 +175,7 @@ def serializer_config() -> dict[type, type]:
     """The library's default converters plus ours, as a new dict (the library's is not touched)."""
     config = dict(DEFAULT_CONFIG)
     config[MarshrutServiceTask] = BpmnTaskSpecConverter
+    config[MarshrutNoneTask] = BpmnTaskSpecConverter
     config[MarshrutBusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[MarshrutTimerEvent] = MarshrutTimerConverter
     return config

@@ -27,6 +27,14 @@ if TYPE_CHECKING:
     from .ports import Clock
 
 
+def find_task(wf: Any, spiff_task_id: str) -> Any:
+    """A task of the workflow or of one of its sub-processes (None if gone)."""
+    try:
+        return wf.get_task_from_id(UUID(spiff_task_id))
+    except Exception:  # the library's TaskNotFoundException, or a malformed id
+        return None
+
+
 def may_act(row: ProcessTask, user_id: int) -> bool:
     if row.status == TaskStatus.CLAIMED:
         return row.claimed_by == user_id
@@ -162,7 +170,7 @@ class TaskActions:
                 raise TaskNotReady(f"the process of task {task_id} is {inst.status}")
             clean = clean_form_data(row.form, data)
             run = self._load(session, inst)
-            task = run.wf.tasks.get(UUID(row.spiff_task_id))
+            task = find_task(run.wf, row.spiff_task_id)
             if task is None or task.state != TaskState.READY:
                 raise TaskNotReady(f"task {task_id} is not waiting for input")
             before = copy.deepcopy(task.data)

@@ -23,14 +23,38 @@ from .services import ServiceRegistry
 from .timers import read_timer
 
 B = ext.B
-SUPPORTED = {"startEvent", "endEvent", "userTask", "serviceTask", "scriptTask",
-             "businessRuleTask", "exclusiveGateway", "inclusiveGateway", "parallelGateway",
-             "eventBasedGateway", "intermediateCatchEvent", "boundaryEvent", "sequenceFlow"}
-DECORATION = {"extensionElements", "documentation", "laneSet", "textAnnotation", "association"}
-EVENT_DEFINITIONS = {"startEvent": {"messageEventDefinition", "timerEventDefinition"},
-                     "endEvent": {"terminateEventDefinition"},
-                     "intermediateCatchEvent": {"messageEventDefinition", "timerEventDefinition"},
-                     "boundaryEvent": {"timerEventDefinition"}}
+ACTIVITIES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask",
+              "sendTask", "receiveTask", "subProcess", "callActivity"}
+SUPPORTED = ACTIVITIES | {
+    "startEvent", "endEvent", "exclusiveGateway", "inclusiveGateway", "parallelGateway",
+    "eventBasedGateway", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "sequenceFlow"}
+DECORATION = {"extensionElements", "documentation", "laneSet", "textAnnotation", "association",
+              "dataObject", "dataObjectReference", "dataStoreReference", "property",
+              "ioSpecification", "dataInputAssociation", "dataOutputAssociation", "group",
+              "incoming", "outgoing"}
+MESSAGE, TIMER, ERROR, ESCALATION, SIGNAL, CONDITIONAL, TERMINATE = (
+    "messageEventDefinition", "timerEventDefinition", "errorEventDefinition",
+    "escalationEventDefinition", "signalEventDefinition", "conditionalEventDefinition",
+    "terminateEventDefinition")
+EVENT_DEFINITIONS = {"startEvent": {MESSAGE, TIMER},
+                     "endEvent": {TERMINATE, ERROR, ESCALATION, SIGNAL, MESSAGE},
+                     "intermediateCatchEvent": {MESSAGE, TIMER, SIGNAL, CONDITIONAL},
+                     "intermediateThrowEvent": {MESSAGE, SIGNAL, ESCALATION},
+                     "boundaryEvent": {TIMER, ERROR, ESCALATION, MESSAGE, SIGNAL, CONDITIONAL}}
+#: start events of an event sub-process (its trigger)
+EVENT_SUBPROCESS_STARTS = {MESSAGE, ERROR, ESCALATION, SIGNAL, CONDITIONAL}
+#: which activities a boundary event of each kind may be attached to
+BOUNDARY_HOSTS = {
+    TIMER: {"userTask", "manualTask", "subProcess", "receiveTask", "callActivity"},
+    ERROR: {"serviceTask", "subProcess", "callActivity"},
+    ESCALATION: {"subProcess", "callActivity"},
+    MESSAGE: {"userTask", "manualTask", "subProcess", "receiveTask", "callActivity"},
+    SIGNAL: {"userTask", "manualTask", "subProcess", "receiveTask", "callActivity"},
+    CONDITIONAL: {"userTask", "manualTask", "subProcess", "receiveTask", "callActivity"},
+}
+COMPENSATION = ("compensation is not supported; model the undo steps as ordinary tasks "
+                "(e.g. after an error boundary event)")
 RESERVED_IDS = {"Start", "End", "Root", "StartEventSplit", "StartEventJoin"}
 CONDITIONAL_SOURCES = {"exclusiveGateway", "inclusiveGateway"}
 
@@ -220,6 +244,8 @@ class _ProcessChecker:
         self.nodes: dict[str, Any] = {}
         self.config = ext.ProcessConfig()
         self.schedules: list[dict[str, Any]] = []
+        #: call activities and the process key each calls
+        self.calls: list[tuple[Any, str]] = []
 
     def error(self, el: Any, message: str, element_id: str | None = None) -> None:
         eid = el.get("id", "") if element_id is None else element_id
@@ -229,8 +255,21 @@ class _ProcessChecker:
         problems = ext.Problems()
         self.config = ext.read_process(self.process, problems)
         self.errors += [ValidationError(e, m, self.process.sourceline) for e, m in problems]
-        flows = []
-        for el in self.process:
+        #: element id -> its container (the process or a bpmn:subProcess)
+        self.container: dict[str, Any] = {}
+        flows: list[Any] = []
+        nodes: list[tuple[str, Any]] = []
+        self._collect(self.process, flows, nodes)
+        for kind, el in nodes:
+            self._check_node(kind, el)
+        for flow in flows:
+            self._check_flow(flow)
+        if not any(_local(el) == "startEvent" for el in self.process):
+            self.error(self.process, "the process has no start event")
+
+    def _collect(self, container: Any, flows: list[Any], nodes: list[tuple[str, Any]]) -> None:
+        """Register the elements of a process or sub-process (sub-processes recursively)."""
+        for el in container:
             kind = _local(el)
             if not kind or kind in DECORATION:
                 continue
@@ -240,6 +279,7 @@ class _ProcessChecker:
                 self.error(el, f"{name} of type bpmn:{kind} is not supported")
                 if eid:
                     self.nodes.setdefault(eid, el)  # so its flows are not reported again
+                    self.container.setdefault(eid, container)
                 continue
             if not eid:
                 self.error(el, f"bpmn:{kind} on line {el.sourceline} has no id", "")
@@ -247,39 +287,62 @@ class _ProcessChecker:
             if eid in self.nodes:
                 self.error(el, f"id '{eid}' is used twice")
                 continue
-            if eid in RESERVED_IDS or eid.endswith(".EndJoin") or "BoundaryEvent" in eid:
+            if eid in RESERVED_IDS or eid.endswith(".EndJoin") or "BoundaryEvent" in eid \
+                    or "[child]" in eid:
                 self.error(el, f"id '{eid}' is reserved by the engine; rename the element")
             self.nodes[eid] = el
+            self.container[eid] = container
             if kind == "sequenceFlow":
                 flows.append(el)
             else:
-                self._check_node(kind, el)
-        for flow in flows:
-            self._check_flow(flow)
-        if not any(_local(el) == "startEvent" for el in self.nodes.values()):
-            self.error(self.process, "the process has no start event")
+                nodes.append((kind, el))
+            if kind == "subProcess":
+                self._collect(el, flows, nodes)
+
+    def _in_event_subprocess(self, el: Any) -> bool:
+        parent = self.container.get(el.get("id", ""))
+        return parent is not None and _local(parent) == "subProcess" \
+            and parent.get("triggeredByEvent") == "true"
 
     def _check_node(self, kind: str, el: Any) -> None:
+        allowed = EVENT_DEFINITIONS.get(kind, set())
+        if kind == "startEvent" and self._in_event_subprocess(el):
+            allowed = EVENT_SUBPROCESS_STARTS
+        elif kind == "startEvent" and self.container.get(el.get("id")) is not self.process:
+            allowed = set()  # an embedded sub-process starts with a none start event
+        if el.get("isForCompensation") == "true":
+            self.error(el, f"element {el.get('id')}: {COMPENSATION}")
         for child in el:
             ckind = _local(child)
-            if ckind in ("standardLoopCharacteristics", "multiInstanceLoopCharacteristics"):
-                self.error(el, f"loops on {el.get('id')} are not supported")
-            elif ckind.endswith("EventDefinition") and ckind not in EVENT_DEFINITIONS.get(kind,
-                                                                                          ()):
+            if ckind == "standardLoopCharacteristics":
+                self._loop(el, child)
+            elif ckind == "multiInstanceLoopCharacteristics":
+                self._multi_instance(el, child)
+            elif ckind == "compensateEventDefinition":
+                self.error(el, f"element {el.get('id')}: {COMPENSATION}")
+            elif ckind.endswith("EventDefinition") and ckind not in allowed:
                 self.error(el, f"element {el.get('id')} of type bpmn:{kind} with "
                                f"bpmn:{ckind} is not supported")
-            elif ckind == "messageEventDefinition":
+            elif ckind == MESSAGE:
                 self._message(el, child, kind)
-            elif ckind == "timerEventDefinition":
+            elif ckind == TIMER:
                 self._timer(el, kind)
+            elif ckind in (ERROR, ESCALATION, SIGNAL):
+                self._ref(el, child, ckind, kind)
+            elif ckind == CONDITIONAL:
+                self._conditional(el, child)
         definitions = [c for c in el if _local(c).endswith("EventDefinition")]
-        if kind == "startEvent" and not definitions:
+        if kind == "startEvent" and not definitions \
+                and self.container.get(el.get("id")) is self.process:
             self.manual_start = True
+        if kind == "startEvent" and not definitions and self._in_event_subprocess(el):
+            self.error(el, f"the start event {el.get('id')} of an event sub-process needs a "
+                           "message, error, escalation, signal or conditional definition")
         if kind == "intermediateCatchEvent" and not definitions:
-            self.error(el, f"intermediate event {el.get('id')} needs a message or timer "
-                           "definition")
+            self.error(el, f"intermediate event {el.get('id')} needs a message, timer, signal "
+                           "or conditional definition")
         if kind == "boundaryEvent" and not definitions:
-            self.error(el, f"boundary event {el.get('id')} needs a timer definition")
+            self.error(el, f"boundary event {el.get('id')} needs an event definition")
         if kind != "startEvent" and ext.read_selection(el, ext.Problems()) is not None:
             self.error(el, "marshrut:select belongs on a timer start event")
         if len(definitions) > 1:
@@ -288,6 +351,79 @@ class _ProcessChecker:
         if check is not None:
             check(el)
 
+    def _loop(self, el: Any, loop: Any) -> None:
+        eid = el.get("id")
+        if _local(el) not in ACTIVITIES:
+            self.error(el, f"only activities can loop; {eid} is a bpmn:{_local(el)}")
+            return
+        maximum = (loop.get("loopMaximum") or "").strip()
+        if not maximum.isdigit() or int(maximum) < 1:
+            self.error(el, f"the loop of {eid} needs loopMaximum, a whole number of at least 1 "
+                           "(a limit, so a loop cannot run for ever)")
+        cond = loop.find(f"{B}loopCondition")
+        if cond is not None and (cond.text or "").strip():
+            self.c._expr(cond.text, eid, "loop condition", self.errors, el.sourceline)
+
+    def _multi_instance(self, el: Any, loop: Any) -> None:
+        eid = el.get("id")
+        if _local(el) not in ACTIVITIES:
+            self.error(el, f"only activities can be multi-instance; {eid} is a "
+                           f"bpmn:{_local(el)}")
+            return
+        seq = (loop.get("isSequential") or "false").strip().lower()
+        if seq not in ("true", "false"):
+            self.error(el, f"isSequential of {eid} must be true or false, not '{seq}'")
+        card = loop.find(f"{B}loopCardinality")
+        ref = loop.find(f"{B}loopDataInputRef")
+        item = loop.find(f"{B}inputDataItem")
+        if (card is None) == (ref is None):
+            self.error(el, f"multi-instance {eid} needs exactly one of loopCardinality (how "
+                           "many times) or loopDataInputRef (the list in the data to go over)")
+        if card is not None:
+            if not (card.text or "").strip():
+                self.error(el, f"the loopCardinality of {eid} is empty")
+            else:
+                self.c._expr(card.text, eid, "loop cardinality", self.errors, el.sourceline)
+        if ref is not None:
+            if not (ref.text or "").strip().isidentifier():
+                self.error(el, f"loopDataInputRef of {eid} must name a variable of the data "
+                               f"(e.g. products), not '{(ref.text or '').strip()}'")
+            if item is None or not (item.get("name") or item.get("id") or "").strip():
+                self.error(el, f"multi-instance {eid} needs an inputDataItem naming the "
+                               "variable that holds the current element (e.g. product)")
+        out = loop.find(f"{B}loopDataOutputRef")
+        out_item = loop.find(f"{B}outputDataItem")
+        if (out is None) != (out_item is None):
+            self.error(el, f"multi-instance {eid}: loopDataOutputRef and outputDataItem go "
+                           "together (the result list and the variable each instance sets)")
+        done = loop.find(f"{B}completionCondition")
+        if done is not None and (done.text or "").strip():
+            self.c._expr(done.text, eid, "completion condition", self.errors, el.sourceline)
+
+    def _ref(self, el: Any, definition: Any, ckind: str, kind: str) -> None:
+        """Error, escalation and signal events refer to a bpmn:error/escalation/signal."""
+        tag = ckind[:-len("EventDefinition")]
+        attr = f"{tag}Ref"
+        ref = definition.get(attr)
+        if not ref:
+            if ckind == SIGNAL or kind not in ("boundaryEvent", "startEvent"):
+                self.error(el, f"the {tag} event {el.get('id')} refers to no bpmn:{tag} "
+                               f"({attr})")
+            return  # a catching error/escalation event without a ref catches every code
+        target = next((m for m in self.root.iter(f"{B}{tag}") if m.get("id") == ref), None)
+        if target is None:
+            self.error(el, f"the {tag} event {el.get('id')} refers to bpmn:{tag} '{ref}', "
+                           "which the file does not define")
+        elif ckind == SIGNAL and not (target.get("name") or "").strip():
+            self.error(el, f"bpmn:signal {ref} has no name")
+
+    def _conditional(self, el: Any, definition: Any) -> None:
+        cond = definition.find(f"{B}condition")
+        if cond is None or not (cond.text or "").strip():
+            self.error(el, f"the conditional event {el.get('id')} has no condition")
+        else:
+            self.c._expr(cond.text, el.get("id"), "condition", self.errors, el.sourceline)
+
     def _message(self, el: Any, definition: Any, kind: str) -> None:
         ref = definition.get("messageRef")
         message = next((m for m in self.root.iter(f"{B}message") if m.get("id") == ref), None)
@@ -295,7 +431,7 @@ class _ProcessChecker:
             self.error(el, f"the message event {el.get('id')} refers to no bpmn:message")
         elif not (message.get("name") or "").strip():
             self.error(el, f"bpmn:message {ref} has no name (the CRM event, e.g. deal.created)")
-        elif kind == "startEvent":
+        elif kind == "startEvent" and self.container.get(el.get("id")) is self.process:
             if message.get("name") in self.triggers:
                 self.error(el, f"two start events react to '{message.get('name')}'")
             self.triggers.append(message.get("name"))
@@ -327,18 +463,70 @@ class _ProcessChecker:
     def _check_boundaryEvent(self, el: Any) -> None:
         eid = el.get("id")
         ref = el.get("attachedToRef")
-        host = next((c for c in self.process if ref and c.get("id") == ref), None)
-        if host is None:
+        host = self.nodes.get(ref or "")
+        definition = next((_local(c) for c in el if _local(c).endswith("EventDefinition")), "")
+        if host is None or self.container.get(ref) is not self.container.get(eid):
             self.error(el, f"boundary event {eid} is attached to no element of the process "
                            "(attachedToRef)")
-        elif _local(host) != "userTask":
+        elif definition in BOUNDARY_HOSTS and _local(host) not in BOUNDARY_HOSTS[definition]:
+            kinds = ", ".join(f"bpmn:{k}" for k in sorted(BOUNDARY_HOSTS[definition]))
+            what = definition[:-len("EventDefinition")]
             self.error(el, f"boundary event {eid} is attached to a bpmn:{_local(host)}; "
-                           "boundary timers are supported on user tasks only")
+                           f"boundary {what} events are supported on {kinds}")
         cancel = (el.get("cancelActivity") or "true").strip().lower()
         if cancel not in ("true", "false"):
             self.error(el, f"cancelActivity of {eid} must be true or false, not '{cancel}'")
-        if any(f.get("targetRef") == eid for f in self.process.iterfind(f"{B}sequenceFlow")):
+        elif cancel == "false" and definition == ERROR:
+            self.error(el, f"error boundary event {eid} always interrupts its activity; "
+                           "remove cancelActivity=\"false\"")
+        if any(f.get("targetRef") == eid for f in self.process.iter(f"{B}sequenceFlow")):
             self.error(el, f"boundary event {eid} cannot have incoming sequence flows")
+
+    def _check_subProcess(self, el: Any) -> None:
+        eid = el.get("id")
+        starts = [c for c in el if _local(c) == "startEvent"]
+        flows = [f for f in self.process.iter(f"{B}sequenceFlow")
+                 if eid in (f.get("sourceRef"), f.get("targetRef"))]
+        if el.get("triggeredByEvent") == "true":
+            if len(starts) != 1:
+                self.error(el, f"event sub-process {eid} needs exactly one start event")
+            if flows:
+                self.error(el, f"event sub-process {eid} cannot have sequence flows in or out; "
+                               "its start event triggers it")
+            if any(_local(c) == "boundaryEvent" and c.get("attachedToRef") == eid
+                   for c in self.process.iter()):
+                self.error(el, f"event sub-process {eid} cannot have boundary events")
+        elif not starts:
+            self.error(el, f"sub-process {eid} has no start event")
+        elif len(starts) > 1:
+            self.error(el, f"sub-process {eid} has several start events; give it one")
+
+    def _check_callActivity(self, el: Any) -> None:
+        called = (el.get("calledElement") or "").strip()
+        if not called:
+            self.error(el, f"call activity {el.get('id')} names no process (calledElement)")
+        elif called == self.process.get("id"):
+            self.error(el, f"call activity {el.get('id')} calls its own process")
+        else:
+            self.calls.append((el, called))
+
+    def _check_sendTask(self, el: Any) -> None:
+        self._task_message(el)
+
+    def _check_receiveTask(self, el: Any) -> None:
+        self._task_message(el)
+
+    def _task_message(self, el: Any) -> None:
+        ref = el.get("messageRef")
+        message = next((m for m in self.root.iter(f"{B}message") if m.get("id") == ref), None)
+        if not ref or message is None:
+            self.error(el, f"bpmn:{_local(el)} {el.get('id')} refers to no bpmn:message "
+                           "(messageRef)")
+        elif not (message.get("name") or "").strip():
+            self.error(el, f"bpmn:message {ref} has no name")
+
+    def _check_manualTask(self, el: Any) -> None:
+        self._check_userTask(el)
 
     def _check_userTask(self, el: Any) -> None:
         problems = ext.Problems()
@@ -385,6 +573,13 @@ class _ProcessChecker:
         fid = flow.get("id")
         src, dst = self.nodes.get(flow.get("sourceRef", "")), self.nodes.get(
             flow.get("targetRef", ""))
+        here = self.container.get(fid)
+        if src is not None and dst is not None and (
+                self.container.get(src.get("id")) is not here
+                or self.container.get(dst.get("id")) is not here):
+            self.error(flow, f"sequence flow {fid} crosses the border of a sub-process; "
+                             "connect elements inside the same (sub-)process")
+            return
         if src is None or dst is None:
             self.error(flow, f"sequence flow {fid} must connect two elements of the process")
             return
@@ -410,7 +605,7 @@ class _ProcessChecker:
         self._check_gateway(el)
 
     def _check_gateway(self, el: Any) -> None:
-        outgoing = [f for f in self.process.iterfind(f"{B}sequenceFlow")
+        outgoing = [f for f in self.process.iter(f"{B}sequenceFlow")
                     if f.get("sourceRef") == el.get("id")]
         default = el.get("default")
         if default and default not in {f.get("id") for f in outgoing}:

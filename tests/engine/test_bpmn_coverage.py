@@ -1,0 +1,134 @@
+"""BPMN coverage: plain and manual tasks, sub-processes, error boundaries, loops, multi-instance
+— each run end to end, with the state committed and reloaded from the database mid-run."""
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from engine.errors import DefinitionInvalid
+from engine.ports import StartRequest
+from engine.store import ProcessHistory, Status, TaskStatus
+
+from .support import bpmn, deal
+
+
+def reload(engine: Any, db: Any) -> None:
+    """Commit, forget every cached object and spec: the next call restores from the rows."""
+    db.commit()
+    engine.serializer._specs.clear()
+    db.expire_all()
+
+
+def events(db: Any, instance_id: int) -> list[tuple[str, str | None]]:
+    rows = db.scalars(select(ProcessHistory).where(ProcessHistory.instance_id == instance_id)
+                      .order_by(ProcessHistory.id))
+    return [(r.event, r.element_id) for r in rows]
+
+
+def test_plain_task_manual_task_in_a_sub_process_and_a_throw_event(engine, db):
+    d = engine.deploy(db, bpmn("plain_manual_sub.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(), "deal", 7))
+    assert inst.status == Status.WAITING
+    [todo] = engine.inbox(db, 11)
+    assert (todo.element_id, todo.name, todo.form) == ("Print", "Print the contract", [])
+    assert todo.instructions == "Print the contract for Vector supply"
+    reload(engine, db)
+    engine.complete(db, todo.id, 11, {})
+    [approve] = engine.tasks(db, instance_id=inst.id)
+    assert approve.element_id == "Approve"
+    reload(engine, db)
+    engine.complete(db, approve.id, 11, {})
+    assert inst.status == Status.COMPLETED
+    assert engine.instance_data(db, inst.id)["prepared"] == 1
+    left = [e for ev, e in events(db, inst.id) if ev == "left"]
+    for element in ("Note", "Mark", "Prep_end", "Prepare", "Signal_done"):
+        assert element in left
+    assert left.index("Prep_end") < left.index("Prepare") < left.index("Signal_done")
+    assert ("completed", "Print") in events(db, inst.id)
+
+
+@pytest.fixture()
+def flaky(registry):
+    from engine.ports import ParamSpec
+
+    from .support import FakeOperation
+    op = FakeOperation("test.flaky", (ParamSpec("amount", "decimal"),), result={"crm_ok": True})
+    registry.register(op)
+    return op
+
+
+def test_error_boundary_on_a_service_task_catches_by_code(engine, db, flaky):
+    from engine.errors import ServiceCallError
+    flaky.fail_times, flaky.error = 1, ServiceCallError("stage is closed", retryable=False,
+                                                        error_code="rejected_by_crm")
+    d = engine.deploy(db, bpmn("service_error.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(), "deal", 7))
+    assert (inst.status, inst.incident_element_id) == (Status.WAITING, None)
+    [fix] = engine.tasks(db, instance_id=inst.id)
+    assert fix.element_id == "Fix"
+    assert ("error_caught", "On_rejected") in events(db, inst.id)
+    reload(engine, db)
+    engine.complete(db, fix.id, 11, {})
+    data = engine.instance_data(db, inst.id)
+    assert inst.status == Status.COMPLETED
+    assert data["error"] == {"code": "rejected_by_crm", "message": "stage is closed",
+                             "element": "Call", "operation": "test.flaky"}
+    assert "crm_ok" not in data and len(flaky.calls) == 1
+
+
+def test_error_boundary_without_a_code_catches_after_the_retries(engine, db, flaky, clock):
+    flaky.fail_times = 10  # retryable: attempts first, then the boundary
+    d = engine.deploy(db, bpmn("service_error.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(), "deal", 7))
+    assert inst.incident_retry_at is not None
+    reload(engine, db)
+    clock.advance(1)
+    engine.run_due_retries(db)
+    clock.advance(5)
+    engine.run_due_retries(db)
+    assert len(flaky.calls) == 3
+    assert (inst.status, inst.incident_element_id) == (Status.COMPLETED, None)
+    assert engine.instance_data(db, inst.id)["failure"] == "service_call_failed"
+    assert ("error_caught", "On_any_error") in events(db, inst.id)
+
+
+def test_success_leaves_the_error_boundaries_unused(engine, db, flaky):
+    d = engine.deploy(db, bpmn("service_error.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(), "deal", 7))
+    assert inst.status == Status.COMPLETED
+    assert engine.instance_data(db, inst.id)["crm_ok"] is True
+    assert not [e for e in events(db, inst.id) if e[0] == "error_caught"]
+
+
+def test_without_a_boundary_a_failure_stays_an_incident(engine, db, flaky):
+    flaky.fail_times, flaky.retryable = 1, False
+    d = engine.deploy(db, bpmn("service_chain.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(), "deal", 7))
+    assert (inst.status, inst.incident_element_id) == (Status.INCIDENT, "Call")
+
+
+@pytest.mark.parametrize("amount, fail, path", [
+    ("5000000", False, "over_limit"),         # error end event inside the sub-process
+    ("100", True, "service_call_failed"),     # a failing service inside the sub-process
+    ("100", False, None),                     # booked
+])
+def test_error_boundary_on_a_sub_process(engine, db, flaky, amount, fail, path):
+    flaky.fail_times, flaky.retryable = (1 if fail else 0), False
+    d = engine.deploy(db, bpmn("subprocess_error.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(amount), "deal", 7))
+    if path is None:
+        assert inst.status == Status.COMPLETED
+        assert engine.instance_data(db, inst.id)["crm_ok"] is True
+        return
+    assert (inst.status, inst.incident_element_id) == (Status.WAITING, None)
+    [call] = engine.inbox(db, 11)
+    assert call.element_id == "Call_client"
+    reload(engine, db)
+    engine.complete(db, call.id, 11, {})
+    assert inst.status == Status.COMPLETED
+    left = [e for ev, e in events(db, inst.id) if ev == "left"]
+    assert "Book_failed" in left and "Booked" not in left
+    if fail:
+        assert engine.instance_data(db, inst.id)["error"]["code"] == path
