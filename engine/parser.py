@@ -34,6 +34,7 @@ from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
 from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     CallActivity,
@@ -44,9 +45,11 @@ from SpiffWorkflow.bpmn.specs.defaults import (
     IntermediateThrowEvent,
     ManualTask,
     NoneTask,
+    ParallelMultiInstanceTask,
     ReceiveTask,
     ScriptTask,
     SendTask,
+    SequentialMultiInstanceTask,
     StartEvent,
     SubWorkflowTask,
     UserTask,
@@ -92,7 +95,45 @@ class MarshrutBusinessRuleTask(BusinessRuleTaskMixin, BpmnSpecMixin):
         return result
 
 
-class _MarshrutTaskParser(TaskParser):
+class _ItemScoped:
+    """Multi-instance whose item variables belong to one instance: the library merges a
+    child's data (item included) back into the parent's, and then refuses to create the next
+    child because the item "already exists" — so the item is cleared before each child."""
+
+    input_item: Any
+    output_item: Any
+
+    def create_child(self, my_task: Any, item: Any, key_or_index: Any = None) -> None:
+        for ref in (self.input_item, self.output_item):
+            if ref is not None:
+                my_task.data.pop(ref.bpmn_id, None)
+        super().create_child(my_task, item, key_or_index)  # type: ignore[misc]
+
+
+class MarshrutParallelMI(_ItemScoped, ParallelMultiInstanceTask):
+    pass
+
+
+class MarshrutSequentialMI(_ItemScoped, SequentialMultiInstanceTask):
+    pass
+
+
+class _Loops:
+    """Our multi-instance classes; an item variable is named by its ``name`` (ids are unique
+    per file, so two activities over the same list could not both call it ``product``)."""
+
+    PARALLEL_MI_CLASS = MarshrutParallelMI
+    SEQUENTIAL_MI_CLASS = MarshrutSequentialMI
+    task: Any
+
+    def _add_multiinstance_task(self, loop_characteristics: Any) -> None:
+        super()._add_multiinstance_task(loop_characteristics)  # type: ignore[misc]
+        for ref in (self.task.input_item, self.task.output_item):
+            if ref is not None and (ref.bpmn_name or "").strip():
+                ref.bpmn_id = ref.bpmn_name.strip()
+
+
+class _MarshrutTaskParser(_Loops, TaskParser):
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         el = self.node if node is None else node
         problems = ext.Problems()  # already reported by engine.validation before parsing
@@ -144,6 +185,22 @@ class GatewayParser(ConditionalGatewayParser):
         super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)
 
 
+class SubProcessParser(_Loops, SubWorkflowParser):
+    pass
+
+
+class CallParser(_Loops, CallActivityParser):
+    pass
+
+
+class SendParser(_Loops, SendTaskParser):
+    pass
+
+
+class ReceiveParser(_Loops, ReceiveTaskParser):
+    pass
+
+
 class MarshrutParser(BpmnDmnParser):
     OVERRIDE_PARSER_CLASSES = {
         full_tag("userTask"): (UserTaskParser, UserTask),
@@ -157,13 +214,13 @@ class MarshrutParser(BpmnDmnParser):
         full_tag("boundaryEvent"): (TimerBoundaryEventParser, BoundaryEvent),
         full_tag("manualTask"): (UserTaskParser, ManualTask),
         full_tag("task"): (NoneTaskParser, MarshrutNoneTask),
-        full_tag("subProcess"): (SubWorkflowParser, SubWorkflowTask),
-        full_tag("callActivity"): (CallActivityParser, CallActivity),
+        full_tag("subProcess"): (SubProcessParser, SubWorkflowTask),
+        full_tag("callActivity"): (CallParser, CallActivity),
         full_tag("intermediateThrowEvent"): (IntermediateThrowEventParser,
                                              IntermediateThrowEvent),
         full_tag("endEvent"): (EndEventParser, EndEvent),
-        full_tag("sendTask"): (SendTaskParser, SendTask),
-        full_tag("receiveTask"): (ReceiveTaskParser, ReceiveTask),
+        full_tag("sendTask"): (SendParser, SendTask),
+        full_tag("receiveTask"): (ReceiveParser, ReceiveTask),
     }
 
     def __init__(self, *args: Any, default_timezone: str = "UTC", **kwargs: Any) -> None:
@@ -176,6 +233,8 @@ def serializer_config() -> dict[type, type]:
     config = dict(DEFAULT_CONFIG)
     config[MarshrutServiceTask] = BpmnTaskSpecConverter
     config[MarshrutNoneTask] = BpmnTaskSpecConverter
+    config[MarshrutParallelMI] = MultiInstanceTaskConverter
+    config[MarshrutSequentialMI] = MultiInstanceTaskConverter
     config[MarshrutBusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[MarshrutTimerEvent] = MarshrutTimerConverter
     return config

@@ -132,3 +132,59 @@ def test_error_boundary_on_a_sub_process(engine, db, flaky, amount, fail, path):
     assert "Book_failed" in left and "Booked" not in left
     if fail:
         assert engine.instance_data(db, inst.id)["error"]["code"] == path
+
+
+def products_deal() -> dict[str, Any]:
+    rows = [{"sku": "A-1", "qty": 2}, {"sku": "B-2", "qty": 1}, {"sku": "C-3", "qty": 5}]
+    return deal(products=rows) | {"attempts": 0, "laps": 0}
+
+
+@pytest.fixture()
+def reserve(registry):
+    from engine.ports import ParamSpec
+
+    calls: list[str] = []
+
+    class Reserve:
+        spec = __import__("engine.ports", fromlist=["OperationSpec"]).OperationSpec(
+            name="test.reserve", title="reserve", params=(ParamSpec("sku", "string"),))
+
+        def __call__(self, session, ctx, params, data):
+            calls.append(params["sku"])
+            return {"reservation": f"R-{params['sku']}"}
+
+    registry.register(Reserve())
+    return calls
+
+
+def test_multi_instance_over_product_rows_and_standard_loops(engine, db, reserve):
+    d = engine.deploy(db, bpmn("multi_instance.bpmn"))
+    inst = engine.start(db, d, StartRequest(products_deal(), "deal", 7))
+    assert reserve == ["A-1", "B-2", "C-3"]  # parallel: one call per row
+    seen = []
+    for _ in range(3):  # sequential: one task at a time, in the rows' order
+        [task] = engine.tasks(db, instance_id=inst.id)
+        seen.append(task.instructions)
+        reload(engine, db)
+        engine.complete(db, task.id, 11, {})
+    assert seen == ["Confirm A-1", "Confirm B-2", "Confirm C-3"]
+    assert inst.status == Status.COMPLETED
+    data = engine.instance_data(db, inst.id)
+    assert data["reservations"] == ["R-A-1", "R-B-2", "R-C-3"]
+    assert data["attempts"] == 3  # the loop condition stopped it
+    assert data["laps"] == 4  # loopMaximum stopped it
+
+
+def test_multi_instance_over_an_empty_list_skips_the_activity(engine, db, reserve):
+    d = engine.deploy(db, bpmn("multi_instance.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(products=[]) | {"attempts": 0, "laps": 0},
+                                            "deal", 7))
+    assert reserve == [] and inst.status == Status.COMPLETED
+    assert engine.instance_data(db, inst.id)["reservations"] == []
+
+
+def test_multi_instance_over_a_missing_list_is_an_incident_naming_the_element(engine, db,
+                                                                              reserve):
+    d = engine.deploy(db, bpmn("multi_instance.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(products="none"), "deal", 7))
+    assert (inst.status, inst.incident_element_id) == (Status.INCIDENT, "Reserve")
