@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 
 from . import extensions as ext
 from . import timer_events, timers
-from .data import data_size, diff, to_json
 from .bpmn_errors import DEFAULT_CODE, throw_error
+from .data import data_size, diff, to_json
 from .errors import DataLimitExceeded, EngineError, SandboxError, ServiceCallError
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
 from .ports import ProcessContext

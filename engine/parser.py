@@ -33,8 +33,10 @@ from SpiffWorkflow.bpmn.parser.task_parsers import ScriptTaskParser as BpmnScrip
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
-from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
-from SpiffWorkflow.bpmn.serializer.default.task_spec import MultiInstanceTaskConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import (
+    BpmnTaskSpecConverter,
+    MultiInstanceTaskConverter,
+)
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     CallActivity,
@@ -58,9 +60,11 @@ from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
+from SpiffWorkflow.util.deep_merge import DeepMerge
 
 from . import extensions as ext
 from .data import normalize_in_place
+from .dmn import decide, table_info
 from .timer_events import (
     MarshrutTimerConverter,
     MarshrutTimerEvent,
@@ -90,9 +94,15 @@ class MarshrutBusinessRuleTask(BusinessRuleTaskMixin, BpmnSpecMixin):
     """A DMN decision; its outputs are merged into the data as JSON values."""
 
     def _run_hook(self, my_task: Any) -> bool:
-        result = super()._run_hook(my_task)
+        info = marshrut_info(self).get("dmn")
+        if not info:  # deployed before hit policies were ours: the library's behaviour
+            result = super()._run_hook(my_task)
+            normalize_in_place(my_task.data)
+            return result
+        outputs = decide(self.dmnEngine, info, my_task)
+        my_task.data = DeepMerge.merge(my_task.data, outputs)
         normalize_in_place(my_task.data)
-        return result
+        return True
 
 
 class _ItemScoped:
@@ -161,6 +171,16 @@ class ScriptTaskParser(_MarshrutTaskParser, BpmnScriptTaskParser):
 
 
 class BusinessRuleTaskParser(_MarshrutTaskParser):
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        ref = self.get_decision_ref(self.node)
+        dmn_parser = self.process_parser.parser.dmn_parsers.get(ref)
+        decision = None
+        if dmn_parser is not None:
+            decision = next((d for d in dmn_parser.node.iter()
+                             if isinstance(d.tag, str) and d.tag.endswith("}decision")
+                             and d.get("id") == ref), None)
+        return {"marshrut": {"dmn": table_info(decision) if decision is not None else {}}}
+
     def create_task(self) -> Any:
         engine = self.process_parser.parser.get_engine(self.get_decision_ref(self.node), self.node)
         return self.spec_class(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)

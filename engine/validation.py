@@ -14,6 +14,7 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from sqlalchemy.orm import Session
 
 from . import extensions as ext
+from .dmn import check_table
 from .errors import SandboxError, ValidationError
 from .parser import MarshrutBusinessRuleTask, MarshrutParser
 from .ports import Assigner, EntitySelector
@@ -130,6 +131,8 @@ class Compiler:
                 errors.append(ValidationError(found[1].get("id", ""), f"DMN file {i} has "
                                               "several decisions; put one decision per file"))
             for d in found:
+                for problem in check_table(d):
+                    errors.append(ValidationError(d.get("id", ""), problem, d.sourceline))
                 if not d.get("id"):
                     errors.append(ValidationError("", f"a decision in DMN file {i} has no id",
                                                   d.sourceline))

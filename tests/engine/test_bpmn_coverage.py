@@ -7,9 +7,8 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from engine.errors import DefinitionInvalid
 from engine.ports import StartRequest
-from engine.store import ProcessHistory, Status, TaskStatus
+from engine.store import ProcessHistory, Status
 
 from .support import bpmn, deal
 
