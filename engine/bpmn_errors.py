@@ -61,7 +61,11 @@ def find_catcher(task: Any, event: BpmnEvent) -> Any | None:
             return found[0]
         parent_id = getattr(workflow, "parent_task_id", None)
         if parent_id is None:
-            return None
+            # the process's event sub-processes with an error start: the library creates
+            # the one whose start matches, which then waits to catch it
+            workflow.event_manager.update_collaboration(event)
+            found = _event_subprocess_catchers(workflow, event)
+            return found[0] if found else None
         current = workflow.top_workflow.get_task_from_id(parent_id)
     return None
 

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from . import extensions as ext
 from . import timer_events, timers
 from .bpmn_errors import DEFAULT_CODE, throw_error
+from .correlation import trigger_events
 from .data import data_size, diff, to_json
 from .errors import DataLimitExceeded, EngineError, SandboxError, ServiceCallError
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
@@ -459,6 +460,10 @@ def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None) ->
         wf.catch(BpmnEvent(MessageEventDefinition(message), {}))
 
 
+#: caught only from inside the instance: not listed as what it waits for
+INTERNAL_EVENTS = ("ErrorEventDefinition", "EscalationEventDefinition")
+
+
 def waiting_events(wf: BpmnWorkflow) -> list[dict[str, Any]]:
     """What the workflow waits for, one entry per event (an event-based gateway's
     alternatives listed separately): ``{"event", "type", "element", "value"}``."""
@@ -469,10 +474,15 @@ def waiting_events(wf: BpmnWorkflow) -> list[dict[str, Any]]:
                  if isinstance(definition, MultipleEventDefinition) else [definition])
         for part in parts:
             detail = part.details(task)
+            if detail.event_type in INTERNAL_EVENTS:
+                continue  # error/escalation catches: thrown inside the instance only
             element = (part.element_id if isinstance(part, timer_events.MarshrutTimerEvent)
                        else task.task_spec.bpmn_id)
-            out.append({"event": detail.name, "type": detail.event_type, "element": element,
+            out.append({"event": detail.name or getattr(part, "expression", None),
+                        "type": detail.event_type, "element": element,
                         "value": None if detail.value is None else str(detail.value)})
+    if wf.subprocess_specs:
+        out += trigger_events(wf)  # event sub-processes' message/signal starts
     return sorted(out, key=lambda e: (e["element"] or "", e["event"] or ""))
 
 

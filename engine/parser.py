@@ -16,8 +16,10 @@ expression that fails names its sequence flow and the history can say which flow
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
+from SpiffWorkflow.bpmn.parser import event_parsers as ep
 from SpiffWorkflow.bpmn.parser.event_parsers import (
     EndEventParser,
     IntermediateThrowEventParser,
@@ -27,6 +29,7 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
 from SpiffWorkflow.bpmn.parser.task_parsers import (
     CallActivityParser,
     ConditionalGatewayParser,
+    SubprocessParser,
     SubWorkflowParser,
 )
 from SpiffWorkflow.bpmn.parser.task_parsers import ScriptTaskParser as BpmnScriptTaskParser
@@ -36,11 +39,13 @@ from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
 from SpiffWorkflow.bpmn.serializer.default.task_spec import (
     BpmnTaskSpecConverter,
     MultiInstanceTaskConverter,
+    SubWorkflowConverter,
 )
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     CallActivity,
     EndEvent,
+    EventSubprocess,
     ExclusiveGateway,
     InclusiveGateway,
     IntermediateCatchEvent,
@@ -61,6 +66,7 @@ from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
 from SpiffWorkflow.util.deep_merge import DeepMerge
+from SpiffWorkflow.util.task import TaskState
 
 from . import extensions as ext
 from .data import normalize_in_place
@@ -205,8 +211,59 @@ class GatewayParser(ConditionalGatewayParser):
         super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)
 
 
+class MarshrutEventSubprocess(EventSubprocess):
+    """An event sub-process that starts from the process's current data (the library copies
+    the data the process started with) and, when interrupting (the default of its start
+    event's ``isInterrupting``), cancels everything else the process is doing."""
+
+    def _update_hook(self, my_task: Any) -> Any:
+        starting = my_task.workflow.top_workflow.subprocesses.get(my_task.id) is None
+        if starting:  # the library copies this task's data into the sub-process
+            my_task.data = copy.deepcopy(_current_data(my_task))
+        if starting and marshrut_info(self).get("interrupting", True):
+            keep = {my_task.id}
+            parent = my_task.parent
+            while parent is not None:
+                keep.add(parent.id)
+                parent = parent.parent
+            for task in my_task.workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+                if task.id not in keep and not isinstance(task.task_spec, EventSubprocess):
+                    task.cancel()
+        return super()._update_hook(my_task)
+
+    def _on_complete_hook(self, my_task: Any) -> None:
+        super()._on_complete_hook(my_task)
+        if marshrut_info(self).get("interrupting", True):
+            # the rest was cancelled when it started: the process ends with it (the
+            # library's end join would wait for the cancelled branch)
+            my_task.workflow._mark_complete(my_task)
+
+
+def _current_data(my_task: Any) -> dict[str, Any]:
+    """The data where the rest of the process stands (the latest-changed unfinished task)."""
+    tasks = [t for t in my_task.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING
+                                                   | TaskState.STARTED)
+             if t is not my_task and getattr(t.task_spec, "bpmn_id", None)
+             and not isinstance(t.task_spec, EventSubprocess)]
+    if not tasks:
+        return my_task.data
+    return max(tasks, key=lambda t: t.last_state_change).data
+
+
 class SubProcessParser(_Loops, SubWorkflowParser):
-    pass
+    def create_task(self) -> Any:
+        if self.node.get("triggeredByEvent") != "true":
+            return super().create_task()
+        spec = SubprocessParser.get_subprocess_spec(self)
+        return MarshrutEventSubprocess(self.spec, self.bpmn_id, subworkflow_spec=spec,
+                                       **self.bpmn_attributes)
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        if self.node.get("triggeredByEvent") != "true":
+            return {"marshrut": {}}
+        start = self.node.find(full_tag("startEvent"))
+        flag = (start.get("isInterrupting") if start is not None else None) or "true"
+        return {"marshrut": {"interrupting": flag.strip().lower() != "false"}}
 
 
 class CallParser(_Loops, CallActivityParser):
@@ -221,6 +278,31 @@ class ReceiveParser(_Loops, ReceiveTaskParser):
     pass
 
 
+class StartParser(TimerStartEventParser):
+    """Adds the error and escalation starts of event sub-processes (the library's start event
+    parser reads only message, signal, timer and conditional definitions)."""
+
+    def create_task(self) -> Any:
+        event_definition = self.get_event_definition(
+            [ep.MESSAGE_EVENT_XPATH, ep.SIGNAL_EVENT_XPATH, ep.TIMER_EVENT_XPATH,
+             ep.CONDITIONAL_EVENT_XPATH, ep.ERROR_EVENT_XPATH, ep.ESCALATION_EVENT_XPATH])
+        task = self._create_task(event_definition)
+        self.spec.start.connect(task)
+        return task
+
+
+class EndParser(EndEventParser):
+    """Adds signal end events (the library's end event parser skips them)."""
+
+    def create_task(self) -> Any:
+        event_definition = self.get_event_definition(
+            [ep.MESSAGE_EVENT_XPATH, ep.CANCEL_EVENT_XPATH, ep.ERROR_EVENT_XPATH,
+             ep.ESCALATION_EVENT_XPATH, ep.TERMINATION_EVENT_XPATH, ep.SIGNAL_EVENT_XPATH])
+        task = self._create_task(event_definition)
+        task.connect(self.spec.end)
+        return task
+
+
 class MarshrutParser(BpmnDmnParser):
     OVERRIDE_PARSER_CLASSES = {
         full_tag("userTask"): (UserTaskParser, UserTask),
@@ -229,7 +311,7 @@ class MarshrutParser(BpmnDmnParser):
         full_tag("businessRuleTask"): (BusinessRuleTaskParser, MarshrutBusinessRuleTask),
         full_tag("exclusiveGateway"): (GatewayParser, ExclusiveGateway),
         full_tag("inclusiveGateway"): (GatewayParser, InclusiveGateway),
-        full_tag("startEvent"): (TimerStartEventParser, StartEvent),
+        full_tag("startEvent"): (StartParser, StartEvent),
         full_tag("intermediateCatchEvent"): (TimerCatchEventParser, IntermediateCatchEvent),
         full_tag("boundaryEvent"): (TimerBoundaryEventParser, BoundaryEvent),
         full_tag("manualTask"): (UserTaskParser, ManualTask),
@@ -238,7 +320,7 @@ class MarshrutParser(BpmnDmnParser):
         full_tag("callActivity"): (CallParser, CallActivity),
         full_tag("intermediateThrowEvent"): (IntermediateThrowEventParser,
                                              IntermediateThrowEvent),
-        full_tag("endEvent"): (EndEventParser, EndEvent),
+        full_tag("endEvent"): (EndParser, EndEvent),
         full_tag("sendTask"): (SendParser, SendTask),
         full_tag("receiveTask"): (ReceiveParser, ReceiveTask),
     }
@@ -253,6 +335,7 @@ def serializer_config() -> dict[type, type]:
     config = dict(DEFAULT_CONFIG)
     config[MarshrutServiceTask] = BpmnTaskSpecConverter
     config[MarshrutNoneTask] = BpmnTaskSpecConverter
+    config[MarshrutEventSubprocess] = SubWorkflowConverter
     config[MarshrutParallelMI] = MultiInstanceTaskConverter
     config[MarshrutSequentialMI] = MultiInstanceTaskConverter
     config[MarshrutBusinessRuleTask] = BaseBusinessRuleTaskConverter

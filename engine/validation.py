@@ -44,7 +44,7 @@ EVENT_DEFINITIONS = {"startEvent": {MESSAGE, TIMER},
                      "intermediateThrowEvent": {MESSAGE, SIGNAL, ESCALATION},
                      "boundaryEvent": {TIMER, ERROR, ESCALATION, MESSAGE, SIGNAL, CONDITIONAL}}
 #: start events of an event sub-process (its trigger)
-EVENT_SUBPROCESS_STARTS = {MESSAGE, ERROR, ESCALATION, SIGNAL, CONDITIONAL}
+EVENT_SUBPROCESS_STARTS = {MESSAGE, ERROR, ESCALATION, SIGNAL}
 #: which activities a boundary event of each kind may be attached to
 BOUNDARY_HOSTS = {
     TIMER: {"userTask", "manualTask", "subProcess", "receiveTask", "callActivity"},
@@ -340,7 +340,7 @@ class _ProcessChecker:
             self.manual_start = True
         if kind == "startEvent" and not definitions and self._in_event_subprocess(el):
             self.error(el, f"the start event {el.get('id')} of an event sub-process needs a "
-                           "message, error, escalation, signal or conditional definition")
+                           "message, error, escalation or signal definition")
         if kind == "intermediateCatchEvent" and not definitions:
             self.error(el, f"intermediate event {el.get('id')} needs a message, timer, signal "
                            "or conditional definition")
@@ -491,6 +491,9 @@ class _ProcessChecker:
         flows = [f for f in self.process.iter(f"{B}sequenceFlow")
                  if eid in (f.get("sourceRef"), f.get("targetRef"))]
         if el.get("triggeredByEvent") == "true":
+            if self.container.get(eid) is not self.process:
+                self.error(el, f"event sub-process {eid} must be drawn at the process level, "
+                               "not inside another sub-process")
             if len(starts) != 1:
                 self.error(el, f"event sub-process {eid} needs exactly one start event")
             if flows:

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from engine.ports import StartRequest
-from engine.store import ProcessHistory, Status
+from engine.store import ProcessHistory, Status, TaskStatus
 
 from .support import bpmn, deal
 
@@ -187,3 +187,52 @@ def test_multi_instance_over_a_missing_list_is_an_incident_naming_the_element(en
     d = engine.deploy(db, bpmn("multi_instance.bpmn"))
     inst = engine.start(db, d, StartRequest(deal(products="none"), "deal", 7))
     assert (inst.status, inst.incident_element_id) == (Status.INCIDENT, "Reserve")
+
+
+def test_signal_escalation_receive_task_and_event_sub_process(engine, db):
+    d = engine.deploy(db, bpmn("events_inside.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(), "deal", 7))
+    [tell] = engine.inbox(db, 10)
+    assert tell.element_id == "Tell_head"
+    waiting = {(w["element"], w["event"]) for w in inst.waiting}
+    assert ("Reply", "client.replied") in waiting
+    reload(engine, db)
+    engine.send_message(db, inst.id, "client.replied", {"reply": "yes"})
+    assert inst.status == Status.WAITING  # the head's to-do is still open
+    engine.complete(db, tell.id, 10, {})
+    assert inst.status == Status.COMPLETED
+    data = engine.instance_data(db, inst.id)
+    assert (data["signalled"], data["reply"]) == (True, "yes")
+    assert "cancelled" not in data
+
+
+def test_a_message_starts_the_event_sub_process(engine, db):
+    d = engine.deploy(db, bpmn("events_inside.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(), "deal", 7))
+    assert ("Cancel_start", "deal.cancelled") in {(w["element"], w["event"])
+                                                  for w in inst.waiting}
+    reload(engine, db)
+    [tell] = engine.inbox(db, 10)
+    engine.send_message(db, inst.id, "deal.cancelled", {"why": "client left"})
+    # interrupting: the open to-do is withdrawn, the waits are gone, the process ends
+    assert inst.status == Status.COMPLETED
+    assert engine.task(db, tell.id).status == TaskStatus.CANCELLED
+    data = engine.instance_data(db, inst.id)
+    assert data["cancelled"] is True and data["why"] == "client left"
+    assert data["signalled"] is True  # it started from the data where the process stood
+
+
+@pytest.mark.parametrize("code, caught", [("not_found", True), ("validation_error", False)])
+def test_an_error_start_event_sub_process_catches_a_failing_service(engine, db, flaky, code,
+                                                                     caught):
+    from engine.errors import ServiceCallError
+    flaky.fail_times, flaky.error = 1, ServiceCallError("deal 7 is gone", retryable=False,
+                                                        error_code=code)
+    d = engine.deploy(db, bpmn("error_event_subprocess.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal(), "deal", 7))
+    if not caught:  # another code: nothing catches it, an incident as before
+        assert (inst.status, inst.incident_element_id) == (Status.INCIDENT, "Call")
+        return
+    assert (inst.status, inst.incident_element_id) == (Status.COMPLETED, None)
+    assert engine.instance_data(db, inst.id)["handled"] == "not_found"
+    assert ("error_caught", "Nf_start") in events(db, inst.id)
