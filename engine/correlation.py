@@ -15,12 +15,23 @@ Two parts:
 """
 from __future__ import annotations
 
+import copy
+import logging
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from .data import to_json
+from .errors import EngineError
+from .persistence import conflicts_guarded, lock_instance
+from .store import ProcessDefinition, ProcessInstance, Status
+
+log = logging.getLogger(__name__)
 
 CONDITIONAL_TYPE = "ConditionalEventDefinition"
 MESSAGE_TYPE = "MessageEventDefinition"
@@ -54,8 +65,95 @@ def recheck_conditions(wf: Any, payload: dict[str, Any]) -> list[str]:
     condition again; returns the elements whose condition now holds."""
     fired = []
     for task in conditional_tasks(wf):
-        task.data.update(payload)
+        # a waiting task re-inherits its parent's data when updated: refresh both
+        if task.parent is not None:
+            task.parent.data.update(copy.deepcopy(payload))
+        task.data.update(copy.deepcopy(payload))
         task.task_spec._update(task)
         if task.state != TaskState.WAITING:
             fired.append(task.task_spec.bpmn_id)
     return fired
+
+
+MESSAGE_TYPES = ("MessageEventDefinition",)
+
+
+def wants(catching: set[str], event_type: str) -> bool:
+    """Whether an event of ``event_type`` may concern a running instance (``catching``: the
+    union of the definitions' ``catches``)."""
+    return event_type in catching or "*" in catching
+
+
+class Correlator:
+    """Delivers CRM events to the running instances of the record (module docstring)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+
+    @staticmethod
+    def catching(session: Any) -> set[str]:
+        """Message names any deployed definition's instances can catch (all versions: an
+        old version's instances still run)."""
+        rows = session.execute(select(ProcessDefinition.catches)
+                               .where(ProcessDefinition.catches.isnot(None))).scalars()
+        return {name for names in rows for name in names or ()}
+
+    def deliver(self, session: Any, message: str, entity_type: str | None,
+                entity_id: int | None, payload: dict[str, Any], *,
+                skip_instance: int | None = None) -> list[int]:
+        """Hand ``message`` (with the record's fresh data ``payload``) to each waiting
+        instance of the record that waits for it, and re-evaluate their conditional events.
+        Each instance in its own savepoint: one that fails does not stop the others.
+        Returns the ids of the instances that moved."""
+        if entity_type is None or entity_id is None:
+            return []
+        rows = session.execute(
+            select(ProcessInstance.id, ProcessInstance.waiting)
+            .where(ProcessInstance.entity_type == entity_type,
+                   ProcessInstance.entity_id == entity_id,
+                   ProcessInstance.status == Status.WAITING)
+            .order_by(ProcessInstance.id)).all()
+        moved = []
+        for instance_id, waiting in rows:
+            if instance_id == skip_instance:
+                continue  # its own write: no self-feeding loop
+            waiting = waiting or []
+            message_wait = any(w.get("event") == message and w.get("type") in MESSAGE_TYPES
+                               for w in waiting)
+            condition_wait = any(w.get("type") == CONDITIONAL_TYPE for w in waiting)
+            if not (message_wait or condition_wait):
+                continue
+            try:
+                with session.begin_nested():
+                    if self._notify(session, instance_id, message, payload, message_wait):
+                        moved.append(instance_id)
+            except OperationalError:
+                raise
+            except EngineError as exc:
+                log.warning("delivering %s to instance %s failed: %s", message, instance_id,
+                            exc)
+        return moved
+
+    def _notify(self, session: Any, instance_id: int, message: str, payload: dict[str, Any],
+                message_wait: bool) -> bool:
+        with conflicts_guarded():
+            inst = lock_instance(session, instance_id)
+            if inst.status != Status.WAITING:
+                return False
+            run = self.engine._load(session, inst)
+            data = to_json(payload, where="payload")
+            moved = False
+            if message_wait and any(e["event"] == message and e["type"] in MESSAGE_TYPES
+                                    for e in run.waiting_events()):
+                run.deliver(message, data)
+                moved = True
+            for element in recheck_conditions(run.wf, data):
+                run.record("condition_met", element, f"condition of {element} holds after "
+                                                     f"'{message}'")
+                moved = True
+            if not moved:
+                return False
+            run.advance()
+            run.save()
+            session.flush()
+        return True

@@ -72,6 +72,8 @@ class CompiledDefinition:
     variables: dict[str, Any]
     dmn_xml: list[str] = field(default_factory=list)
     schedules: list[dict[str, Any]] = field(default_factory=list)
+    #: see ``ProcessDefinition.catches``
+    catches: list[str] = field(default_factory=list)
 
 
 def _local(el: Any) -> str:
@@ -188,7 +190,7 @@ class Compiler:
             triggers=checker.triggers, manual_start=checker.manual_start,
             priority=checker.config.priority, variables=checker.config.variables,
             dmn_xml=[d if isinstance(d, str) else d.decode("utf-8") for d in dmn_xmls],
-            schedules=checker.schedules,
+            schedules=checker.schedules, catches=sorted(set(checker.catches)),
         ), []
 
     def _check_decision(self, task_spec: Any, errors: list[ValidationError]) -> None:
@@ -249,6 +251,8 @@ class _ProcessChecker:
         self.schedules: list[dict[str, Any]] = []
         #: call activities and the process key each calls
         self.calls: list[tuple[Any, str]] = []
+        #: message names caught mid-process; "*" for conditional events
+        self.catches: list[str] = []
 
     def error(self, el: Any, message: str, element_id: str | None = None) -> None:
         eid = el.get("id", "") if element_id is None else element_id
@@ -421,6 +425,7 @@ class _ProcessChecker:
             self.error(el, f"bpmn:signal {ref} has no name")
 
     def _conditional(self, el: Any, definition: Any) -> None:
+        self.catches.append("*")
         cond = definition.find(f"{B}condition")
         if cond is None or not (cond.text or "").strip():
             self.error(el, f"the conditional event {el.get('id')} has no condition")
@@ -434,6 +439,9 @@ class _ProcessChecker:
             self.error(el, f"the message event {el.get('id')} refers to no bpmn:message")
         elif not (message.get("name") or "").strip():
             self.error(el, f"bpmn:message {ref} has no name (the CRM event, e.g. deal.created)")
+        elif kind in ("intermediateCatchEvent", "boundaryEvent") \
+                or (kind == "startEvent" and self._in_event_subprocess(el)):
+            self.catches.append(message.get("name"))
         elif kind == "startEvent" and self.container.get(el.get("id")) is self.process:
             if message.get("name") in self.triggers:
                 self.error(el, f"two start events react to '{message.get('name')}'")
@@ -530,6 +538,8 @@ class _ProcessChecker:
                            "(messageRef)")
         elif not (message.get("name") or "").strip():
             self.error(el, f"bpmn:message {ref} has no name")
+        elif _local(el) == "receiveTask":
+            self.catches.append(message.get("name"))
 
     def _check_manualTask(self, el: Any) -> None:
         self._check_userTask(el)

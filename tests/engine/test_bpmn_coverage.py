@@ -236,3 +236,37 @@ def test_an_error_start_event_sub_process_catches_a_failing_service(engine, db, 
     assert (inst.status, inst.incident_element_id) == (Status.COMPLETED, None)
     assert engine.instance_data(db, inst.id)["handled"] == "not_found"
     assert ("error_caught", "Nf_start") in events(db, inst.id)
+
+
+def test_crm_events_reach_only_the_instances_of_their_record(engine, db):
+    d = engine.deploy(db, bpmn("wait_record.bpmn"))
+    assert d.catches == ["*", "activity.created"]
+    mine = engine.start(db, d, StartRequest(deal(stage="new"), "deal", 7, event_id=1,
+                                            message="deal.created"))
+    other = engine.start(db, d, StartRequest(deal(stage="new") | {"deal": {"id": 8,
+                                                                           "stage": "new"}},
+                                             "deal", 8, event_id=2, message="deal.created"))
+    reload(engine, db)
+    assert engine.correlator.catching(db) == {"*", "activity.created"}
+    # a reply on deal 7: only its instance takes it
+    assert engine.correlator.deliver(db, "activity.created", "deal", 7,
+                                     {"activity": {"kind": "email"}}) == [mine.id]
+    assert ("left", "Replied") in events(db, mine.id)
+    assert {w["element"] for w in mine.waiting} == {"Wait_won"}
+    assert {w["element"] for w in other.waiting} == {"Wait_reply", "Wait_won"}
+    # the deal moves, but not to the stage waited for: nothing happens
+    reload(engine, db)
+    assert engine.correlator.deliver(db, "deal.updated", "deal", 7,
+                                     {"deal": {"id": 7, "stage": "proposal"}}) == []
+    # its own write never reaches it
+    assert engine.correlator.deliver(db, "deal.updated", "deal", 7,
+                                     {"deal": {"id": 7, "stage": "won"}},
+                                     skip_instance=mine.id) == []
+    assert engine.correlator.deliver(db, "deal.updated", "deal", 7,
+                                     {"deal": {"id": 7, "stage": "won"}}) == [mine.id]
+    assert mine.status == Status.COMPLETED and other.status == Status.WAITING
+    final = engine.instance_data(db, mine.id)
+    assert (final["replied"], final["deal"]["stage"], final["activity"]) == (
+        True, "won", {"kind": "email"})
+    assert ("condition_met", "Wait_won") in events(db, mine.id)
+    assert engine.correlator.deliver(db, "deal.updated", "deal", 9, {}) == []
