@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from typing import Any
 
 from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
@@ -28,7 +29,7 @@ from sqlalchemy.exc import OperationalError
 
 from .data import to_json
 from .errors import EngineError
-from .persistence import conflicts_guarded, lock_instance
+from .persistence import add_history, conflicts_guarded, lock_instance
 from .store import ProcessDefinition, ProcessInstance, Status
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,46 @@ def wants(catching: set[str], event_type: str) -> bool:
     return event_type in catching or "*" in catching
 
 
+#: how many instances deep a chain of thrown messages may go (A tells B tells C …)
+MAX_HOPS = 5
+
+
 class Correlator:
     """Delivers CRM events to the running instances of the record (module docstring)."""
 
     def __init__(self, engine: Any) -> None:
         self.engine = engine
+        self._hops = threading.local()
+
+    def send_thrown(self, run: Any, events: list[Any]) -> None:
+        """Messages an instance threw that nothing inside it caught (send tasks, message
+        throw/end events) go to the other running instances of the same record, as
+        ``message = {"name", "from_instance", "data"}``. A chain deeper than ``MAX_HOPS``
+        stops with a history note instead of ping-ponging for ever."""
+        inst = run.instance
+        depth = getattr(self._hops, "depth", 0)
+        for event in events:
+            definition = event.event_definition
+            if not isinstance(definition, MessageEventDefinition):
+                continue
+            if depth >= MAX_HOPS:
+                add_history(run.session, inst.id, run.now, "message_dropped", None,
+                            f"'{definition.name}' not passed on: {MAX_HOPS} instances in a "
+                            "row sent messages to each other")
+                continue
+            payload = {"message": {"name": definition.name, "from_instance": inst.id,
+                                   "data": event.payload or {}}}
+            self._hops.depth = depth + 1
+            try:
+                moved = self.deliver(run.session, definition.name, inst.entity_type,
+                                     inst.entity_id, payload, skip_instance=inst.id)
+            finally:
+                self._hops.depth = depth
+            note = (f"sent '{definition.name}' to instance"
+                    f"{'s' if len(moved) != 1 else ''} {', '.join(map(str, moved))}"
+                    if moved else f"sent '{definition.name}'; no instance of the record "
+                                  "waited for it")
+            add_history(run.session, inst.id, run.now, "message_sent", None, note)
 
     @staticmethod
     def catching(session: Any) -> set[str]:

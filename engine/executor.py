@@ -406,6 +406,9 @@ class InstanceRun:
         else:
             inst.status = Status.WAITING
         self.flush_history()
+        outbound = self.wf.get_events()  # messages no catch event of this instance took
+        if outbound:
+            self.engine.correlator.send_thrown(self, outbound)
 
     def _state(self) -> dict[str, Any]:
         """The workflow state to store; of a finished process only its final data (nothing

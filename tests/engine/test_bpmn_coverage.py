@@ -270,3 +270,20 @@ def test_crm_events_reach_only_the_instances_of_their_record(engine, db):
         True, "won", {"kind": "email"})
     assert ("condition_met", "Wait_won") in events(db, mine.id)
     assert engine.correlator.deliver(db, "deal.updated", "deal", 9, {}) == []
+
+
+def test_a_send_task_reaches_the_receive_task_of_the_same_record_only(engine, db):
+    waiter = engine.deploy(db, bpmn("await_offer.bpmn"))
+    sender = engine.deploy(db, bpmn("send_offer.bpmn"))
+    w7 = engine.start(db, waiter, StartRequest({}, "deal", 7))
+    w8 = engine.start(db, waiter, StartRequest({}, "deal", 8))
+    reload(engine, db)
+    s7 = engine.start(db, sender, StartRequest({}, "deal", 7))
+    assert s7.status == Status.COMPLETED
+    assert (w7.status, w8.status) == (Status.COMPLETED, Status.WAITING)
+    assert engine.instance_data(db, w7.id)["got"] == 5
+    assert engine.instance_data(db, w7.id)["message"]["from_instance"] == s7.id
+    assert ("message_sent", None) in events(db, s7.id)
+    lonely = engine.start(db, sender, StartRequest({}, "deal", 9))
+    notes = [h.message for h in engine.history(db, lonely.id) if h.event == "message_sent"]
+    assert notes == ["sent 'offer.approved'; no instance of the record waited for it"]
