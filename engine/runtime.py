@@ -379,7 +379,8 @@ class Engine(TaskActions):
         if version != self.serializer.version:
             raise EngineError(f"no spec of {definition.key} v{definition.version} for "
                               f"serializer {version}")
-        compiled, errors = self.compiler.compile(definition.bpmn_xml, definition.dmn_xml)
+        compiled, errors = self.compiler.compile(definition.bpmn_xml, definition.dmn_xml,
+                                                 session)
         if compiled is None:
             raise EngineError(f"{definition.key} v{definition.version} no longer parses: "
                               + "; ".join(str(e) for e in errors))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import extensions as ext
@@ -168,10 +169,19 @@ class Compiler:
                ) -> tuple[CompiledDefinition | None, list[ValidationError]]:
         key = process.get("id")
         parser = MarshrutParser(default_timezone=self.default_timezone)
+        callees = resolve_calls(checker.session, key, checker.calls, errors)
+        if errors:
+            return None, errors
         try:
             for i, droot in enumerate(dmn_roots, 1):
                 parser.add_dmn_xml(droot, filename=f"DMN file {i}")
             parser.add_bpmn_xml(root, filename="BPMN")
+            for callee in callees:
+                for j, dmn in enumerate(callee.dmn_xml or (), 1):
+                    parser.add_dmn_xml(parse_xml(dmn, what="a called process's DMN"),
+                                       filename=f"{callee.key} v{callee.version} DMN {j}")
+                parser.add_bpmn_xml(parse_xml(callee.bpmn_xml, what="a called process"),
+                                    filename=f"{callee.key} v{callee.version}")
             spec = parser.get_spec(key)
             subs = parser.get_subprocess_specs(key)
         except ValidationException as exc:
@@ -227,6 +237,65 @@ class Compiler:
             self.sandbox.check(source, mode)
         except SandboxError as exc:
             errors.append(ValidationError(element_id, f"{what}: {exc.message}", line))
+
+
+def resolve_calls(session: Session | None, caller: str, calls: list[tuple[Any, str]],
+                  errors: list[ValidationError]) -> list[Any]:
+    """The deployed definitions the call activities name (and those they call in turn):
+    ``marshrut:version="N"`` pins a version, otherwise the active one (else the latest) as
+    of this deploy — the caller's spec holds the callee's, so redeploy the caller to pick
+    up a newer version."""
+    if not calls:
+        return []
+    if session is None:
+        for el, _key in calls:
+            errors.append(ValidationError(el.get("id", ""), "call activities are checked "
+                                          "against the deployed processes; validate with a "
+                                          "database session", el.sourceline))
+        return []
+    from .store import ProcessDefinition  # the store imports nothing of the compiler
+    found: dict[str, Any] = {}
+    pins: dict[str, str] = {}
+    queue = [(el, key, (el.get(f"{ext.M}version") or "").strip()) for el, key in calls]
+    while queue:
+        el, key, pin = queue.pop(0)
+        if pins.setdefault(key, pin) != pin:
+            errors.append(ValidationError(el.get("id", ""), f"process '{key}' is called in two "
+                          f"versions ({pins[key] or 'latest'} and {pin or 'latest'}); "
+                          "call one version of a process", el.sourceline))
+            continue
+        if key in found or key == caller:
+            continue  # a direct self-call is reported by the checker, a call back below
+        rows = session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
+                               .order_by(ProcessDefinition.version)).all()
+        row = None
+        if pin:
+            if not pin.isdigit():
+                errors.append(ValidationError(el.get("id", ""), f"marshrut:version of "
+                              f"{el.get('id')} must be a version number, not '{pin}'"))
+                continue
+            row = next((r for r in rows if r.version == int(pin)), None)
+        elif rows:
+            row = next((r for r in rows if r.active), rows[-1])
+        if row is None:
+            what = f"version {pin} of " if pin else ""
+            errors.append(ValidationError(el.get("id", ""), f"call activity {el.get('id')} "
+                          f"calls {what}process '{key}', which is not deployed",
+                          el.sourceline))
+            continue
+        found[key] = row
+        try:
+            callee_root = parse_xml(row.bpmn_xml, what="a called process")
+        except UnsafeXml:
+            continue
+        for sub in callee_root.iter(f"{B}callActivity"):
+            called = (sub.get("calledElement") or "").strip()
+            if called == caller:
+                errors.append(ValidationError(el.get("id", ""), f"process '{key}' calls "
+                              f"'{caller}' back: recursive calls are not supported"))
+            elif called:
+                queue.append((sub, called, (sub.get(f"{ext.M}version") or "").strip()))
+    return list(found.values())
 
 
 def p_unmarked(process: Any) -> bool:

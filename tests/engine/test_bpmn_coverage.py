@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from engine.errors import DefinitionInvalid
 from engine.ports import StartRequest
 from engine.store import ProcessHistory, Status, TaskStatus
 
@@ -287,3 +288,46 @@ def test_a_send_task_reaches_the_receive_task_of_the_same_record_only(engine, db
     lonely = engine.start(db, sender, StartRequest({}, "deal", 9))
     notes = [h.message for h in engine.history(db, lonely.id) if h.event == "message_sent"]
     assert notes == ["sent 'offer.approved'; no instance of the record waited for it"]
+
+
+def test_call_activity_by_key_latest_or_pinned_over_contacts(engine, db):
+    greet_v1 = bpmn("greet_contact.bpmn")
+    engine.deploy(db, greet_v1)
+    engine.deploy(db, greet_v1.replace('"v1: hello "', '"v2: hello "'))
+    contacts = [{"name": "Anna"}, {"name": "Boris"}]
+    latest = engine.deploy(db, bpmn("call_parent.bpmn"))
+    inst = engine.start(db, latest, StartRequest(deal(contacts=[]) | {"contacts": contacts},
+                                                 "deal", 7))
+    calls = engine.tasks(db, instance_id=inst.id)
+    assert [t.element_id for t in calls] == ["Call_them", "Call_them"]
+    reload(engine, db)
+    for t in calls:
+        engine.complete(db, t.id, 11, {})
+    assert inst.status == Status.COMPLETED
+    assert engine.instance_data(db, inst.id)["greetings"] == ["v2: hello Anna",
+                                                             "v2: hello Boris"]
+    pinned = engine.deploy(db, bpmn("call_parent.bpmn").replace(
+        'calledElement="greet_contact"', 'calledElement="greet_contact" marshrut:version="1"'))
+    inst = engine.start(db, pinned, StartRequest(deal() | {"contacts": contacts[:1]}, "deal", 7))
+    [t] = engine.tasks(db, instance_id=inst.id)
+    engine.complete(db, t.id, 11, {})
+    assert engine.instance_data(db, inst.id)["greetings"] == ["v1: hello Anna"]
+
+
+@pytest.mark.parametrize("change, message", [
+    (('calledElement="greet_contact"', 'calledElement="nobody"'),
+     "calls process 'nobody', which is not deployed"),
+    (('calledElement="greet_contact"', 'calledElement="greet_contact" marshrut:version="9"'),
+     "calls version 9 of process 'greet_contact', which is not deployed"),
+    (('calledElement="greet_contact"', 'calledElement="greet_contact" marshrut:version="x"'),
+     "must be a version number, not 'x'"),
+    (('calledElement="greet_contact"', 'calledElement="call_parent"'), "calls its own process"),
+])
+def test_bad_call_activities_are_refused(engine, db, change, message):
+    engine.deploy(db, bpmn("greet_contact.bpmn"))
+    with pytest.raises(DefinitionInvalid) as err:
+        engine.deploy(db, bpmn("call_parent.bpmn").replace(*change))
+    assert any(e.element_id == "Each_contact" and message in e.message
+               for e in err.value.errors), err.value.errors
+    assert engine.validate(bpmn("call_parent.bpmn"))[0].message.startswith(
+        "call activities are checked against the deployed processes")
