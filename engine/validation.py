@@ -32,7 +32,7 @@ SUPPORTED = ACTIVITIES | {
     "eventBasedGateway", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
     "sequenceFlow"}
 DECORATION = {"extensionElements", "documentation", "laneSet", "textAnnotation", "association",
-              "dataObject", "dataObjectReference", "dataStoreReference", "property",
+              "dataObject", "dataObjectReference", "property",
               "ioSpecification", "dataInputAssociation", "dataOutputAssociation", "group",
               "incoming", "outgoing"}
 MESSAGE, TIMER, ERROR, ESCALATION, SIGNAL, CONDITIONAL, TERMINATE = (
@@ -118,6 +118,11 @@ class Compiler:
         checker = _ProcessChecker(self, root, process, decisions, session)
         checker.run()
         errors += checker.errors
+        for store in root.iter(f"{B}dataStore"):
+            errors.append(ValidationError(store.get("id", ""), f"data store "
+                          f"'{store.get('name') or store.get('id')}' is not supported; keep "
+                          "the data in the process variables or read it with a service task",
+                          store.sourceline))
         if errors:
             return None, errors
         return self._parse(root, process, dmn_roots, dmn_xmls, checker, errors)
@@ -169,7 +174,9 @@ class Compiler:
                ) -> tuple[CompiledDefinition | None, list[ValidationError]]:
         key = process.get("id")
         parser = MarshrutParser(default_timezone=self.default_timezone)
-        callees = resolve_calls(checker.session, key, checker.calls, errors)
+        local = {p.get("id") for p in root.findall(f"{B}process")}
+        callees = resolve_calls(checker.session, key,
+                                [(el, k) for el, k in checker.calls if k not in local], errors)
         if errors:
             return None, errors
         try:
@@ -350,6 +357,10 @@ class _ProcessChecker:
             if not kind or kind in DECORATION:
                 continue
             eid = el.get("id")
+            if kind == "dataStoreReference":
+                self.error(el, f"data store {eid} is not supported; keep the data in the "
+                               "process variables or read it with a service task")
+                continue
             if kind not in SUPPORTED:
                 name = f"element {eid}" if eid else "an element"
                 self.error(el, f"{name} of type bpmn:{kind} is not supported")
@@ -363,7 +374,8 @@ class _ProcessChecker:
             if eid in self.nodes:
                 self.error(el, f"id '{eid}' is used twice")
                 continue
-            if eid in RESERVED_IDS or eid.endswith(".EndJoin") or "BoundaryEvent" in eid \
+            if eid in RESERVED_IDS or eid.endswith((".EndJoin", ".BoundaryEventSplit",
+                                                    ".BoundaryEventJoin")) \
                     or "[child]" in eid:
                 self.error(el, f"id '{eid}' is reserved by the engine; rename the element")
             self.nodes[eid] = el
@@ -380,7 +392,26 @@ class _ProcessChecker:
         return parent is not None and _local(parent) == "subProcess" \
             and parent.get("triggeredByEvent") == "true"
 
+    def _io_associations(self, el: Any) -> None:
+        """Data associations to a task's own ioSpecification inputs/outputs: the library
+        cannot map them (tasks see the whole process data)."""
+        io = el.find(f"{B}ioSpecification")
+        if io is None:
+            return
+        own = {c.get("id") for c in io if _local(c) in ("dataInput", "dataOutput")}
+        for assoc in el:
+            if _local(assoc) not in ("dataInputAssociation", "dataOutputAssociation"):
+                continue
+            refs = {(r.text or "").strip() for r in assoc
+                    if _local(r) in ("sourceRef", "targetRef")}
+            if refs & own:
+                self.error(el, "mapping data to the task's own inputs/outputs "
+                               "(ioSpecification) is not supported; tasks see the whole "
+                               "process data")
+                return
+
     def _check_node(self, kind: str, el: Any) -> None:
+        self._io_associations(el)
         allowed = EVENT_DEFINITIONS.get(kind, set())
         if kind == "startEvent" and self._in_event_subprocess(el):
             allowed = EVENT_SUBPROCESS_STARTS
@@ -536,6 +567,9 @@ class _ProcessChecker:
             "select": selection.to_dict() if selection is not None else None})
 
     def _check_startEvent(self, el: Any) -> None:
+        eid = el.get("id")
+        if not any(f.get("sourceRef") == eid for f in self.process.iter(f"{B}sequenceFlow")):
+            self.error(el, f"start event {eid} has no outgoing sequence flow")
         timer = el.find(f"{B}timerEventDefinition") is not None
         if not timer and ext.read_selection(el, ext.Problems()) is not None:
             self.error(el, "marshrut:select belongs on a timer start event")
@@ -583,6 +617,8 @@ class _ProcessChecker:
             self.error(el, f"sub-process {eid} has no start event")
         elif len(starts) > 1:
             self.error(el, f"sub-process {eid} has several start events; give it one")
+        if starts and not any(_local(c) == "endEvent" for c in el):
+            self.error(el, f"sub-process {eid} has no end event")
 
     def _check_callActivity(self, el: Any) -> None:
         called = (el.get("calledElement") or "").strip()
