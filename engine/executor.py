@@ -24,7 +24,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from . import extensions as ext
-from . import timer_events, timers
+from . import progress, timer_events, timers
 from .bpmn_errors import DEFAULT_CODE, throw_error
 from .correlation import trigger_events
 from .data import data_size, diff, to_json
@@ -151,6 +151,8 @@ class InstanceRun:
             taken = [c.task_spec.bpmn_id for c in task.children
                      if not c.has_state(TaskState.PREDICTED_MASK | TaskState.CANCELLED)]
             message = "; ".join(f"took flow {flows.get(t, '?')} to {t}" for t in taken)
+        elif task.parent is not None and task.parent.task_spec.name != spec.name:
+            message = progress.note(task)  # "instance 2 of 3" of a multi-instance …
         self.record("left", element, message, changes=changes)
         self.last_element = element
         self._check_data_size(task.data, element)
@@ -250,8 +252,9 @@ class InstanceRun:
             task.run()
             if self.instance.incident_element_id == element:
                 self.clear_incident()
-            self.record("left", element, f"called {config.operation}",
-                        changes=diff(before, task.data))
+            loop = progress.note(task)
+            self.record("left", element, f"called {config.operation}"
+                        + (f"; {loop}" if loop else ""), changes=diff(before, task.data))
             return True
         delays = self.engine.retry_delays
         if retryable and attempts <= len(delays):

@@ -16,6 +16,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
+from . import progress
 from .data import diff
 from .errors import Conflict, EngineError, NotAllowed, NotFound, TaskNotReady
 from .forms import clean_form_data
@@ -179,8 +180,9 @@ class TaskActions:
             withdraw_candidates(session, [row])
             row.status, row.completed_by, row.result = TaskStatus.COMPLETED, user_id, clean
             row.completed_at = run.now
-            run.record("completed", row.element_id, f"'{row.name}' completed by user {user_id}",
-                       user_id, diff(before, task.data))
+            loop = progress.note(task)
+            run.record("completed", row.element_id, f"'{row.name}' completed by user {user_id}"
+                       + (f"; {loop}" if loop else ""), user_id, diff(before, task.data))
             run.advance()
             run.save()
             session.flush()

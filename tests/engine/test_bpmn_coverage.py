@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from automation.process_trace import instance_trace
 from engine.errors import DefinitionInvalid
 from engine.ports import StartRequest
 from engine.store import ProcessHistory, Status, TaskStatus
@@ -162,12 +163,17 @@ def test_multi_instance_over_product_rows_and_standard_loops(engine, db, reserve
     inst = engine.start(db, d, StartRequest(products_deal(), "deal", 7))
     assert reserve == ["A-1", "B-2", "C-3"]  # parallel: one call per row
     seen = []
-    for _ in range(3):  # sequential: one task at a time, in the rows' order
+    for i in range(3):  # sequential: one task at a time, in the rows' order
         [task] = engine.tasks(db, instance_id=inst.id)
+        assert instance_trace(db, inst, d.bpmn_xml)["progress"].get("Confirm") == (
+            f"{i}/3" if i else None)
         seen.append(task.instructions)
         reload(engine, db)
         engine.complete(db, task.id, 11, {})
     assert seen == ["Confirm A-1", "Confirm B-2", "Confirm C-3"]
+    trace = instance_trace(db, inst, d.bpmn_xml)
+    assert trace["progress"] == {"Reserve": "3/3", "Confirm": "3/3", "Retry": "×3",
+                                 "Capped": "×4"}
     assert inst.status == Status.COMPLETED
     data = engine.instance_data(db, inst.id)
     assert data["reservations"] == ["R-A-1", "R-B-2", "R-C-3"]
