@@ -13,18 +13,14 @@ instance finishes.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from lxml import etree
 
 from engine.ports import StartRequest
 from engine.store import Status
+from tests.web.editor_support import CORPUS  # one definition of where it is
 
-#: the shared corpus beside the checkout (/work/shared for /work/main and its worktrees)
-CORPUS = next((p / "shared" / "corpus" / "miwg" for p in Path(__file__).resolve().parents
-               if (p / "shared" / "corpus" / "miwg").is_dir()),
-              Path(__file__).resolve().parents[3] / "shared" / "corpus" / "miwg")
 B = "{http://www.omg.org/spec/BPMN/20100524/MODEL}"
 M = "{http://marshrut.dev/schema/bpmn/1.0}"
 GATEWAYS = ("exclusiveGateway", "inclusiveGateway")
