@@ -337,3 +337,56 @@ def test_bad_call_activities_are_refused(engine, db, change, message):
                for e in err.value.errors), err.value.errors
     assert engine.validate(bpmn("call_parent.bpmn"))[0].message.startswith(
         "call activities are checked against the deployed processes")
+
+
+def test_timer_boundary_on_a_sub_process_and_message_boundary_on_a_task(engine, db, clock,
+                                                                        engine_sessions):
+    from engine.scheduler import TimerRunner
+    runner = TimerRunner(engine, engine_sessions, worker_id="test")
+    d = engine.deploy(db, bpmn("boundaries.bpmn"))
+    late = engine.start(db, d, StartRequest(deal(), "deal", 7))
+    on_time = engine.start(db, d, StartRequest(deal(), "deal", 8))
+    assert {w["element"] for w in late.waiting} == {"Too_late"}
+    [do] = engine.tasks(db, instance_id=on_time.id)
+    engine.complete(db, do.id, 11, {})  # leaving the sub-process cancels its timer
+    db.commit()
+    clock.advance(24 * 3600)
+    runner.run_due()
+    db.expire_all()
+    assert late.status == Status.COMPLETED
+    assert ("left", "Too_late") in events(db, late.id)
+    [withdrawn] = engine.tasks(db, instance_id=late.id, statuses=None)
+    assert withdrawn.status == TaskStatus.CANCELLED
+    # the other waits on Ask; the deal is lost: the boundary message interrupts the task
+    assert on_time.status == Status.WAITING
+    assert engine.correlator.deliver(db, "deal.lost", "deal", 8, {}) == [on_time.id]
+    assert on_time.status == Status.COMPLETED
+    assert ("left", "Gone") in events(db, on_time.id)
+    assert [t.status for t in engine.tasks(db, instance_id=on_time.id, statuses=None)] == [
+        TaskStatus.COMPLETED, TaskStatus.CANCELLED]
+
+
+CALLEE = """<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  id="D" targetNamespace="t"><bpmn:error id="E1" errorCode="no_stock"/>
+  <bpmn:process id="reserve_stock" isExecutable="true">
+  <bpmn:startEvent id="S"/><bpmn:sequenceFlow id="F" sourceRef="S" targetRef="X"/>
+  <bpmn:endEvent id="X"><bpmn:errorEventDefinition errorRef="E1"/></bpmn:endEvent>
+  </bpmn:process></bpmn:definitions>"""
+CALLER = """<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  id="D2" targetNamespace="t"><bpmn:error id="E1" errorCode="no_stock"/>
+  <bpmn:process id="order" isExecutable="true">
+  <bpmn:startEvent id="S"/><bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Reserve"/>
+  <bpmn:callActivity id="Reserve" calledElement="reserve_stock"/>
+  <bpmn:boundaryEvent id="No_stock" attachedToRef="Reserve">
+    <bpmn:errorEventDefinition errorRef="E1"/></bpmn:boundaryEvent>
+  <bpmn:sequenceFlow id="F2" sourceRef="Reserve" targetRef="Done"/><bpmn:endEvent id="Done"/>
+  <bpmn:sequenceFlow id="F3" sourceRef="No_stock" targetRef="Backorder"/>
+  <bpmn:endEvent id="Backorder"/></bpmn:process></bpmn:definitions>"""
+
+
+def test_an_error_end_event_in_a_called_process_is_caught_on_the_call_activity(engine, db):
+    engine.deploy(db, CALLEE)
+    inst = engine.start(db, engine.deploy(db, CALLER), StartRequest({}))
+    assert inst.status == Status.COMPLETED
+    left = [e for ev, e in events(db, inst.id) if ev == "left"]
+    assert "Backorder" in left and "Done" not in left
