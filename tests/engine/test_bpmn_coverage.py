@@ -390,3 +390,38 @@ def test_an_error_end_event_in_a_called_process_is_caught_on_the_call_activity(e
     assert inst.status == Status.COMPLETED
     left = [e for ev, e in events(db, inst.id) if ev == "left"]
     assert "Backorder" in left and "Done" not in left
+
+
+def test_concurrent_deliveries_of_one_event_move_the_instance_once(engine, db, sessions):
+    import threading
+    d = engine.deploy(db, bpmn("await_offer.bpmn"))
+    inst = engine.start(db, d, StartRequest({}, "deal", 7))
+    other = engine.start(db, d, StartRequest({}, "deal", 8))
+    db.commit()
+    barrier = threading.Barrier(2)
+    moved: list[Any] = []
+    payload = {"message": {"data": {"discount": 1}}}
+
+    def deliver() -> None:
+        s = sessions()
+        try:
+            s.execute(select(ProcessHistory.id).limit(1)).all()  # both read before either writes
+            barrier.wait()
+            moved.append(engine.correlator.deliver(s, "offer.approved", "deal", 7, payload))
+            s.commit()
+        except Exception as exc:  # a lost race may surface as a conflict on commit
+            s.rollback()
+            moved.append(type(exc).__name__)
+
+    threads = [threading.Thread(target=deliver) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(moved) == 2 and [m for m in moved if m == [inst.id]] == [[inst.id]], moved
+    check = sessions()
+    rows = check.scalars(select(ProcessHistory).where(ProcessHistory.instance_id == inst.id,
+                                                     ProcessHistory.event == "message")).all()
+    assert len(rows) == 1  # delivered once
+    assert engine.instance(check, inst.id).status == Status.COMPLETED
+    assert engine.instance(check, other.id).status == Status.WAITING
