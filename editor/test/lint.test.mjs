@@ -43,18 +43,45 @@ test("what the engine cannot run, and conditions outside deciding gateways", asy
   const issues = await lint(`<bpmn:message id="M" name="not an event"/>
     <bpmn:process id="p" isExecutable="true">
     <bpmn:startEvent id="S"><bpmn:messageEventDefinition messageRef="M"/></bpmn:startEvent>
-    <bpmn:subProcess id="Sub"/><bpmn:sendTask id="Send"/>
+    <bpmn:transaction id="Sub"/><bpmn:complexGateway id="Send"/>
     <bpmn:exclusiveGateway id="G" default="F2"/><bpmn:endEvent id="E1"/><bpmn:endEvent id="E2"/><bpmn:endEvent id="E3"/>
     <bpmn:sequenceFlow id="F0" sourceRef="S" targetRef="G"><bpmn:conditionExpression>x</bpmn:conditionExpression></bpmn:sequenceFlow>
     <bpmn:sequenceFlow id="F1" sourceRef="G" targetRef="E1"/>
     <bpmn:sequenceFlow id="F2" sourceRef="G" targetRef="E2"/>
     <bpmn:sequenceFlow id="F3" sourceRef="G" targetRef="E3"><bpmn:conditionExpression>y</bpmn:conditionExpression></bpmn:sequenceFlow>
   </bpmn:process>`);
-  assert.match(issues.Sub.join(), /cannot run a SubProcess/);
-  assert.match(issues.Send.join(), /cannot run a SendTask/);
+  assert.match(issues.Sub.join(), /cannot run a Transaction/);
+  assert.match(issues.Send.join(), /cannot run a ComplexGateway/);
   assert.match(issues.F0.join(), /Only flows leaving/);
   assert.match(issues.F1.join(), /needs a condition or must be the default/);
   assert.equal(issues.F2, undefined);
   assert.equal(issues.F3, undefined);
   assert.match(issues.S.join(), /Pick the CRM event/);
+});
+
+test("sub-processes, loops, boundary events and event sub-processes as the engine runs them", async () => {
+  const issues = await lint(`<bpmn:process id="p" isExecutable="true">
+    <bpmn:subProcess id="Sub"><bpmn:startEvent id="SubStart"/>
+      <bpmn:manualTask id="Inner"><bpmn:standardLoopCharacteristics/></bpmn:manualTask></bpmn:subProcess>
+    <bpmn:task id="Many"><bpmn:multiInstanceLoopCharacteristics/></bpmn:task>
+    <bpmn:task id="Capped"><bpmn:standardLoopCharacteristics loopMaximum="3"/></bpmn:task>
+    <bpmn:serviceTask id="Call"/><bpmn:userTask id="Ask"/>
+    <bpmn:boundaryEvent id="OnError" attachedToRef="Call"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>
+    <bpmn:boundaryEvent id="TimerOnService" attachedToRef="Call"><bpmn:timerEventDefinition/></bpmn:boundaryEvent>
+    <bpmn:boundaryEvent id="ErrorOnUser" attachedToRef="Ask"><bpmn:errorEventDefinition/></bpmn:boundaryEvent>
+    <bpmn:intermediateThrowEvent id="Undo"><bpmn:compensateEventDefinition/></bpmn:intermediateThrowEvent>
+    <bpmn:subProcess id="OnCancel" triggeredByEvent="true">
+      <bpmn:startEvent id="CancelStart"><bpmn:messageEventDefinition/></bpmn:startEvent></bpmn:subProcess>
+  </bpmn:process>`);
+  const mine = (id) => (issues[id] || []).filter((m) => m.startsWith("marshrut/supported-elements"));
+  assert.deepEqual(mine("Sub"), []);
+  assert.deepEqual(mine("SubStart"), []);
+  assert.match(mine("Inner").join(), /needs a maximum number of iterations/);
+  assert.match(mine("Many").join(), /needs a collection to go over or a cardinality/);
+  assert.deepEqual(mine("Capped"), []);
+  assert.deepEqual(mine("OnError"), []);
+  assert.match(mine("TimerOnService").join(), /Timer boundary events can be attached to UserTask/);
+  assert.match(mine("ErrorOnUser").join(), /Error boundary events can be attached to ServiceTask/);
+  assert.match(mine("Undo").join(), /Compensation is not supported/);
+  assert.deepEqual(mine("CancelStart"), []);
 });
