@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { test } from "node:test";
+import { fileURLToPath } from "node:url";
 
 import { BpmnModdle } from "bpmn-moddle";
 
@@ -10,6 +11,12 @@ const require = createRequire(import.meta.url);
 
 const { Linter } = require("bpmnlint");
 const NodeResolver = require("bpmnlint/lib/resolver/node-resolver");
+
+// Our plugin from this checkout's lint-plugin/ (node_modules may link another checkout's).
+const PLUGIN = "bpmnlint-plugin-marshrut";
+const pluginDir = fileURLToPath(new URL("../lint-plugin", import.meta.url));
+const localRequire = (id) => require(id === PLUGIN || id.startsWith(`${PLUGIN}/`)
+  ? pluginDir + id.slice(PLUGIN.length) : id);
 
 const HEAD = `<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -19,7 +26,7 @@ async function lint(body) {
   const moddle = new BpmnModdle({ marshrut: JSON.parse(await readFile(new URL("../src/editor/descriptors/marshrut.json", import.meta.url))) });
   const { rootElement } = await moddle.fromXML(`${HEAD}${body}</bpmn:definitions>`);
   const config = JSON.parse(await readFile(new URL("../.bpmnlintrc", import.meta.url)));
-  const linter = new Linter({ config, resolver: new NodeResolver() });
+  const linter = new Linter({ config, resolver: new NodeResolver({ require: localRequire }) });
   const reports = await linter.lint(rootElement);
   const out = {};
   for (const [rule, items] of Object.entries(reports)) {
