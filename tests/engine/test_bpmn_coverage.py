@@ -425,3 +425,26 @@ def test_concurrent_deliveries_of_one_event_move_the_instance_once(engine, db, s
     assert len(rows) == 1  # delivered once
     assert engine.instance(check, inst.id).status == Status.COMPLETED
     assert engine.instance(check, other.id).status == Status.WAITING
+
+
+def test_a_timer_inside_a_sub_process_and_a_conditional_boundary_event(engine, db, clock,
+                                                                        engine_sessions):
+    from engine.scheduler import TimerRunner
+    runner = TimerRunner(engine, engine_sessions, worker_id="test")
+    d = engine.deploy(db, bpmn("sub_timer_condition.bpmn"))
+    inst = engine.start(db, d, StartRequest(deal("500"), "deal", 7))
+    assert {w["element"] for w in inst.waiting} == {"Wait_day"}
+    db.commit()
+    clock.advance(24 * 3600)
+    runner.run_due()
+    db.expire_all()
+    [task] = engine.tasks(db, instance_id=inst.id)
+    assert task.element_id == "Follow_up"
+    # the record changes, still small: the task stays; then it grows: the boundary fires
+    assert engine.correlator.deliver(db, "deal.updated", "deal", 7,
+                                     {"deal": {"id": 7, "amount": "900"}}) == []
+    assert engine.correlator.deliver(db, "deal.updated", "deal", 7,
+                                     {"deal": {"id": 7, "amount": "2000000"}}) == [inst.id]
+    assert inst.status == Status.COMPLETED
+    assert engine.task(db, task.id).status == TaskStatus.CANCELLED
+    assert ("condition_met", "Big_now") in events(db, inst.id)
