@@ -99,32 +99,38 @@ class Correlator:
     def send_thrown(self, run: Any, events: list[Any]) -> None:
         """Messages an instance threw that nothing inside it caught (send tasks, message
         throw/end events) go to the other running instances of the same record, as
-        ``message = {"name", "from_instance", "data"}``. A chain deeper than ``MAX_HOPS``
-        stops with a history note instead of ping-ponging for ever."""
+        ``message = {"name", "from_instance", "data"}``. Deliveries made while delivering
+        are queued and run one after the other (no recursion); a chain longer than
+        ``MAX_HOPS`` stops with a history note instead of ping-ponging for ever."""
         inst = run.instance
-        depth = getattr(self._hops, "depth", 0)
-        for event in events:
-            definition = event.event_definition
-            if not isinstance(definition, MessageEventDefinition):
-                continue
-            if depth >= MAX_HOPS:
-                add_history(run.session, inst.id, run.now, "message_dropped", None,
-                            f"'{definition.name}' not passed on: {MAX_HOPS} instances in a "
-                            "row sent messages to each other")
-                continue
-            payload = {"message": {"name": definition.name, "from_instance": inst.id,
-                                   "data": event.payload or {}}}
-            self._hops.depth = depth + 1
-            try:
-                moved = self.deliver(run.session, definition.name, inst.entity_type,
-                                     inst.entity_id, payload, skip_instance=inst.id)
-            finally:
-                self._hops.depth = depth
-            note = (f"sent '{definition.name}' to instance"
-                    f"{'s' if len(moved) != 1 else ''} {', '.join(map(str, moved))}"
-                    if moved else f"sent '{definition.name}'; no instance of the record "
-                                  "waited for it")
-            add_history(run.session, inst.id, run.now, "message_sent", None, note)
+        state = self._hops
+        hop = getattr(state, "hop", 0) + 1
+        items = [(run.session, run.now, inst.id, inst.entity_type, inst.entity_id,
+                  e.event_definition.name, e.payload or {}, hop)
+                 for e in events if isinstance(e.event_definition, MessageEventDefinition)]
+        queue = getattr(state, "queue", None)
+        if queue is not None:  # inside a delivery: the outermost call runs it
+            queue.extend(items)
+            return
+        state.queue = list(items)
+        try:
+            while state.queue:
+                session, at, sender, etype, eid, name, data, hop = state.queue.pop(0)
+                if hop > MAX_HOPS:
+                    add_history(session, sender, at, "message_dropped", None,
+                                f"'{name}' not passed on: {MAX_HOPS} instances in a row "
+                                "sent messages to each other")
+                    continue
+                state.hop = hop
+                payload = {"message": {"name": name, "from_instance": sender, "data": data}}
+                moved = self.deliver(session, name, etype, eid, payload, skip_instance=sender)
+                add_history(session, sender, at, "message_sent", None,
+                            f"sent '{name}' to instance{'s' if len(moved) != 1 else ''} "
+                            f"{', '.join(map(str, moved))}" if moved else
+                            f"sent '{name}'; no instance of the record waited for it")
+        finally:
+            state.queue = None
+            state.hop = 0
 
     @staticmethod
     def catching(session: Any) -> set[str]:

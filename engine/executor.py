@@ -380,6 +380,9 @@ class InstanceRun:
 
     def save(self) -> None:
         inst = self.instance
+        # messages no catch event of this instance took: out of the state before it is
+        # written (the library would keep them in it), passed on once it is
+        outbound = self.wf.get_events()
         inst.state = self._state()
         limit = self.engine.data_limit
         if limit is not None and inst.status != Status.CANCELLED and not self.wf.completed \
@@ -409,7 +412,6 @@ class InstanceRun:
         else:
             inst.status = Status.WAITING
         self.flush_history()
-        outbound = self.wf.get_events()  # messages no catch event of this instance took
         if outbound:
             self.engine.correlator.send_thrown(self, outbound)
 

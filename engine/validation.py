@@ -347,8 +347,44 @@ class _ProcessChecker:
             self._check_node(kind, el)
         for flow in flows:
             self._check_flow(flow)
+        self._check_cycles(flows)
         if not any(_local(el) == "startEvent" for el in self.process):
             self.error(self.process, "the process has no start event")
+
+    def _check_cycles(self, flows: list[Any]) -> None:
+        """A loop of sequence flows must pass a deciding gateway (exclusive, inclusive or
+        event-based): one without any never ends, and the library cannot even plan it."""
+        deciding = {"exclusiveGateway", "inclusiveGateway", "eventBasedGateway"}
+        graph: dict[str, list[str]] = {}
+        for f in flows:
+            src, dst = f.get("sourceRef", ""), f.get("targetRef", "")
+            if src in self.nodes and dst in self.nodes and \
+                    _local(self.nodes[src]) not in deciding:
+                graph.setdefault(src, []).append(dst)
+        state: dict[str, int] = {}  # 1: on the path, 2: done
+
+        def visit(node: str, path: list[str]) -> list[str] | None:
+            state[node] = 1
+            for nxt in graph.get(node, ()):
+                if _local(self.nodes[nxt]) in deciding:
+                    continue
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
+                if nxt not in state:
+                    found = visit(nxt, path + [nxt])
+                    if found:
+                        return found
+            state[node] = 2
+            return None
+
+        for start in list(graph):
+            if start not in state:
+                cycle = visit(start, [start])
+                if cycle:
+                    self.error(self.nodes[cycle[0]], "the flow loops back without a deciding "
+                               f"gateway ({' → '.join(cycle)}); route the loop through an "
+                               "exclusive gateway with a way out")
+                    return
 
     def _collect(self, container: Any, flows: list[Any], nodes: list[tuple[str, Any]]) -> None:
         """Register the elements of a process or sub-process (sub-processes recursively)."""

@@ -448,3 +448,42 @@ def test_a_timer_inside_a_sub_process_and_a_conditional_boundary_event(engine, d
     assert inst.status == Status.COMPLETED
     assert engine.task(db, task.id).status == TaskStatus.CANCELLED
     assert ("condition_met", "Big_now") in events(db, inst.id)
+
+
+PING_PONG = """<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  id="D" targetNamespace="t"><bpmn:message id="In" name="{inbox}"/>
+  <bpmn:message id="Out" name="{outbox}"/>
+  <bpmn:process id="{key}" isExecutable="true">
+  <bpmn:startEvent id="S"/><bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="{first}"/>
+  <bpmn:sendTask id="Send" messageRef="Out"/>
+  <bpmn:sequenceFlow id="F2" sourceRef="Send" targetRef="Receive"/>
+  <bpmn:receiveTask id="Receive" messageRef="In"/>
+  <bpmn:sequenceFlow id="F3" sourceRef="Receive" targetRef="Again"/>
+  <bpmn:exclusiveGateway id="Again" default="F4"/>
+  <bpmn:sequenceFlow id="F4" sourceRef="Again" targetRef="Send"/>
+  <bpmn:sequenceFlow id="F5" sourceRef="Again" targetRef="E">
+    <bpmn:conditionExpression>False</bpmn:conditionExpression></bpmn:sequenceFlow>
+  <bpmn:endEvent id="E"/>
+  </bpmn:process></bpmn:definitions>"""
+
+
+def test_two_processes_messaging_each_other_for_ever_are_stopped(engine, db):
+    ping = engine.deploy(db, PING_PONG.format(inbox="pong", outbox="ping", key="ping",
+                                              first="Receive"))
+    pong = engine.deploy(db, PING_PONG.format(inbox="ping", outbox="pong", key="pong",
+                                              first="Send"))
+    waiting = engine.start(db, ping, StartRequest({}, "deal", 7))
+    starter = engine.start(db, pong, StartRequest({}, "deal", 7))  # sends the first ping
+    assert waiting.status == starter.status == Status.WAITING  # both wait again, no hang
+    dropped = [h for i in (waiting.id, starter.id) for h in engine.history(db, i)
+               if h.event == "message_dropped"]
+    assert len(dropped) == 1
+    assert "5 instances in a row sent messages to each other" in dropped[0].message
+
+
+def test_a_loop_without_a_deciding_gateway_is_refused(engine, db):
+    errors = engine.validate(PING_PONG.format(inbox="a", outbox="b", key="k", first="Send")
+                             .replace('targetRef="Again"', 'targetRef="Send"'))
+    assert [e.message for e in errors] == [
+        "the flow loops back without a deciding gateway (Send → Receive → Send); route the "
+        "loop through an exclusive gateway with a way out"]
