@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -39,6 +39,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_models.activity import OutboxEvent
 from crm_models.db import lock_failure, utcnow
+from engine.correlation import wants
 from engine.errors import AlreadyStarted
 from engine.ports import StartRequest
 from engine.runtime import Engine
@@ -67,8 +68,9 @@ _LOCK_EVENT = (
                OutboxEvent.attempts))
 _LISTENERS = (
     select(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.version,
-           ProcessDefinition.deployed_at, ProcessDefinition.triggers)
-    .where(ProcessDefinition.active.is_(True))
+           ProcessDefinition.deployed_at, ProcessDefinition.triggers, ProcessDefinition.active,
+           ProcessDefinition.catches)
+    .where(or_(ProcessDefinition.active.is_(True), ProcessDefinition.catches.isnot(None)))
     .order_by(ProcessDefinition.priority, ProcessDefinition.key))
 _MARK_DISPATCHED = (
     update(OutboxEvent)
@@ -96,10 +98,12 @@ class DispatchReport:
     started: list[int] = field(default_factory=list)  # instance ids
     skipped: list[str] = field(default_factory=list)  # "event 5: key (why)"
     failed: list[str] = field(default_factory=list)
+    delivered: list[int] = field(default_factory=list)  # waiting instances the event moved
 
     def merge(self, other: DispatchReport) -> None:
         self.events += other.events
         self.started += other.started
+        self.delivered += other.delivered
         self.skipped += other.skipped
         self.failed += other.failed
 
@@ -110,6 +114,15 @@ class _Listener:
     key: str
     version: int
     deployed_at: Any = None  # with the id, identifies the row even if an id is ever reused
+
+
+class _Listeners(dict[str, list[_Listener]]):
+    """Event type → the active definitions it starts; ``catching``: the message names that
+    running instances of any version can catch (``engine.correlation``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.catching: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -184,15 +197,18 @@ class Dispatcher:
                         OutboxEvent.id.in_(ids), OutboxEvent.dispatched_at.is_(None))
                         .order_by(OutboxEvent.id)).all()
                     listeners = self._listeners(s)
+                    catching = listeners.catching
             except Exception as exc:  # noqa: BLE001 - the events stay pending: retried later
                 log.exception("reading outbox events %s failed", ids)
                 report.failed.append(f"events {ids[:10]}: {type(exc).__name__}: {exc}")
                 return []
-            quiet = [id_ for id_, type_ in pending if not listeners.get(type_)]
+            quiet = [id_ for id_, type_ in pending
+                     if not listeners.get(type_) and not wants(catching, type_)]
             if quiet:
                 report.events += len(quiet)
                 self._mark_quiet(quiet, report)
-            ids = [id_ for id_, type_ in pending if listeners.get(type_)]
+            ids = [id_ for id_, type_ in pending
+                   if listeners.get(type_) or wants(catching, type_)]
         new_ids: list[int] = []
         for id_ in ids:
             new_ids += self._dispatch_event(id_, report)
@@ -273,10 +289,11 @@ class Dispatcher:
                 report.events += 1
                 triggers = self._listeners(s)
                 listeners = self._eligible(s, ev, triggers.get(ev.event_type, []), report)
+                written = self._correlate(s, ev, triggers.catching, report)
                 if not listeners:
                     s.commit()  # marked by ``_eligible``
-                    return []
-                return self._start_all(s, ev, attempts, listeners, triggers, report)
+                    return written
+                return written + self._start_all(s, ev, attempts, listeners, triggers, report)
         except Exception as exc:  # noqa: BLE001 - never lose the event; record and go on
             kind = lock_failure(exc)
             if kind:
@@ -286,6 +303,28 @@ class Dispatcher:
             report.failed.append(f"event {event_id}: {message}")
             self._record_failure(event_id, message)
             return []
+
+    def _correlate(self, s: Session, ev: _Event, catching: set[str],
+                   report: DispatchReport) -> list[int]:
+        """Hand the event to the running instances of its record that wait for it
+        (``engine.correlation``), not to the one whose write it is. Returns the outbox ids
+        they wrote, for the next pass."""
+        if not wants(catching, ev.event_type):
+            return []
+        data = self._start_data(s, ev)
+        if data is None:
+            return []
+        cause = parse_process_label(ev.actor_label)
+        mark = len(s.info.get(OUTBOX_IDS, ()))
+        moved = self.engine.correlator.deliver(
+            s, ev.event_type, ev.entity_type, ev.entity_id, data,
+            skip_instance=cause.instance_id if cause is not None else None)
+        report.delivered += moved
+        written = s.info.get(OUTBOX_IDS, [])[mark:]
+        if not moved:
+            return []
+        del s.info.get(OUTBOX_IDS, [])[mark:]
+        return [id_ for id_, _type in written]
 
     def _eligible(self, s: Session, ev: _Event, listeners: list[_Listener],
                   report: DispatchReport) -> list[_Listener]:
@@ -396,12 +435,15 @@ class Dispatcher:
             return {ev.entity_type: fields, "event": event_data(ev, ev.entity_type,
                                                                 ev.entity_id)}
 
-    def _listeners(self, s: Session) -> dict[str, list[_Listener]]:
+    def _listeners(self, s: Session) -> _Listeners:
         """Event type → the active definitions it starts, in (priority, key) order. Reads
         only the columns it needs (not the stored specs): it runs for every batch."""
         rows = s.execute(_LISTENERS)
-        out: dict[str, list[_Listener]] = {}
-        for id_, key, version, deployed_at, triggers in rows:
+        out = _Listeners()
+        for id_, key, version, deployed_at, triggers, active, catches in rows:
+            out.catching.update(catches or ())
+            if not active:
+                continue  # an old version: only its running instances' catches count
             for t in dict.fromkeys(triggers or ()):
                 out.setdefault(t, []).append(_Listener(id_, key, version, deployed_at))
         return out

@@ -85,7 +85,8 @@ class CrmOperation:
         except CrmError as exc:
             detail = "; ".join(f"{k}: {v}" for k, v in sorted(exc.fields.items()))
             message = f"{self.spec.name}: {detail or exc.message}"
-            raise ServiceCallError(message, retryable=False, fields=exc.fields) from exc
+            raise ServiceCallError(message, retryable=False, fields=exc.fields,
+                                   error_code=exc.code) from exc
         except SnapshotError as exc:
             raise ServiceCallError(f"{self.spec.name}: {exc}", retryable=False) from exc
         return result

@@ -4,7 +4,10 @@ Only the engine's own tables are read (history, tasks, instances): the workflow 
 loaded, so a trace costs a few indexed queries however large the instance.
 
 * ``instance_trace`` — one instance: the elements it completed (with how often), the sequence
-  flows it took, where it stands now (open user tasks, awaited events) and its incident.
+  flows it took, where it stands now (open user tasks, awaited events), its incident, and
+  the progress of its multi-instance activities and loops ("2/3"). Elements inside
+  sub-processes are traced like the others (ids are unique in a file; the viewer draws
+  expanded sub-processes inline).
 * ``heatmap`` — one definition version: per element, how many instances passed it, how many
   stand there now, and how many are stuck there with an incident.
 
@@ -23,6 +26,7 @@ from sqlalchemy import distinct, func, select
 from sqlalchemy.orm import Session
 
 from engine.extensions import B
+from engine.progress import PATTERN as PROGRESS
 from engine.safe_xml import UnsafeXml, parse_xml
 from engine.store import ProcessHistory, ProcessInstance, ProcessTask, Status, TaskStatus
 
@@ -79,7 +83,23 @@ def instance_trace(session: Session, instance: ProcessInstance, bpmn_xml: str
                           "message": instance.incident_message or ""})
     return {"done": sorted(counts), "counts": dict(counts),
             "flows": taken_flows(bpmn_xml, history), "active": active,
-            "incidents": incidents}
+            "incidents": incidents, "progress": loop_progress(history)}
+
+
+def loop_progress(history: Iterable[ProcessHistory]) -> dict[str, str]:
+    """``{element id: "2/3"}`` for multi-instance activities (the latest run's instances
+    done / all), ``{element id: "×4"}`` for standard loops (iterations), from the notes
+    ``engine.progress`` writes into the history."""
+    out: dict[str, str] = {}
+    for h in history:
+        if not h.element_id or not h.message or h.event not in ("left", "completed"):
+            continue
+        m = PROGRESS.search(h.message)
+        if m is None:
+            continue
+        done, total, iteration = m.groups()
+        out[h.element_id] = f"{done}/{total}" if total else f"×{iteration}"
+    return out
 
 
 def heatmap(session: Session, definition_id: int) -> dict[str, Any]:

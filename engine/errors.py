@@ -131,6 +131,8 @@ class ServiceCallError(EngineError):
     status = 502
 
     def __init__(self, message: str, *, retryable: bool = True,
-                 fields: dict[str, str] | None = None) -> None:
+                 fields: dict[str, str] | None = None, error_code: str | None = None) -> None:
         super().__init__(message, fields=fields)
         self.retryable = retryable
+        #: the BPMN error code an error boundary event can catch (None: "service_call_failed")
+        self.error_code = error_code

@@ -14,7 +14,7 @@ import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
-from SpiffWorkflow.bpmn.specs.defaults import ScriptTask, UserTask
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask, ScriptTask, UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -24,7 +24,9 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from . import extensions as ext
-from . import timer_events, timers
+from . import progress, timer_events, timers
+from .bpmn_errors import DEFAULT_CODE, throw_error
+from .correlation import trigger_events
 from .data import data_size, diff, to_json
 from .errors import DataLimitExceeded, EngineError, SandboxError, ServiceCallError
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
@@ -149,6 +151,8 @@ class InstanceRun:
             taken = [c.task_spec.bpmn_id for c in task.children
                      if not c.has_state(TaskState.PREDICTED_MASK | TaskState.CANCELLED)]
             message = "; ".join(f"took flow {flows.get(t, '?')} to {t}" for t in taken)
+        elif task.parent is not None and task.parent.task_spec.name != spec.name:
+            message = progress.note(task)  # "instance 2 of 3" of a multi-instance …
         self.record("left", element, message, changes=changes)
         self.last_element = element
         self._check_data_size(task.data, element)
@@ -215,6 +219,7 @@ class InstanceRun:
         element = task.task_spec.bpmn_id
         attempts = int(state.get("attempts", 0)) + 1
         self.session.flush()  # our own rows first: a lost race must not count as the op's fault
+        code = None
         try:
             op = self.engine.registry.get(config.operation)
             if op is None:
@@ -231,7 +236,7 @@ class InstanceRun:
         except OperationalError:
             raise  # a lock lost to another transaction: the caller gets Conflict
         except ServiceCallError as exc:
-            message, retryable = exc.message, exc.retryable
+            message, retryable, code = exc.message, exc.retryable, exc.error_code
         except SandboxError as exc:
             message, retryable = f"parameter: {exc.message}", False
         except EngineError as exc:
@@ -247,8 +252,9 @@ class InstanceRun:
             task.run()
             if self.instance.incident_element_id == element:
                 self.clear_incident()
-            self.record("left", element, f"called {config.operation}",
-                        changes=diff(before, task.data))
+            loop = progress.note(task)
+            self.record("left", element, f"called {config.operation}"
+                        + (f"; {loop}" if loop else ""), changes=diff(before, task.data))
             return True
         delays = self.engine.retry_delays
         if retryable and attempts <= len(delays):
@@ -258,6 +264,14 @@ class InstanceRun:
             self.set_incident(element, f"{config.operation} failed (attempt {attempts}): "
                                        f"{message}", attempts=attempts, retry_at=retry_at)
         else:
+            caught = throw_error(task, code, message, config.operation)
+            if caught is not None:  # the diagram handles it: no incident
+                task.internal_data.pop(SERVICE_STATE, None)
+                if self.instance.incident_element_id == element:
+                    self.clear_incident()
+                self.record("error_caught", caught, f"{config.operation} failed "
+                            f"({code or DEFAULT_CODE}): {message}; caught by {caught}")
+                return True
             task.internal_data[SERVICE_STATE] = {"attempts": attempts, "failed": True}
             self.set_incident(element, f"{config.operation} failed after {attempts} "
                                        f"attempt{'s' if attempts > 1 else ''}: {message}",
@@ -287,10 +301,10 @@ class InstanceRun:
 
     # ---------------------------------------------------------- user tasks
     def _sync_user_tasks(self) -> None:
-        if not any(isinstance(s, UserTask) for s in self.wf.spec.task_specs.values()):
+        if not has_human_tasks(self.wf):
             return  # no user task in the process: no task rows to look up (timers, services)
         ready = {str(t.id): t for t in self.wf.get_tasks(state=TaskState.READY, manual=True)
-                 if isinstance(t.task_spec, UserTask)}
+                 if isinstance(t.task_spec, HUMAN_TASKS)}
         rows = [] if self.fresh else self.session.scalars(select(ProcessTask).where(
             ProcessTask.instance_id == self.instance.id,
             ProcessTask.status.in_(TaskStatus.ACTIVE))).all()
@@ -366,6 +380,9 @@ class InstanceRun:
 
     def save(self) -> None:
         inst = self.instance
+        # messages no catch event of this instance took: out of the state before it is
+        # written (the library would keep them in it), passed on once it is
+        outbound = self.wf.get_events()
         inst.state = self._state()
         limit = self.engine.data_limit
         if limit is not None and inst.status != Status.CANCELLED and not self.wf.completed \
@@ -395,6 +412,8 @@ class InstanceRun:
         else:
             inst.status = Status.WAITING
         self.flush_history()
+        if outbound:
+            self.engine.correlator.send_thrown(self, outbound)
 
     def _state(self) -> dict[str, Any]:
         """The workflow state to store; of a finished process only its final data (nothing
@@ -405,6 +424,16 @@ class InstanceRun:
             except EngineError:
                 pass  # keep the library's own form of what JSON cannot hold
         return self.engine.serializer.state_to_dict(self.wf)
+
+
+#: task specs that become rows in the inbox (a manual task: a to-do without a form)
+HUMAN_TASKS = (UserTask, ManualTask)
+
+
+def has_human_tasks(wf: BpmnWorkflow) -> bool:
+    """Whether the process or one of its sub-processes has user or manual tasks."""
+    specs = [wf.spec, *wf.subprocess_specs.values()]
+    return any(isinstance(s, HUMAN_TASKS) for spec in specs for s in spec.task_specs.values())
 
 
 def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None) -> None:
@@ -439,6 +468,10 @@ def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None) ->
         wf.catch(BpmnEvent(MessageEventDefinition(message), {}))
 
 
+#: caught only from inside the instance: not listed as what it waits for
+INTERNAL_EVENTS = ("ErrorEventDefinition", "EscalationEventDefinition")
+
+
 def waiting_events(wf: BpmnWorkflow) -> list[dict[str, Any]]:
     """What the workflow waits for, one entry per event (an event-based gateway's
     alternatives listed separately): ``{"event", "type", "element", "value"}``."""
@@ -449,10 +482,15 @@ def waiting_events(wf: BpmnWorkflow) -> list[dict[str, Any]]:
                  if isinstance(definition, MultipleEventDefinition) else [definition])
         for part in parts:
             detail = part.details(task)
+            if detail.event_type in INTERNAL_EVENTS:
+                continue  # error/escalation catches: thrown inside the instance only
             element = (part.element_id if isinstance(part, timer_events.MarshrutTimerEvent)
                        else task.task_spec.bpmn_id)
-            out.append({"event": detail.name, "type": detail.event_type, "element": element,
+            out.append({"event": detail.name or getattr(part, "expression", None),
+                        "type": detail.event_type, "element": element,
                         "value": None if detail.value is None else str(detail.value)})
+    if wf.subprocess_specs:
+        out += trigger_events(wf)  # event sub-processes' message/signal starts
     return sorted(out, key=lambda e: (e["element"] or "", e["event"] or ""))
 
 

@@ -16,30 +16,61 @@ expression that fails names its sequence flow and the history can say which flow
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from SpiffWorkflow.bpmn.parser.task_parsers import ConditionalGatewayParser
+from SpiffWorkflow.bpmn.parser import event_parsers as ep
+from SpiffWorkflow.bpmn.parser.event_parsers import (
+    EndEventParser,
+    IntermediateThrowEventParser,
+    ReceiveTaskParser,
+    SendTaskParser,
+)
+from SpiffWorkflow.bpmn.parser.task_parsers import (
+    CallActivityParser,
+    ConditionalGatewayParser,
+    SubprocessParser,
+    SubWorkflowParser,
+)
 from SpiffWorkflow.bpmn.parser.task_parsers import ScriptTaskParser as BpmnScriptTaskParser
 from SpiffWorkflow.bpmn.parser.TaskParser import TaskParser
 from SpiffWorkflow.bpmn.parser.util import full_tag
 from SpiffWorkflow.bpmn.serializer.config import DEFAULT_CONFIG
-from SpiffWorkflow.bpmn.serializer.default.task_spec import BpmnTaskSpecConverter
+from SpiffWorkflow.bpmn.serializer.default.task_spec import (
+    BpmnTaskSpecConverter,
+    MultiInstanceTaskConverter,
+    SubWorkflowConverter,
+)
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
+    CallActivity,
+    EndEvent,
+    EventSubprocess,
     ExclusiveGateway,
     InclusiveGateway,
     IntermediateCatchEvent,
+    IntermediateThrowEvent,
+    ManualTask,
+    NoneTask,
+    ParallelMultiInstanceTask,
+    ReceiveTask,
     ScriptTask,
+    SendTask,
+    SequentialMultiInstanceTask,
     StartEvent,
+    SubWorkflowTask,
     UserTask,
 )
 from SpiffWorkflow.bpmn.specs.mixins.bpmn_spec_mixin import BpmnSpecMixin
 from SpiffWorkflow.dmn.parser.BpmnDmnParser import BpmnDmnParser
 from SpiffWorkflow.dmn.serializer.task_spec import BaseBusinessRuleTaskConverter
 from SpiffWorkflow.dmn.specs.business_rule_task_mixin import BusinessRuleTaskMixin
+from SpiffWorkflow.util.deep_merge import DeepMerge
+from SpiffWorkflow.util.task import TaskState
 
 from . import extensions as ext
 from .data import normalize_in_place
+from .dmn import decide, table_info
 from .timer_events import (
     MarshrutTimerConverter,
     MarshrutTimerEvent,
@@ -57,20 +88,72 @@ class MarshrutServiceTask(BpmnSpecMixin):
         self.manual = True  # so do_engine_steps leaves it to the engine
 
 
+class MarshrutNoneTask(NoneTask):
+    """A plain bpmn:task: a no-op step (the library's waits for someone, like a manual task)."""
+
+    def __init__(self, wf_spec: Any, bpmn_id: str, **kwargs: Any) -> None:
+        super().__init__(wf_spec, bpmn_id, **kwargs)
+        self.manual = False
+
+
 class MarshrutBusinessRuleTask(BusinessRuleTaskMixin, BpmnSpecMixin):
     """A DMN decision; its outputs are merged into the data as JSON values."""
 
     def _run_hook(self, my_task: Any) -> bool:
-        result = super()._run_hook(my_task)
+        info = marshrut_info(self).get("dmn")
+        if not info:  # deployed before hit policies were ours: the library's behaviour
+            result = super()._run_hook(my_task)
+            normalize_in_place(my_task.data)
+            return result
+        outputs = decide(self.dmnEngine, info, my_task)
+        my_task.data = DeepMerge.merge(my_task.data, outputs)
         normalize_in_place(my_task.data)
-        return result
+        return True
 
 
-class _MarshrutTaskParser(TaskParser):
+class _ItemScoped:
+    """Multi-instance whose item variables belong to one instance: the library merges a
+    child's data (item included) back into the parent's, and then refuses to create the next
+    child because the item "already exists" — so the item is cleared before each child."""
+
+    input_item: Any
+    output_item: Any
+
+    def create_child(self, my_task: Any, item: Any, key_or_index: Any = None) -> None:
+        for ref in (self.input_item, self.output_item):
+            if ref is not None:
+                my_task.data.pop(ref.bpmn_id, None)
+        super().create_child(my_task, item, key_or_index)  # type: ignore[misc]
+
+
+class MarshrutParallelMI(_ItemScoped, ParallelMultiInstanceTask):
+    pass
+
+
+class MarshrutSequentialMI(_ItemScoped, SequentialMultiInstanceTask):
+    pass
+
+
+class _Loops:
+    """Our multi-instance classes; an item variable is named by its ``name`` (ids are unique
+    per file, so two activities over the same list could not both call it ``product``)."""
+
+    PARALLEL_MI_CLASS = MarshrutParallelMI
+    SEQUENTIAL_MI_CLASS = MarshrutSequentialMI
+    task: Any
+
+    def _add_multiinstance_task(self, loop_characteristics: Any) -> None:
+        super()._add_multiinstance_task(loop_characteristics)  # type: ignore[misc]
+        for ref in (self.task.input_item, self.task.output_item):
+            if ref is not None and (ref.bpmn_name or "").strip():
+                ref.bpmn_id = ref.bpmn_name.strip()
+
+
+class _MarshrutTaskParser(_Loops, TaskParser):
     def parse_extensions(self, node: Any = None) -> dict[str, Any]:
         el = self.node if node is None else node
         problems = ext.Problems()  # already reported by engine.validation before parsing
-        if el.tag == full_tag("userTask"):
+        if el.tag in (full_tag("userTask"), full_tag("manualTask")):
             return {"marshrut": ext.read_user_task(el, problems).to_dict()}
         if el.tag == full_tag("serviceTask"):
             return {"marshrut": ext.read_service_task(el, problems).to_dict()}
@@ -85,11 +168,25 @@ class ServiceTaskParser(_MarshrutTaskParser):
     pass
 
 
+class NoneTaskParser(_MarshrutTaskParser):
+    pass
+
+
 class ScriptTaskParser(_MarshrutTaskParser, BpmnScriptTaskParser):
     pass
 
 
 class BusinessRuleTaskParser(_MarshrutTaskParser):
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        ref = self.get_decision_ref(self.node)
+        dmn_parser = self.process_parser.parser.dmn_parsers.get(ref)
+        decision = None
+        if dmn_parser is not None:
+            decision = next((d for d in dmn_parser.node.iter()
+                             if isinstance(d.tag, str) and d.tag.endswith("}decision")
+                             and d.get("id") == ref), None)
+        return {"marshrut": {"dmn": table_info(decision) if decision is not None else {}}}
+
     def create_task(self) -> Any:
         engine = self.process_parser.parser.get_engine(self.get_decision_ref(self.node), self.node)
         return self.spec_class(self.spec, self.bpmn_id, dmnEngine=engine, **self.bpmn_attributes)
@@ -114,6 +211,98 @@ class GatewayParser(ConditionalGatewayParser):
         super().connect_outgoing(outgoing_task, sequence_flow_node, is_default)
 
 
+class MarshrutEventSubprocess(EventSubprocess):
+    """An event sub-process that starts from the process's current data (the library copies
+    the data the process started with) and, when interrupting (the default of its start
+    event's ``isInterrupting``), cancels everything else the process is doing."""
+
+    def _update_hook(self, my_task: Any) -> Any:
+        starting = my_task.workflow.top_workflow.subprocesses.get(my_task.id) is None
+        if starting:  # the library copies this task's data into the sub-process
+            my_task.data = copy.deepcopy(_current_data(my_task))
+        if starting and marshrut_info(self).get("interrupting", True):
+            keep = {my_task.id}
+            parent = my_task.parent
+            while parent is not None:
+                keep.add(parent.id)
+                parent = parent.parent
+            for task in my_task.workflow.get_tasks(state=TaskState.NOT_FINISHED_MASK):
+                if task.id not in keep and not isinstance(task.task_spec, EventSubprocess):
+                    task.cancel()
+        return super()._update_hook(my_task)
+
+    def _on_complete_hook(self, my_task: Any) -> None:
+        super()._on_complete_hook(my_task)
+        if marshrut_info(self).get("interrupting", True):
+            # the rest was cancelled when it started: the process ends with it (the
+            # library's end join would wait for the cancelled branch)
+            my_task.workflow._mark_complete(my_task)
+
+
+def _current_data(my_task: Any) -> dict[str, Any]:
+    """The data where the rest of the process stands (the latest-changed unfinished task)."""
+    tasks = [t for t in my_task.workflow.get_tasks(state=TaskState.READY | TaskState.WAITING
+                                                   | TaskState.STARTED)
+             if t is not my_task and getattr(t.task_spec, "bpmn_id", None)
+             and not isinstance(t.task_spec, EventSubprocess)]
+    if not tasks:
+        return my_task.data
+    return max(tasks, key=lambda t: t.last_state_change).data
+
+
+class SubProcessParser(_Loops, SubWorkflowParser):
+    def create_task(self) -> Any:
+        if self.node.get("triggeredByEvent") != "true":
+            return super().create_task()
+        spec = SubprocessParser.get_subprocess_spec(self)
+        return MarshrutEventSubprocess(self.spec, self.bpmn_id, subworkflow_spec=spec,
+                                       **self.bpmn_attributes)
+
+    def parse_extensions(self, node: Any = None) -> dict[str, Any]:
+        if self.node.get("triggeredByEvent") != "true":
+            return {"marshrut": {}}
+        start = self.node.find(full_tag("startEvent"))
+        flag = (start.get("isInterrupting") if start is not None else None) or "true"
+        return {"marshrut": {"interrupting": flag.strip().lower() != "false"}}
+
+
+class CallParser(_Loops, CallActivityParser):
+    pass
+
+
+class SendParser(_Loops, SendTaskParser):
+    pass
+
+
+class ReceiveParser(_Loops, ReceiveTaskParser):
+    pass
+
+
+class StartParser(TimerStartEventParser):
+    """Adds the error and escalation starts of event sub-processes (the library's start event
+    parser reads only message, signal, timer and conditional definitions)."""
+
+    def create_task(self) -> Any:
+        event_definition = self.get_event_definition(
+            [ep.MESSAGE_EVENT_XPATH, ep.SIGNAL_EVENT_XPATH, ep.TIMER_EVENT_XPATH,
+             ep.CONDITIONAL_EVENT_XPATH, ep.ERROR_EVENT_XPATH, ep.ESCALATION_EVENT_XPATH])
+        task = self._create_task(event_definition)
+        self.spec.start.connect(task)
+        return task
+
+
+class EndParser(EndEventParser):
+    """Adds signal end events (the library's end event parser skips them)."""
+
+    def create_task(self) -> Any:
+        event_definition = self.get_event_definition(
+            [ep.MESSAGE_EVENT_XPATH, ep.CANCEL_EVENT_XPATH, ep.ERROR_EVENT_XPATH,
+             ep.ESCALATION_EVENT_XPATH, ep.TERMINATION_EVENT_XPATH, ep.SIGNAL_EVENT_XPATH])
+        task = self._create_task(event_definition)
+        task.connect(self.spec.end)
+        return task
+
+
 class MarshrutParser(BpmnDmnParser):
     OVERRIDE_PARSER_CLASSES = {
         full_tag("userTask"): (UserTaskParser, UserTask),
@@ -122,9 +311,18 @@ class MarshrutParser(BpmnDmnParser):
         full_tag("businessRuleTask"): (BusinessRuleTaskParser, MarshrutBusinessRuleTask),
         full_tag("exclusiveGateway"): (GatewayParser, ExclusiveGateway),
         full_tag("inclusiveGateway"): (GatewayParser, InclusiveGateway),
-        full_tag("startEvent"): (TimerStartEventParser, StartEvent),
+        full_tag("startEvent"): (StartParser, StartEvent),
         full_tag("intermediateCatchEvent"): (TimerCatchEventParser, IntermediateCatchEvent),
         full_tag("boundaryEvent"): (TimerBoundaryEventParser, BoundaryEvent),
+        full_tag("manualTask"): (UserTaskParser, ManualTask),
+        full_tag("task"): (NoneTaskParser, MarshrutNoneTask),
+        full_tag("subProcess"): (SubProcessParser, SubWorkflowTask),
+        full_tag("callActivity"): (CallParser, CallActivity),
+        full_tag("intermediateThrowEvent"): (IntermediateThrowEventParser,
+                                             IntermediateThrowEvent),
+        full_tag("endEvent"): (EndParser, EndEvent),
+        full_tag("sendTask"): (SendParser, SendTask),
+        full_tag("receiveTask"): (ReceiveParser, ReceiveTask),
     }
 
     def __init__(self, *args: Any, default_timezone: str = "UTC", **kwargs: Any) -> None:
@@ -136,6 +334,10 @@ def serializer_config() -> dict[type, type]:
     """The library's default converters plus ours, as a new dict (the library's is not touched)."""
     config = dict(DEFAULT_CONFIG)
     config[MarshrutServiceTask] = BpmnTaskSpecConverter
+    config[MarshrutNoneTask] = BpmnTaskSpecConverter
+    config[MarshrutEventSubprocess] = SubWorkflowConverter
+    config[MarshrutParallelMI] = MultiInstanceTaskConverter
+    config[MarshrutSequentialMI] = MultiInstanceTaskConverter
     config[MarshrutBusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[MarshrutTimerEvent] = MarshrutTimerConverter
     return config

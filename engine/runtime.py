@@ -55,6 +55,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .calendar import BusinessCalendar
+from .correlation import Correlator
 from .data import to_json
 from .errors import AlreadyStarted, Conflict, DefinitionInvalid, EngineError, NotFound
 from .executor import DEFAULT_DATA_LIMIT, FINAL_DATA, InstanceRun
@@ -99,6 +100,8 @@ class Engine(TaskActions):
         self.compiler = Compiler(registry, self.sandbox, assigner, selector=selector,
                                  default_timezone=self.calendar.timezone)
         self.timer_service = TimerService(self)
+        #: CRM events to the running instances of their record (``engine.correlation``)
+        self.correlator = Correlator(self)
 
     # ------------------------------------------------------------ definitions
     def validate(self, bpmn_xml: str | bytes, dmn_xmls: Sequence[str | bytes] = (), *,
@@ -128,7 +131,7 @@ class Engine(TaskActions):
                 compiled.spec, compiled.subprocess_specs)},
             triggers=compiled.triggers, manual_start=compiled.manual_start,
             variables=compiled.variables, priority=compiled.priority, active=False,
-            schedules=compiled.schedules,
+            schedules=compiled.schedules, catches=compiled.catches or None,
             deployed_by=deployed_by, deployed_at=self.clock.now())
         try:
             with session.begin_nested():
@@ -376,7 +379,8 @@ class Engine(TaskActions):
         if version != self.serializer.version:
             raise EngineError(f"no spec of {definition.key} v{definition.version} for "
                               f"serializer {version}")
-        compiled, errors = self.compiler.compile(definition.bpmn_xml, definition.dmn_xml)
+        compiled, errors = self.compiler.compile(definition.bpmn_xml, definition.dmn_xml,
+                                                 session)
         if compiled is None:
             raise EngineError(f"{definition.key} v{definition.version} no longer parses: "
                               + "; ".join(str(e) for e in errors))

@@ -110,6 +110,10 @@ class ProcessDefinition(EngineBase):
     #: timer start events: [{"element_id", "kind", "expression", "timezone",
     #: "business_hours", "select": {"entity", "idle_days", "open_only", "filters"} | None}]
     schedules: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    #: message names its running instances can catch mid-process (intermediate/boundary
+    #: catch events, receive tasks, event sub-processes), "*" when a conditional event is
+    #: re-evaluated on every event of the record; None when nothing (``engine.correlation``)
+    catches: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     deployed_by: Mapped[int | None] = mapped_column(Integer)
     deployed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -16,6 +16,7 @@ from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import delete, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
+from . import progress
 from .data import diff
 from .errors import Conflict, EngineError, NotAllowed, NotFound, TaskNotReady
 from .forms import clean_form_data
@@ -25,6 +26,14 @@ from .store import ProcessTask, ProcessTaskCandidate, Status, TaskStatus
 if TYPE_CHECKING:
     from .executor import InstanceRun
     from .ports import Clock
+
+
+def find_task(wf: Any, spiff_task_id: str) -> Any:
+    """A task of the workflow or of one of its sub-processes (None if gone)."""
+    try:
+        return wf.get_task_from_id(UUID(spiff_task_id))
+    except Exception:  # the library's TaskNotFoundException, or a malformed id
+        return None
 
 
 def may_act(row: ProcessTask, user_id: int) -> bool:
@@ -162,7 +171,7 @@ class TaskActions:
                 raise TaskNotReady(f"the process of task {task_id} is {inst.status}")
             clean = clean_form_data(row.form, data)
             run = self._load(session, inst)
-            task = run.wf.tasks.get(UUID(row.spiff_task_id))
+            task = find_task(run.wf, row.spiff_task_id)
             if task is None or task.state != TaskState.READY:
                 raise TaskNotReady(f"task {task_id} is not waiting for input")
             before = copy.deepcopy(task.data)
@@ -171,8 +180,9 @@ class TaskActions:
             withdraw_candidates(session, [row])
             row.status, row.completed_by, row.result = TaskStatus.COMPLETED, user_id, clean
             row.completed_at = run.now
-            run.record("completed", row.element_id, f"'{row.name}' completed by user {user_id}",
-                       user_id, diff(before, task.data))
+            loop = progress.note(task)
+            run.record("completed", row.element_id, f"'{row.name}' completed by user {user_id}"
+                       + (f"; {loop}" if loop else ""), user_id, diff(before, task.data))
             run.advance()
             run.save()
             session.flush()

@@ -11,9 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import extensions as ext
+from .dmn import check_table
 from .errors import SandboxError, ValidationError
 from .parser import MarshrutBusinessRuleTask, MarshrutParser
 from .ports import Assigner, EntitySelector
@@ -23,14 +25,38 @@ from .services import ServiceRegistry
 from .timers import read_timer
 
 B = ext.B
-SUPPORTED = {"startEvent", "endEvent", "userTask", "serviceTask", "scriptTask",
-             "businessRuleTask", "exclusiveGateway", "inclusiveGateway", "parallelGateway",
-             "eventBasedGateway", "intermediateCatchEvent", "boundaryEvent", "sequenceFlow"}
-DECORATION = {"extensionElements", "documentation", "laneSet", "textAnnotation", "association"}
-EVENT_DEFINITIONS = {"startEvent": {"messageEventDefinition", "timerEventDefinition"},
-                     "endEvent": {"terminateEventDefinition"},
-                     "intermediateCatchEvent": {"messageEventDefinition", "timerEventDefinition"},
-                     "boundaryEvent": {"timerEventDefinition"}}
+ACTIVITIES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask",
+              "sendTask", "receiveTask", "subProcess", "callActivity"}
+SUPPORTED = ACTIVITIES | {
+    "startEvent", "endEvent", "exclusiveGateway", "inclusiveGateway", "parallelGateway",
+    "eventBasedGateway", "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+    "sequenceFlow"}
+DECORATION = {"extensionElements", "documentation", "laneSet", "textAnnotation", "association",
+              "dataObject", "dataObjectReference", "property",
+              "ioSpecification", "dataInputAssociation", "dataOutputAssociation", "group",
+              "incoming", "outgoing"}
+MESSAGE, TIMER, ERROR, ESCALATION, SIGNAL, CONDITIONAL, TERMINATE = (
+    "messageEventDefinition", "timerEventDefinition", "errorEventDefinition",
+    "escalationEventDefinition", "signalEventDefinition", "conditionalEventDefinition",
+    "terminateEventDefinition")
+EVENT_DEFINITIONS = {"startEvent": {MESSAGE, TIMER},
+                     "endEvent": {TERMINATE, ERROR, ESCALATION, SIGNAL, MESSAGE},
+                     "intermediateCatchEvent": {MESSAGE, TIMER, SIGNAL, CONDITIONAL},
+                     "intermediateThrowEvent": {MESSAGE, SIGNAL, ESCALATION},
+                     "boundaryEvent": {TIMER, ERROR, ESCALATION, MESSAGE, SIGNAL, CONDITIONAL}}
+#: start events of an event sub-process (its trigger)
+EVENT_SUBPROCESS_STARTS = {MESSAGE, ERROR, ESCALATION, SIGNAL}
+#: which activities a boundary event of each kind may be attached to
+BOUNDARY_HOSTS = {
+    TIMER: {"userTask", "manualTask", "subProcess", "receiveTask", "callActivity"},
+    ERROR: {"serviceTask", "subProcess", "callActivity"},
+    ESCALATION: {"subProcess", "callActivity"},
+    MESSAGE: {"userTask", "manualTask", "subProcess", "receiveTask", "callActivity"},
+    SIGNAL: {"userTask", "manualTask", "subProcess", "receiveTask", "callActivity"},
+    CONDITIONAL: {"userTask", "manualTask", "subProcess", "receiveTask", "callActivity"},
+}
+COMPENSATION = ("compensation is not supported; model the undo steps as ordinary tasks "
+                "(e.g. after an error boundary event)")
 RESERVED_IDS = {"Start", "End", "Root", "StartEventSplit", "StartEventJoin"}
 CONDITIONAL_SOURCES = {"exclusiveGateway", "inclusiveGateway"}
 
@@ -47,6 +73,8 @@ class CompiledDefinition:
     variables: dict[str, Any]
     dmn_xml: list[str] = field(default_factory=list)
     schedules: list[dict[str, Any]] = field(default_factory=list)
+    #: see ``ProcessDefinition.catches``
+    catches: list[str] = field(default_factory=list)
 
 
 def _local(el: Any) -> str:
@@ -90,6 +118,11 @@ class Compiler:
         checker = _ProcessChecker(self, root, process, decisions, session)
         checker.run()
         errors += checker.errors
+        for store in root.iter(f"{B}dataStore"):
+            errors.append(ValidationError(store.get("id", ""), f"data store "
+                          f"'{store.get('name') or store.get('id')}' is not supported; keep "
+                          "the data in the process variables or read it with a service task",
+                          store.sourceline))
         if errors:
             return None, errors
         return self._parse(root, process, dmn_roots, dmn_xmls, checker, errors)
@@ -106,6 +139,8 @@ class Compiler:
                 errors.append(ValidationError(found[1].get("id", ""), f"DMN file {i} has "
                                               "several decisions; put one decision per file"))
             for d in found:
+                for problem in check_table(d):
+                    errors.append(ValidationError(d.get("id", ""), problem, d.sourceline))
                 if not d.get("id"):
                     errors.append(ValidationError("", f"a decision in DMN file {i} has no id",
                                                   d.sourceline))
@@ -139,10 +174,21 @@ class Compiler:
                ) -> tuple[CompiledDefinition | None, list[ValidationError]]:
         key = process.get("id")
         parser = MarshrutParser(default_timezone=self.default_timezone)
+        local = {p.get("id") for p in root.findall(f"{B}process")}
+        callees = resolve_calls(checker.session, key,
+                                [(el, k) for el, k in checker.calls if k not in local], errors)
+        if errors:
+            return None, errors
         try:
             for i, droot in enumerate(dmn_roots, 1):
                 parser.add_dmn_xml(droot, filename=f"DMN file {i}")
             parser.add_bpmn_xml(root, filename="BPMN")
+            for callee in callees:
+                for j, dmn in enumerate(callee.dmn_xml or (), 1):
+                    parser.add_dmn_xml(parse_xml(dmn, what="a called process's DMN"),
+                                       filename=f"{callee.key} v{callee.version} DMN {j}")
+                parser.add_bpmn_xml(parse_xml(callee.bpmn_xml, what="a called process"),
+                                    filename=f"{callee.key} v{callee.version}")
             spec = parser.get_spec(key)
             subs = parser.get_subprocess_specs(key)
         except ValidationException as exc:
@@ -161,7 +207,7 @@ class Compiler:
             triggers=checker.triggers, manual_start=checker.manual_start,
             priority=checker.config.priority, variables=checker.config.variables,
             dmn_xml=[d if isinstance(d, str) else d.decode("utf-8") for d in dmn_xmls],
-            schedules=checker.schedules,
+            schedules=checker.schedules, catches=sorted(set(checker.catches)),
         ), []
 
     def _check_decision(self, task_spec: Any, errors: list[ValidationError]) -> None:
@@ -200,6 +246,65 @@ class Compiler:
             errors.append(ValidationError(element_id, f"{what}: {exc.message}", line))
 
 
+def resolve_calls(session: Session | None, caller: str, calls: list[tuple[Any, str]],
+                  errors: list[ValidationError]) -> list[Any]:
+    """The deployed definitions the call activities name (and those they call in turn):
+    ``marshrut:version="N"`` pins a version, otherwise the active one (else the latest) as
+    of this deploy — the caller's spec holds the callee's, so redeploy the caller to pick
+    up a newer version."""
+    if not calls:
+        return []
+    if session is None:
+        for el, _key in calls:
+            errors.append(ValidationError(el.get("id", ""), "call activities are checked "
+                                          "against the deployed processes; validate with a "
+                                          "database session", el.sourceline))
+        return []
+    from .store import ProcessDefinition  # the store imports nothing of the compiler
+    found: dict[str, Any] = {}
+    pins: dict[str, str] = {}
+    queue = [(el, key, (el.get(f"{ext.M}version") or "").strip()) for el, key in calls]
+    while queue:
+        el, key, pin = queue.pop(0)
+        if pins.setdefault(key, pin) != pin:
+            errors.append(ValidationError(el.get("id", ""), f"process '{key}' is called in two "
+                          f"versions ({pins[key] or 'latest'} and {pin or 'latest'}); "
+                          "call one version of a process", el.sourceline))
+            continue
+        if key in found or key == caller:
+            continue  # a direct self-call is reported by the checker, a call back below
+        rows = session.scalars(select(ProcessDefinition).where(ProcessDefinition.key == key)
+                               .order_by(ProcessDefinition.version)).all()
+        row = None
+        if pin:
+            if not pin.isdigit():
+                errors.append(ValidationError(el.get("id", ""), f"marshrut:version of "
+                              f"{el.get('id')} must be a version number, not '{pin}'"))
+                continue
+            row = next((r for r in rows if r.version == int(pin)), None)
+        elif rows:
+            row = next((r for r in rows if r.active), rows[-1])
+        if row is None:
+            what = f"version {pin} of " if pin else ""
+            errors.append(ValidationError(el.get("id", ""), f"call activity {el.get('id')} "
+                          f"calls {what}process '{key}', which is not deployed",
+                          el.sourceline))
+            continue
+        found[key] = row
+        try:
+            callee_root = parse_xml(row.bpmn_xml, what="a called process")
+        except UnsafeXml:
+            continue
+        for sub in callee_root.iter(f"{B}callActivity"):
+            called = (sub.get("calledElement") or "").strip()
+            if called == caller:
+                errors.append(ValidationError(el.get("id", ""), f"process '{key}' calls "
+                              f"'{caller}' back: recursive calls are not supported"))
+            elif called:
+                queue.append((sub, called, (sub.get(f"{ext.M}version") or "").strip()))
+    return list(found.values())
+
+
 def p_unmarked(process: Any) -> bool:
     return process.get("isExecutable") is None
 
@@ -220,6 +325,10 @@ class _ProcessChecker:
         self.nodes: dict[str, Any] = {}
         self.config = ext.ProcessConfig()
         self.schedules: list[dict[str, Any]] = []
+        #: call activities and the process key each calls
+        self.calls: list[tuple[Any, str]] = []
+        #: message names caught mid-process; "*" for conditional events
+        self.catches: list[str] = []
 
     def error(self, el: Any, message: str, element_id: str | None = None) -> None:
         eid = el.get("id", "") if element_id is None else element_id
@@ -229,17 +338,71 @@ class _ProcessChecker:
         problems = ext.Problems()
         self.config = ext.read_process(self.process, problems)
         self.errors += [ValidationError(e, m, self.process.sourceline) for e, m in problems]
-        flows = []
-        for el in self.process:
+        #: element id -> its container (the process or a bpmn:subProcess)
+        self.container: dict[str, Any] = {}
+        flows: list[Any] = []
+        nodes: list[tuple[str, Any]] = []
+        self._collect(self.process, flows, nodes)
+        for kind, el in nodes:
+            self._check_node(kind, el)
+        for flow in flows:
+            self._check_flow(flow)
+        self._check_cycles(flows)
+        if not any(_local(el) == "startEvent" for el in self.process):
+            self.error(self.process, "the process has no start event")
+
+    def _check_cycles(self, flows: list[Any]) -> None:
+        """A loop of sequence flows must pass a deciding gateway (exclusive, inclusive or
+        event-based): one without any never ends, and the library cannot even plan it."""
+        deciding = {"exclusiveGateway", "inclusiveGateway", "eventBasedGateway"}
+        graph: dict[str, list[str]] = {}
+        for f in flows:
+            src, dst = f.get("sourceRef", ""), f.get("targetRef", "")
+            if src in self.nodes and dst in self.nodes and \
+                    _local(self.nodes[src]) not in deciding:
+                graph.setdefault(src, []).append(dst)
+        state: dict[str, int] = {}  # 1: on the path, 2: done
+
+        def visit(node: str, path: list[str]) -> list[str] | None:
+            state[node] = 1
+            for nxt in graph.get(node, ()):
+                if _local(self.nodes[nxt]) in deciding:
+                    continue
+                if state.get(nxt) == 1:
+                    return path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
+                if nxt not in state:
+                    found = visit(nxt, path + [nxt])
+                    if found:
+                        return found
+            state[node] = 2
+            return None
+
+        for start in list(graph):
+            if start not in state:
+                cycle = visit(start, [start])
+                if cycle:
+                    self.error(self.nodes[cycle[0]], "the flow loops back without a deciding "
+                               f"gateway ({' → '.join(cycle)}); route the loop through an "
+                               "exclusive gateway with a way out")
+                    return
+
+    def _collect(self, container: Any, flows: list[Any], nodes: list[tuple[str, Any]]) -> None:
+        """Register the elements of a process or sub-process (sub-processes recursively)."""
+        for el in container:
             kind = _local(el)
             if not kind or kind in DECORATION:
                 continue
             eid = el.get("id")
+            if kind == "dataStoreReference":
+                self.error(el, f"data store {eid} is not supported; keep the data in the "
+                               "process variables or read it with a service task")
+                continue
             if kind not in SUPPORTED:
                 name = f"element {eid}" if eid else "an element"
                 self.error(el, f"{name} of type bpmn:{kind} is not supported")
                 if eid:
                     self.nodes.setdefault(eid, el)  # so its flows are not reported again
+                    self.container.setdefault(eid, container)
                 continue
             if not eid:
                 self.error(el, f"bpmn:{kind} on line {el.sourceline} has no id", "")
@@ -247,39 +410,82 @@ class _ProcessChecker:
             if eid in self.nodes:
                 self.error(el, f"id '{eid}' is used twice")
                 continue
-            if eid in RESERVED_IDS or eid.endswith(".EndJoin") or "BoundaryEvent" in eid:
+            if eid in RESERVED_IDS or eid.endswith((".EndJoin", ".BoundaryEventSplit",
+                                                    ".BoundaryEventJoin")) \
+                    or "[child]" in eid:
                 self.error(el, f"id '{eid}' is reserved by the engine; rename the element")
             self.nodes[eid] = el
+            self.container[eid] = container
             if kind == "sequenceFlow":
                 flows.append(el)
             else:
-                self._check_node(kind, el)
-        for flow in flows:
-            self._check_flow(flow)
-        if not any(_local(el) == "startEvent" for el in self.nodes.values()):
-            self.error(self.process, "the process has no start event")
+                nodes.append((kind, el))
+            if kind == "subProcess":
+                self._collect(el, flows, nodes)
+
+    def _in_event_subprocess(self, el: Any) -> bool:
+        parent = self.container.get(el.get("id", ""))
+        return parent is not None and _local(parent) == "subProcess" \
+            and parent.get("triggeredByEvent") == "true"
+
+    def _io_associations(self, el: Any) -> None:
+        """Data associations to a task's own ioSpecification inputs/outputs: the library
+        cannot map them (tasks see the whole process data)."""
+        io = el.find(f"{B}ioSpecification")
+        if io is None:
+            return
+        own = {c.get("id") for c in io if _local(c) in ("dataInput", "dataOutput")}
+        for assoc in el:
+            if _local(assoc) not in ("dataInputAssociation", "dataOutputAssociation"):
+                continue
+            refs = {(r.text or "").strip() for r in assoc
+                    if _local(r) in ("sourceRef", "targetRef")}
+            if refs & own:
+                self.error(el, "mapping data to the task's own inputs/outputs "
+                               "(ioSpecification) is not supported; tasks see the whole "
+                               "process data")
+                return
 
     def _check_node(self, kind: str, el: Any) -> None:
+        self._io_associations(el)
+        allowed = EVENT_DEFINITIONS.get(kind, set())
+        if kind == "startEvent" and self._in_event_subprocess(el):
+            allowed = EVENT_SUBPROCESS_STARTS
+        elif kind == "startEvent" and self.container.get(el.get("id")) is not self.process:
+            allowed = set()  # an embedded sub-process starts with a none start event
+        if el.get("isForCompensation") == "true":
+            self.error(el, f"element {el.get('id')}: {COMPENSATION}")
         for child in el:
             ckind = _local(child)
-            if ckind in ("standardLoopCharacteristics", "multiInstanceLoopCharacteristics"):
-                self.error(el, f"loops on {el.get('id')} are not supported")
-            elif ckind.endswith("EventDefinition") and ckind not in EVENT_DEFINITIONS.get(kind,
-                                                                                          ()):
+            if ckind == "standardLoopCharacteristics":
+                self._loop(el, child)
+            elif ckind == "multiInstanceLoopCharacteristics":
+                self._multi_instance(el, child)
+            elif ckind == "compensateEventDefinition":
+                self.error(el, f"element {el.get('id')}: {COMPENSATION}")
+            elif ckind.endswith("EventDefinition") and ckind not in allowed:
                 self.error(el, f"element {el.get('id')} of type bpmn:{kind} with "
                                f"bpmn:{ckind} is not supported")
-            elif ckind == "messageEventDefinition":
+            elif ckind == MESSAGE:
                 self._message(el, child, kind)
-            elif ckind == "timerEventDefinition":
+            elif ckind == TIMER:
                 self._timer(el, kind)
+            elif ckind in (ERROR, ESCALATION, SIGNAL):
+                self._ref(el, child, ckind, kind)
+            elif ckind == CONDITIONAL:
+                self._conditional(el, child)
         definitions = [c for c in el if _local(c).endswith("EventDefinition")]
-        if kind == "startEvent" and not definitions:
+        if kind == "startEvent" and not definitions \
+                and self.container.get(el.get("id")) is self.process:
             self.manual_start = True
+        if kind == "startEvent" and not definitions and self._in_event_subprocess(el):
+            self.error(el, f"the start event {el.get('id')} of an event sub-process needs a "
+                           "message, error, escalation or signal definition")
         if kind == "intermediateCatchEvent" and not definitions:
-            self.error(el, f"intermediate event {el.get('id')} needs a message or timer "
-                           "definition")
+            self.error(el, f"intermediate event {el.get('id')} needs a message, timer, signal "
+                           "or conditional definition")
         if kind == "boundaryEvent" and not definitions:
-            self.error(el, f"boundary event {el.get('id')} needs a timer definition")
+            self.error(el, f"boundary event {el.get('id')} needs an event definition")
         if kind != "startEvent" and ext.read_selection(el, ext.Problems()) is not None:
             self.error(el, "marshrut:select belongs on a timer start event")
         if len(definitions) > 1:
@@ -288,6 +494,80 @@ class _ProcessChecker:
         if check is not None:
             check(el)
 
+    def _loop(self, el: Any, loop: Any) -> None:
+        eid = el.get("id")
+        if _local(el) not in ACTIVITIES:
+            self.error(el, f"only activities can loop; {eid} is a bpmn:{_local(el)}")
+            return
+        maximum = (loop.get("loopMaximum") or "").strip()
+        if not maximum.isdigit() or int(maximum) < 1:
+            self.error(el, f"the loop of {eid} needs loopMaximum, a whole number of at least 1 "
+                           "(a limit, so a loop cannot run for ever)")
+        cond = loop.find(f"{B}loopCondition")
+        if cond is not None and (cond.text or "").strip():
+            self.c._expr(cond.text, eid, "loop condition", self.errors, el.sourceline)
+
+    def _multi_instance(self, el: Any, loop: Any) -> None:
+        eid = el.get("id")
+        if _local(el) not in ACTIVITIES:
+            self.error(el, f"only activities can be multi-instance; {eid} is a "
+                           f"bpmn:{_local(el)}")
+            return
+        seq = (loop.get("isSequential") or "false").strip().lower()
+        if seq not in ("true", "false"):
+            self.error(el, f"isSequential of {eid} must be true or false, not '{seq}'")
+        card = loop.find(f"{B}loopCardinality")
+        ref = loop.find(f"{B}loopDataInputRef")
+        item = loop.find(f"{B}inputDataItem")
+        if (card is None) == (ref is None):
+            self.error(el, f"multi-instance {eid} needs exactly one of loopCardinality (how "
+                           "many times) or loopDataInputRef (the list in the data to go over)")
+        if card is not None:
+            if not (card.text or "").strip():
+                self.error(el, f"the loopCardinality of {eid} is empty")
+            else:
+                self.c._expr(card.text, eid, "loop cardinality", self.errors, el.sourceline)
+        if ref is not None:
+            if not (ref.text or "").strip().isidentifier():
+                self.error(el, f"loopDataInputRef of {eid} must name a variable of the data "
+                               f"(e.g. products), not '{(ref.text or '').strip()}'")
+            if item is None or not (item.get("name") or item.get("id") or "").strip():
+                self.error(el, f"multi-instance {eid} needs an inputDataItem naming the "
+                               "variable that holds the current element (e.g. product)")
+        out = loop.find(f"{B}loopDataOutputRef")
+        out_item = loop.find(f"{B}outputDataItem")
+        if (out is None) != (out_item is None):
+            self.error(el, f"multi-instance {eid}: loopDataOutputRef and outputDataItem go "
+                           "together (the result list and the variable each instance sets)")
+        done = loop.find(f"{B}completionCondition")
+        if done is not None and (done.text or "").strip():
+            self.c._expr(done.text, eid, "completion condition", self.errors, el.sourceline)
+
+    def _ref(self, el: Any, definition: Any, ckind: str, kind: str) -> None:
+        """Error, escalation and signal events refer to a bpmn:error/escalation/signal."""
+        tag = ckind[:-len("EventDefinition")]
+        attr = f"{tag}Ref"
+        ref = definition.get(attr)
+        if not ref:
+            if ckind == SIGNAL or kind not in ("boundaryEvent", "startEvent"):
+                self.error(el, f"the {tag} event {el.get('id')} refers to no bpmn:{tag} "
+                               f"({attr})")
+            return  # a catching error/escalation event without a ref catches every code
+        target = next((m for m in self.root.iter(f"{B}{tag}") if m.get("id") == ref), None)
+        if target is None:
+            self.error(el, f"the {tag} event {el.get('id')} refers to bpmn:{tag} '{ref}', "
+                           "which the file does not define")
+        elif ckind == SIGNAL and not (target.get("name") or "").strip():
+            self.error(el, f"bpmn:signal {ref} has no name")
+
+    def _conditional(self, el: Any, definition: Any) -> None:
+        self.catches.append("*")
+        cond = definition.find(f"{B}condition")
+        if cond is None or not (cond.text or "").strip():
+            self.error(el, f"the conditional event {el.get('id')} has no condition")
+        else:
+            self.c._expr(cond.text, el.get("id"), "condition", self.errors, el.sourceline)
+
     def _message(self, el: Any, definition: Any, kind: str) -> None:
         ref = definition.get("messageRef")
         message = next((m for m in self.root.iter(f"{B}message") if m.get("id") == ref), None)
@@ -295,7 +575,10 @@ class _ProcessChecker:
             self.error(el, f"the message event {el.get('id')} refers to no bpmn:message")
         elif not (message.get("name") or "").strip():
             self.error(el, f"bpmn:message {ref} has no name (the CRM event, e.g. deal.created)")
-        elif kind == "startEvent":
+        elif kind in ("intermediateCatchEvent", "boundaryEvent") \
+                or (kind == "startEvent" and self._in_event_subprocess(el)):
+            self.catches.append(message.get("name"))
+        elif kind == "startEvent" and self.container.get(el.get("id")) is self.process:
             if message.get("name") in self.triggers:
                 self.error(el, f"two start events react to '{message.get('name')}'")
             self.triggers.append(message.get("name"))
@@ -320,6 +603,9 @@ class _ProcessChecker:
             "select": selection.to_dict() if selection is not None else None})
 
     def _check_startEvent(self, el: Any) -> None:
+        eid = el.get("id")
+        if not any(f.get("sourceRef") == eid for f in self.process.iter(f"{B}sequenceFlow")):
+            self.error(el, f"start event {eid} has no outgoing sequence flow")
         timer = el.find(f"{B}timerEventDefinition") is not None
         if not timer and ext.read_selection(el, ext.Problems()) is not None:
             self.error(el, "marshrut:select belongs on a timer start event")
@@ -327,18 +613,77 @@ class _ProcessChecker:
     def _check_boundaryEvent(self, el: Any) -> None:
         eid = el.get("id")
         ref = el.get("attachedToRef")
-        host = next((c for c in self.process if ref and c.get("id") == ref), None)
-        if host is None:
+        host = self.nodes.get(ref or "")
+        definition = next((_local(c) for c in el if _local(c).endswith("EventDefinition")), "")
+        if host is None or self.container.get(ref) is not self.container.get(eid):
             self.error(el, f"boundary event {eid} is attached to no element of the process "
                            "(attachedToRef)")
-        elif _local(host) != "userTask":
+        elif definition in BOUNDARY_HOSTS and _local(host) not in BOUNDARY_HOSTS[definition]:
+            kinds = ", ".join(f"bpmn:{k}" for k in sorted(BOUNDARY_HOSTS[definition]))
+            what = definition[:-len("EventDefinition")]
             self.error(el, f"boundary event {eid} is attached to a bpmn:{_local(host)}; "
-                           "boundary timers are supported on user tasks only")
+                           f"boundary {what} events are supported on {kinds}")
         cancel = (el.get("cancelActivity") or "true").strip().lower()
         if cancel not in ("true", "false"):
             self.error(el, f"cancelActivity of {eid} must be true or false, not '{cancel}'")
-        if any(f.get("targetRef") == eid for f in self.process.iterfind(f"{B}sequenceFlow")):
+        elif cancel == "false" and definition == ERROR:
+            self.error(el, f"error boundary event {eid} always interrupts its activity; "
+                           "remove cancelActivity=\"false\"")
+        if any(f.get("targetRef") == eid for f in self.process.iter(f"{B}sequenceFlow")):
             self.error(el, f"boundary event {eid} cannot have incoming sequence flows")
+
+    def _check_subProcess(self, el: Any) -> None:
+        eid = el.get("id")
+        starts = [c for c in el if _local(c) == "startEvent"]
+        flows = [f for f in self.process.iter(f"{B}sequenceFlow")
+                 if eid in (f.get("sourceRef"), f.get("targetRef"))]
+        if el.get("triggeredByEvent") == "true":
+            if self.container.get(eid) is not self.process:
+                self.error(el, f"event sub-process {eid} must be drawn at the process level, "
+                               "not inside another sub-process")
+            if len(starts) != 1:
+                self.error(el, f"event sub-process {eid} needs exactly one start event")
+            if flows:
+                self.error(el, f"event sub-process {eid} cannot have sequence flows in or out; "
+                               "its start event triggers it")
+            if any(_local(c) == "boundaryEvent" and c.get("attachedToRef") == eid
+                   for c in self.process.iter()):
+                self.error(el, f"event sub-process {eid} cannot have boundary events")
+        elif not starts:
+            self.error(el, f"sub-process {eid} has no start event")
+        elif len(starts) > 1:
+            self.error(el, f"sub-process {eid} has several start events; give it one")
+        if starts and not any(_local(c) == "endEvent" for c in el):
+            self.error(el, f"sub-process {eid} has no end event")
+
+    def _check_callActivity(self, el: Any) -> None:
+        called = (el.get("calledElement") or "").strip()
+        if not called:
+            self.error(el, f"call activity {el.get('id')} names no process (calledElement)")
+        elif called == self.process.get("id"):
+            self.error(el, f"call activity {el.get('id')} calls its own process")
+        else:
+            self.calls.append((el, called))
+
+    def _check_sendTask(self, el: Any) -> None:
+        self._task_message(el)
+
+    def _check_receiveTask(self, el: Any) -> None:
+        self._task_message(el)
+
+    def _task_message(self, el: Any) -> None:
+        ref = el.get("messageRef")
+        message = next((m for m in self.root.iter(f"{B}message") if m.get("id") == ref), None)
+        if not ref or message is None:
+            self.error(el, f"bpmn:{_local(el)} {el.get('id')} refers to no bpmn:message "
+                           "(messageRef)")
+        elif not (message.get("name") or "").strip():
+            self.error(el, f"bpmn:message {ref} has no name")
+        elif _local(el) == "receiveTask":
+            self.catches.append(message.get("name"))
+
+    def _check_manualTask(self, el: Any) -> None:
+        self._check_userTask(el)
 
     def _check_userTask(self, el: Any) -> None:
         problems = ext.Problems()
@@ -385,6 +730,13 @@ class _ProcessChecker:
         fid = flow.get("id")
         src, dst = self.nodes.get(flow.get("sourceRef", "")), self.nodes.get(
             flow.get("targetRef", ""))
+        here = self.container.get(fid)
+        if src is not None and dst is not None and (
+                self.container.get(src.get("id")) is not here
+                or self.container.get(dst.get("id")) is not here):
+            self.error(flow, f"sequence flow {fid} crosses the border of a sub-process; "
+                             "connect elements inside the same (sub-)process")
+            return
         if src is None or dst is None:
             self.error(flow, f"sequence flow {fid} must connect two elements of the process")
             return
@@ -410,7 +762,7 @@ class _ProcessChecker:
         self._check_gateway(el)
 
     def _check_gateway(self, el: Any) -> None:
-        outgoing = [f for f in self.process.iterfind(f"{B}sequenceFlow")
+        outgoing = [f for f in self.process.iter(f"{B}sequenceFlow")
                     if f.get("sourceRef") == el.get("id")]
         default = el.get("default")
         if default and default not in {f.get("id") for f in outgoing}:

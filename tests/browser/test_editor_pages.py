@@ -88,3 +88,47 @@ def test_import_a_bpmn_file_and_export_it_again(page, org, tmp_path):
     page.locator("#import-process input[type=file]").set_input_files(str(source))
     page.locator("#import-process button[type=submit]").click()
     expect(page.locator(".flash-error")).to_contain_text("imported_rule")
+
+
+MI_PROCESS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+                  xmlns:marshrut="http://marshrut.dev/schema/bpmn/1.0" id="D" targetNamespace="t">
+  <bpmn:process id="call_each" name="Call each contact" isExecutable="true">
+    <bpmn:startEvent id="Start_1"/>
+    <bpmn:sequenceFlow id="F1" sourceRef="Start_1" targetRef="Sub"/>
+    <bpmn:subProcess id="Sub">
+      <bpmn:startEvent id="Sub_start"/>
+      <bpmn:sequenceFlow id="S1" sourceRef="Sub_start" targetRef="Call"/>
+      <bpmn:userTask id="Call" name="Call" marshrut:assignment="user" marshrut:assignee="m1@test.local">
+        <bpmn:multiInstanceLoopCharacteristics isSequential="true">
+          <bpmn:loopDataInputRef>contacts</bpmn:loopDataInputRef>
+          <bpmn:inputDataItem id="contact" name="contact"/>
+        </bpmn:multiInstanceLoopCharacteristics>
+      </bpmn:userTask>
+      <bpmn:sequenceFlow id="S2" sourceRef="Call" targetRef="Sub_end"/>
+      <bpmn:endEvent id="Sub_end"/>
+    </bpmn:subProcess>
+    <bpmn:sequenceFlow id="F2" sourceRef="Sub" targetRef="End_1"/>
+    <bpmn:endEvent id="End_1"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_the_viewer_draws_sub_process_and_multi_instance_progress(page, app, db, org):
+    from engine.ports import StartRequest
+    engine = app.extensions["engine"]
+    d = engine.deploy(db, MI_PROCESS)
+    inst = engine.start(db, d, StartRequest({"contacts": [{"n": 1}, {"n": 2}, {"n": 3}]}))
+    [task] = engine.tasks(db, instance_id=inst.id)
+    engine.complete(db, task.id, org.m1.id, {})
+    db.commit()
+    login(page, "admin@test.local")
+    page.goto(f"/processes/instances/{inst.id}")
+    wait_viewer(page)
+    expect(page.locator('.marshrut-count.progress[data-element="Call"]')).to_have_text("1/3")
+    # inside the sub-process (drawn on its own plane when the file has no layout)
+    assert page.evaluate("window.marshrutViewer.viewer.get('canvas')"
+                         ".hasMarker('Sub_start', 'done')")
+    assert page.evaluate("window.marshrutViewer.viewer.get('canvas')"
+                         ".hasMarker('Call', 'active')")
+    assert page.console_errors == []

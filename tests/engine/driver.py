@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnEvent
-from SpiffWorkflow.bpmn.specs.defaults import UserTask
+from SpiffWorkflow.bpmn.specs.defaults import ManualTask, UserTask
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.util.task import TaskState
 
@@ -100,7 +100,8 @@ class Driver:
         kind, target, data = action
         if kind == "complete":
             [task] = [t for t in self.wf.get_tasks(state=TaskState.READY, manual=True)
-                      if isinstance(t.task_spec, UserTask) and t.task_spec.bpmn_id == target]
+                      if isinstance(t.task_spec, UserTask | ManualTask)
+                      and t.task_spec.bpmn_id == target]
             task.set_data(**data)
             task.run()
             self._seen(task)

@@ -88,15 +88,34 @@ def test_valid_definitions_deploy_and_validate_clean(engine, db):
     ('<bpmn:scriptTask id="T1"/>', "T1", "has no script"),
     ('<bpmn:businessRuleTask id="T1" marshrut:decision="nope"/>', "T1",
      "decision 'nope' is not in the uploaded DMN files"),
-    ('<bpmn:subProcess id="T1"/>', "T1", "element T1 of type bpmn:subProcess is not supported"),
-    ('<bpmn:sendTask id="T1"/>', "T1", "element T1 of type bpmn:sendTask is not supported"),
-    ('<bpmn:task id="T1"/>', "T1", "element T1 of type bpmn:task is not supported"),
+    ('<bpmn:subProcess id="T1"/>', "T1", "sub-process T1 has no start event"),
+    ('<bpmn:sendTask id="T1"/>', "T1", "bpmn:sendTask T1 refers to no bpmn:message"),
+    ('<bpmn:transaction id="T1"/>', "T1", "element T1 of type bpmn:transaction is not "
+                                          "supported"),
     ('<bpmn:intermediateCatchEvent id="T1"><bpmn:signalEventDefinition/>'
-     '</bpmn:intermediateCatchEvent>', "T1", "with bpmn:signalEventDefinition is not supported"),
+     '</bpmn:intermediateCatchEvent>', "T1", "the signal event T1 refers to no bpmn:signal"),
+    ('<bpmn:intermediateCatchEvent id="T1"><bpmn:linkEventDefinition/>'
+     '</bpmn:intermediateCatchEvent>', "T1", "with bpmn:linkEventDefinition is not supported"),
+    ('<bpmn:intermediateThrowEvent id="T1"><bpmn:compensateEventDefinition/>'
+     '</bpmn:intermediateThrowEvent>', "T1", "compensation is not supported"),
+    ('<bpmn:intermediateCatchEvent id="T1"><bpmn:conditionalEventDefinition><bpmn:condition>'
+     'deal.__class__</bpmn:condition></bpmn:conditionalEventDefinition>'
+     '</bpmn:intermediateCatchEvent>', "T1", "condition"),
     ('<bpmn:intermediateCatchEvent id="T1"><bpmn:timerEventDefinition/>'
      '</bpmn:intermediateCatchEvent>', "T1", "the timer needs exactly one of timeDuration"),
     ('<bpmn:userTask id="T1" marshrut:assignment="responsible"><bpmn:multiInstanceLoopCharact'
-     'eristics/></bpmn:userTask>', "T1", "loops on T1 are not supported"),
+     'eristics/></bpmn:userTask>', "T1", "needs exactly one of loopCardinality"),
+    ('<bpmn:userTask id="T1" marshrut:assignment="responsible"><bpmn:multiInstanceLoopCharact'
+     'eristics><bpmn:loopDataInputRef>deal.rows</bpmn:loopDataInputRef>'
+     '</bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>', "T1",
+     "must name a variable of the data"),
+    ('<bpmn:userTask id="T1" marshrut:assignment="responsible"><bpmn:multiInstanceLoopCharact'
+     'eristics><bpmn:loopDataInputRef>rows</bpmn:loopDataInputRef>'
+     '</bpmn:multiInstanceLoopCharacteristics></bpmn:userTask>', "T1",
+     "needs an inputDataItem"),
+    ('<bpmn:scriptTask id="T1"><bpmn:script>x = 1</bpmn:script>'
+     '<bpmn:standardLoopCharacteristics/></bpmn:scriptTask>', "T1", "needs loopMaximum"),
+    ('<bpmn:callActivity id="T1"/>', "T1", "names no process (calledElement)"),
 ])
 def test_each_problem_names_its_element(engine, db, task, element, message):
     errors = errors_of(engine, db, process(chain(task)))

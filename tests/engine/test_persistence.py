@@ -39,6 +39,17 @@ SCENARIOS = {
                                  [["timer", "Escalate", {}],
                                   ["complete", "Approve_head", {"ok": False}]]),
     "timer-gateway": ("timer_gateway.bpmn", (), {}, None, [["timer", "Timeout", {}]]),
+    "plain-manual-sub": ("plain_manual_sub.bpmn", (), deal(), None,
+                         [["complete", "Print", {}], ["complete", "Approve", {}]]),
+    "events-inside-reply": ("events_inside.bpmn", (), deal(), None,
+                            [["message", "client.replied", {"reply": "yes"}],
+                             ["complete", "Tell_head", {}]]),
+    "events-inside-cancel": ("events_inside.bpmn", (), deal(), None,
+                             [["message", "deal.cancelled", {"why": "gone"}]]),
+    "subprocess-error-end": ("subprocess_error.bpmn", (), deal("5000000"), None,
+                             [["complete", "Call_client", {}]]),
+    "await-offer": ("await_offer.bpmn", (), {}, None,
+                    [["message", "offer.approved", {"message": {"data": {"discount": 3}}}]]),
     "dmn": ("dmn_routing.bpmn", ("approver_role.dmn",),
             {"deal": {"amount": "2000000", "company": {"kind": "corporate"}}}, None,
             [["complete", "Head_approval", {}]]),
@@ -114,6 +125,17 @@ def freeze_all() -> None:  # pragma: no cover
            {"deal": {"amount": "10", "company": {"kind": "retail"}}}, None, [],
            [["complete", "Manager_approval", {}]],
            {"approver": "sales_manager", "band": "small (0k)"}, "End_done")
+    freeze_bpmn_coverage()
+
+
+def freeze_bpmn_coverage() -> None:  # pragma: no cover
+    """The fixtures of sub-processes, manual tasks and events inside an instance."""
+    freeze("sub-process-manual-waiting", "plain_manual_sub.bpmn", (), deal(), None, [],
+           [["complete", "Print", {}], ["complete", "Approve", {}]],
+           {"prepared": 1}, "End_1")
+    freeze("events-inside-waiting", "events_inside.bpmn", (), deal(), None, [],
+           [["message", "client.replied", {"reply": "yes"}], ["complete", "Tell_head", {}]],
+           {"signalled": True, "reply": "yes"}, "Head_told")
 
 
 # ------------------------------------------------------------------ engine storage

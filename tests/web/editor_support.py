@@ -5,8 +5,10 @@ import re
 from pathlib import Path
 from xml.sax.saxutils import escape, quoteattr
 
-#: The MIWG reference models; CI lays shared/ beside the clone.
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus" / "miwg"
+#: The MIWG reference models; CI lays shared/ beside the clone (a worktree finds it further up).
+CORPUS = next((p / "shared" / "corpus" / "miwg" for p in Path(__file__).resolve().parents[3:]
+               if (p / "shared" / "corpus" / "miwg").is_dir()),
+              Path(__file__).resolve().parents[3] / "shared" / "corpus" / "miwg")
 MIWG_FILES = sorted(p.name for p in CORPUS.glob("*.bpmn"))
 
 

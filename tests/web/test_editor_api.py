@@ -279,3 +279,37 @@ def test_two_first_saves_of_one_key_one_is_a_conflict(app, db, org, monkeypatch)
     db.rollback()
     monkeypatch.undo()
     assert db.scalars(select(ProcessDraft)).one().revision == 1
+
+
+# --- migration ------------------------------------------------------------------------------
+
+def test_migrate_running_instances_dry_run_first_then_for_real(app, db, org):
+    admin = api_for(app, db, org.admin)
+    assert admin.post("/api/v1/editor/deploy", {"bpmn_xml": approval()}).status_code == 201
+    make_deal(db, org.m1, amount="600000")
+    db.commit()
+    v2 = admin.post("/api/v1/editor/deploy", {"bpmn_xml": approval(service=True).replace(
+        "Task_Approve", "Task_Approve_v2")}).get_json()
+    path = f"/api/v1/process-definitions/{v2['id']}/migrate"
+
+    manager = api_for(app, db, org.m1)
+    assert manager.post(path, {}).status_code == 403
+    assert admin.post(path, {"dry_run": "no"}).status_code == 422
+    assert admin.post(path, {"mapping": {"a": 1}}).status_code == 422
+
+    dry = admin.post(path, {}).get_json()
+    [item] = dry["items"]
+    assert (dry["dry_run"], dry["movable"], item["problems"]) == (
+        True, 0, ["Task_Approve: v2 has no element Task_Approve; map it to one"])
+    mapping = {"Task_Approve": "Task_Approve_v2"}
+    dry = admin.post(path, {"mapping": mapping}).get_json()
+    assert (dry["movable"], dry["migrated"]) == (1, 0)
+    done = admin.post(path, {"mapping": mapping, "dry_run": False}).get_json()
+    assert (done["movable"], done["migrated"]) == (1, 1)
+    db.rollback()
+    inst = db.get(ProcessInstance, item["instance_id"])
+    assert inst.definition_id == v2["id"]
+    [task] = db.scalars(select(ProcessTask).where(ProcessTask.instance_id == inst.id)).all()
+    assert task.element_id == "Task_Approve_v2"
+    again = admin.post(path, {"mapping": mapping}).get_json()
+    assert again["items"] == []  # nothing left on other versions

@@ -349,3 +349,46 @@ def instance_trace_view(instance_id: int) -> Any:
     definition = _engine().definition(db, inst.definition_id)
     return instance_trace(db, inst, definition.bpmn_xml)
 
+
+
+# --- instance migration ------------------------------------------------------------------------
+
+@api_route("/process-definitions/<id:definition_id>/migrate", methods=("POST",), tag=TAG,
+           response=OBJ, body=OBJ,
+           summary="Move running instances to this version (a dry run unless dry_run is false)")
+def definition_migrate(definition_id: int) -> Any:
+    """Body: ``{"instance_ids": [...], "mapping": {old element id: new element id},
+    "dry_run": true}``; answers one report per instance (``engine.migration``). Without
+    ``instance_ids`` every running instance of the other versions of the process is taken."""
+    from engine.migration import migrate
+
+    body = json_body()
+    only_keys(body, ("instance_ids", "mapping", "dry_run"), "a migration")
+    db, actor = db_actor()
+    actor.require_flag("design_processes")
+    target = _engine().definition(db, definition_id)
+    dry = body.get("dry_run", True)
+    if not isinstance(dry, bool):
+        raise ValidationFailed({"dry_run": "must be true or false"})
+    mapping = body.get("mapping") or {}
+    if not isinstance(mapping, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+        raise ValidationFailed({"mapping": "must map element ids to element ids"})
+    ids = body.get("instance_ids")
+    if ids is None:
+        ids = list(db.scalars(
+            select(ProcessInstance.id).join(ProcessDefinition)
+            .where(ProcessDefinition.key == target.key, ProcessDefinition.id != target.id,
+                   ProcessInstance.status.in_(Status.OPEN))
+            .order_by(ProcessInstance.id)))
+    elif not isinstance(ids, list) or len(ids) > 1000:
+        raise ValidationFailed({"instance_ids": "must be a list of at most 1000 ids"})
+    else:
+        ids = [check_id(i, "instance_ids") for i in ids]
+    reports = migrate(_engine(), db, ids, target, mapping, dry_run=dry,
+                      user_id=actor.user_id)
+    if not dry:
+        commit()
+    return {"dry_run": dry, "to_version": target.version, "items": reports,
+            "movable": sum(r["ok"] for r in reports),
+            "migrated": sum(r["migrated"] for r in reports)}

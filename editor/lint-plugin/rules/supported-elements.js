@@ -1,38 +1,71 @@
 // What engine/validation.py runs: anything else inside an executable process is refused on
-// deploy, so say so while drawing.
+// deploy, so say so while drawing. Keep in step with SUPPORTED, EVENT_DEFINITIONS and
+// BOUNDARY_HOSTS there.
 const { is, isAny } = require('bpmnlint-utils');
 
-const SUPPORTED = [ 'bpmn:StartEvent', 'bpmn:EndEvent', 'bpmn:UserTask', 'bpmn:ServiceTask',
-  'bpmn:ScriptTask', 'bpmn:BusinessRuleTask', 'bpmn:ExclusiveGateway', 'bpmn:InclusiveGateway',
-  'bpmn:ParallelGateway', 'bpmn:EventBasedGateway', 'bpmn:IntermediateCatchEvent',
-  'bpmn:BoundaryEvent', 'bpmn:SequenceFlow' ];
+const ACTIVITIES = [ 'bpmn:Task', 'bpmn:UserTask', 'bpmn:ManualTask', 'bpmn:ServiceTask',
+  'bpmn:ScriptTask', 'bpmn:BusinessRuleTask', 'bpmn:SendTask', 'bpmn:ReceiveTask',
+  'bpmn:SubProcess', 'bpmn:CallActivity' ];
+const SUPPORTED = ACTIVITIES.concat([ 'bpmn:StartEvent', 'bpmn:EndEvent',
+  'bpmn:ExclusiveGateway', 'bpmn:InclusiveGateway', 'bpmn:ParallelGateway',
+  'bpmn:EventBasedGateway', 'bpmn:IntermediateCatchEvent', 'bpmn:IntermediateThrowEvent',
+  'bpmn:BoundaryEvent', 'bpmn:SequenceFlow', 'bpmn:DataObject', 'bpmn:DataObjectReference' ]);
+const MESSAGE = 'bpmn:MessageEventDefinition', TIMER = 'bpmn:TimerEventDefinition',
+  ERROR = 'bpmn:ErrorEventDefinition', ESCALATION = 'bpmn:EscalationEventDefinition',
+  SIGNAL = 'bpmn:SignalEventDefinition', CONDITIONAL = 'bpmn:ConditionalEventDefinition';
 const EVENT_DEFINITIONS = {
-  'bpmn:StartEvent': [ 'bpmn:MessageEventDefinition', 'bpmn:TimerEventDefinition' ],
-  'bpmn:EndEvent': [ 'bpmn:TerminateEventDefinition' ],
-  'bpmn:IntermediateCatchEvent': [ 'bpmn:MessageEventDefinition', 'bpmn:TimerEventDefinition' ],
-  'bpmn:BoundaryEvent': [ 'bpmn:TimerEventDefinition' ]
+  'bpmn:StartEvent': [ MESSAGE, TIMER ],
+  'bpmn:EndEvent': [ 'bpmn:TerminateEventDefinition', ERROR, ESCALATION, SIGNAL, MESSAGE ],
+  'bpmn:IntermediateCatchEvent': [ MESSAGE, TIMER, SIGNAL, CONDITIONAL ],
+  'bpmn:IntermediateThrowEvent': [ MESSAGE, SIGNAL, ESCALATION ],
+  'bpmn:BoundaryEvent': [ TIMER, ERROR, ESCALATION, MESSAGE, SIGNAL, CONDITIONAL ]
 };
+const EVENT_SUBPROCESS_STARTS = [ MESSAGE, ERROR, ESCALATION, SIGNAL ];
+const WAITING = [ 'bpmn:UserTask', 'bpmn:ManualTask', 'bpmn:SubProcess', 'bpmn:ReceiveTask',
+  'bpmn:CallActivity' ];
+const BOUNDARY_HOSTS = {
+  [TIMER]: WAITING, [MESSAGE]: WAITING, [SIGNAL]: WAITING, [CONDITIONAL]: WAITING,
+  [ERROR]: [ 'bpmn:ServiceTask', 'bpmn:SubProcess', 'bpmn:CallActivity' ],
+  [ESCALATION]: [ 'bpmn:SubProcess', 'bpmn:CallActivity' ]
+};
+const COMPENSATION = 'Compensation is not supported; model the undo steps as ordinary tasks';
+
+function short(type) { return type.replace('bpmn:', ''); }
 
 module.exports = function() {
   function check(node, reporter) {
-    if (!is(node, 'bpmn:FlowElement') || !node.$parent || !is(node.$parent, 'bpmn:Process')) {
+    const parent = node.$parent;
+    if (!is(node, 'bpmn:FlowElement') || !parent || !isAny(parent, [ 'bpmn:Process', 'bpmn:SubProcess' ])) {
       return;
     }
-    if (!isAny(node, SUPPORTED)) {
-      reporter.report(node.id, 'The engine cannot run a ' + node.$type.replace('bpmn:', ''));
+    if (!SUPPORTED.includes(node.$type)) {  // exact: a Transaction is a SubProcess too
+      reporter.report(node.id, 'The engine cannot run a ' + short(node.$type));
       return;
     }
-    if (is(node, 'bpmn:BoundaryEvent') && !is(node.attachedToRef, 'bpmn:UserTask')) {
-      reporter.report(node.id, 'Timers can be attached to user tasks only');
+    if (node.isForCompensation) reporter.report(node.id, COMPENSATION);
+    const loop = node.loopCharacteristics;
+    if (loop && is(loop, 'bpmn:StandardLoopCharacteristics') && !(loop.loopMaximum > 0)) {
+      reporter.report(node.id, 'A loop needs a maximum number of iterations (loopMaximum)');
     }
-    if (node.loopCharacteristics) {
-      reporter.report(node.id, 'Loops are not supported');
+    if (loop && is(loop, 'bpmn:MultiInstanceLoopCharacteristics') &&
+        !loop.loopCardinality === !loop.loopDataInputRef) {
+      reporter.report(node.id, 'Multi-instance needs a collection to go over or a cardinality');
+    }
+    const inEventSub = is(parent, 'bpmn:SubProcess') && parent.triggeredByEvent;
+    let allowed = EVENT_DEFINITIONS[node.$type] || [];
+    if (is(node, 'bpmn:StartEvent') && is(parent, 'bpmn:SubProcess')) {
+      allowed = inEventSub ? EVENT_SUBPROCESS_STARTS : [];
     }
     for (const definition of node.eventDefinitions || []) {
-      const allowed = EVENT_DEFINITIONS[node.$type] || [];
-      if (!allowed.includes(definition.$type)) {
-        reporter.report(node.id, 'The engine cannot run a ' +
-          definition.$type.replace('bpmn:', '') + ' here');
+      if (is(definition, 'bpmn:CompensateEventDefinition')) {
+        reporter.report(node.id, COMPENSATION);
+      } else if (!allowed.includes(definition.$type)) {
+        reporter.report(node.id, 'The engine cannot run a ' + short(definition.$type) + ' here');
+      } else if (is(node, 'bpmn:BoundaryEvent') && node.attachedToRef &&
+                 !(BOUNDARY_HOSTS[definition.$type] || []).includes(node.attachedToRef.$type)) {
+        reporter.report(node.id, short(definition.$type).replace('EventDefinition', '') +
+          ' boundary events can be attached to ' +
+          (BOUNDARY_HOSTS[definition.$type] || []).map(short).join(', ') + ' only');
       }
     }
   }

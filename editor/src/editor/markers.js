@@ -57,19 +57,21 @@ export function showPath(viewer, { done = [], flows = [], active = [], incidents
   }
 }
 
-/** Count badges ({element id: n}); with `heat`, shapes are tinted by n / max. */
-export function showCounts(viewer, counts, { type = "count", className = "marshrut-count", heat = false } = {}) {
+/** Count badges ({element id: n}); with `heat`, shapes are tinted by n / max. Values may be
+ * text too ("2/3": a multi-instance activity's progress), placed with `position`. */
+export function showCounts(viewer, counts, { type = "count", className = "marshrut-count", heat = false,
+  position = { bottom: 8, left: -8 } } = {}) {
   const overlays = viewer.get("overlays");
   overlays.remove({ type });
   const canvas = viewer.get("canvas");
-  const max = Math.max(1, ...Object.values(counts));
+  const max = Math.max(1, ...Object.values(counts).filter((n) => typeof n === "number"));
   for (const [id, n] of Object.entries(counts)) {
     if (!has(viewer, id) || !n) continue;
     const badge = document.createElement("div");
     badge.className = className;
     badge.setAttribute("data-element", id);
     badge.textContent = String(n);
-    overlays.add(id, type, { position: { bottom: 8, left: -8 }, html: badge });
+    overlays.add(id, type, { position, html: badge });
     if (heat) {
       for (let i = 1; i <= 5; i++) canvas.removeMarker(id, `heat-${i}`);
       canvas.addMarker(id, `heat-${Math.max(1, Math.ceil((n / max) * 5))}`);

@@ -24,6 +24,10 @@ const MODES = {
     const viewer = await open("#canvas", config.bpmnXml);
     showPath(viewer, config.trace);
     showCounts(viewer, config.trace.counts);
+    // multi-instance and loop progress ("2/3", "×4") at the top right of the activity
+    showCounts(viewer, config.trace.progress || {}, {
+      type: "progress", className: "marshrut-count progress", position: { top: -10, right: 10 },
+    });
     return { viewer };
   },
 

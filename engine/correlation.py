@@ -1,0 +1,201 @@
+"""Events for running instances: what an instance can catch, and CRM events delivered to it.
+
+Two parts:
+
+* :func:`trigger_events` — the message/signal start events of a process's event
+  sub-processes. The library does not list them among the waiting tasks (it creates the
+  sub-process when the event arrives), so ``executor.waiting_events`` adds them: an instance
+  "waits" for them as long as it runs.
+* :class:`Correlator` — a CRM event (``deal.stage_changed`` of deal 7 …) reaches the running
+  instances *of that record* only: every one waiting for that message gets it (intermediate
+  catch, receive task, boundary, event-based gateway, event sub-process), with the record's
+  fresh snapshot as payload; and conditional events of those instances are evaluated again
+  on the fresh data ("until the deal's amount exceeds …"). An instance never receives an
+  event its own write caused (no self-feeding loop).
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+from typing import Any
+
+from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.util.task import TaskState
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from .data import to_json
+from .errors import EngineError
+from .persistence import add_history, conflicts_guarded, lock_instance
+from .store import ProcessDefinition, ProcessInstance, Status
+
+log = logging.getLogger(__name__)
+
+CONDITIONAL_TYPE = "ConditionalEventDefinition"
+MESSAGE_TYPE = "MessageEventDefinition"
+
+
+def trigger_events(wf: Any) -> list[dict[str, Any]]:
+    """``waiting_events`` entries for the message/signal starts of event sub-processes."""
+    out = []
+    start = getattr(wf.spec, "start", None)
+    for name in getattr(start, "trigger_specs", None) or ():
+        sp_spec = wf.subprocess_specs.get(name)
+        if sp_spec is None:
+            continue
+        for ts in sp_spec.bpmn_start_events:
+            definition = ts.event_definition
+            if isinstance(definition, MessageEventDefinition | SignalEventDefinition):
+                out.append({"event": definition.name, "type": type(definition).__name__,
+                            "element": ts.bpmn_id, "value": None})
+    return out
+
+
+def conditional_tasks(wf: Any) -> list[Any]:
+    """Tasks waiting on a conditional event (catch, boundary)."""
+    return [t for t in wf.event_manager.tasks.values()
+            if isinstance(t.task_spec.event_definition, ConditionalEventDefinition)
+            and t.state == TaskState.WAITING]
+
+
+def recheck_conditions(wf: Any, payload: dict[str, Any]) -> list[str]:
+    """Put the fresh record data into each waiting conditional event's data and evaluate its
+    condition again; returns the elements whose condition now holds."""
+    fired = []
+    for task in conditional_tasks(wf):
+        # a waiting task re-inherits its parent's data when updated: refresh both
+        if task.parent is not None:
+            task.parent.data.update(copy.deepcopy(payload))
+        task.data.update(copy.deepcopy(payload))
+        task.task_spec._update(task)
+        if task.state != TaskState.WAITING:
+            fired.append(task.task_spec.bpmn_id)
+    return fired
+
+
+MESSAGE_TYPES = ("MessageEventDefinition",)
+
+
+def wants(catching: set[str], event_type: str) -> bool:
+    """Whether an event of ``event_type`` may concern a running instance (``catching``: the
+    union of the definitions' ``catches``)."""
+    return event_type in catching or "*" in catching
+
+
+#: how many instances deep a chain of thrown messages may go (A tells B tells C …)
+MAX_HOPS = 5
+
+
+class Correlator:
+    """Delivers CRM events to the running instances of the record (module docstring)."""
+
+    def __init__(self, engine: Any) -> None:
+        self.engine = engine
+        self._hops = threading.local()
+
+    def send_thrown(self, run: Any, events: list[Any]) -> None:
+        """Messages an instance threw that nothing inside it caught (send tasks, message
+        throw/end events) go to the other running instances of the same record, as
+        ``message = {"name", "from_instance", "data"}``. Deliveries made while delivering
+        are queued and run one after the other (no recursion); a chain longer than
+        ``MAX_HOPS`` stops with a history note instead of ping-ponging for ever."""
+        inst = run.instance
+        state = self._hops
+        hop = getattr(state, "hop", 0) + 1
+        items = [(run.session, run.now, inst.id, inst.entity_type, inst.entity_id,
+                  e.event_definition.name, e.payload or {}, hop)
+                 for e in events if isinstance(e.event_definition, MessageEventDefinition)]
+        queue = getattr(state, "queue", None)
+        if queue is not None:  # inside a delivery: the outermost call runs it
+            queue.extend(items)
+            return
+        state.queue = list(items)
+        try:
+            while state.queue:
+                session, at, sender, etype, eid, name, data, hop = state.queue.pop(0)
+                if hop > MAX_HOPS:
+                    add_history(session, sender, at, "message_dropped", None,
+                                f"'{name}' not passed on: {MAX_HOPS} instances in a row "
+                                "sent messages to each other")
+                    continue
+                state.hop = hop
+                payload = {"message": {"name": name, "from_instance": sender, "data": data}}
+                moved = self.deliver(session, name, etype, eid, payload, skip_instance=sender)
+                add_history(session, sender, at, "message_sent", None,
+                            f"sent '{name}' to instance{'s' if len(moved) != 1 else ''} "
+                            f"{', '.join(map(str, moved))}" if moved else
+                            f"sent '{name}'; no instance of the record waited for it")
+        finally:
+            state.queue = None
+            state.hop = 0
+
+    @staticmethod
+    def catching(session: Any) -> set[str]:
+        """Message names any deployed definition's instances can catch (all versions: an
+        old version's instances still run)."""
+        rows = session.execute(select(ProcessDefinition.catches)
+                               .where(ProcessDefinition.catches.isnot(None))).scalars()
+        return {name for names in rows for name in names or ()}
+
+    def deliver(self, session: Any, message: str, entity_type: str | None,
+                entity_id: int | None, payload: dict[str, Any], *,
+                skip_instance: int | None = None) -> list[int]:
+        """Hand ``message`` (with the record's fresh data ``payload``) to each waiting
+        instance of the record that waits for it, and re-evaluate their conditional events.
+        Each instance in its own savepoint: one that fails does not stop the others.
+        Returns the ids of the instances that moved."""
+        if entity_type is None or entity_id is None:
+            return []
+        rows = session.execute(
+            select(ProcessInstance.id, ProcessInstance.waiting)
+            .where(ProcessInstance.entity_type == entity_type,
+                   ProcessInstance.entity_id == entity_id,
+                   ProcessInstance.status == Status.WAITING)
+            .order_by(ProcessInstance.id)).all()
+        moved = []
+        for instance_id, waiting in rows:
+            if instance_id == skip_instance:
+                continue  # its own write: no self-feeding loop
+            waiting = waiting or []
+            message_wait = any(w.get("event") == message and w.get("type") in MESSAGE_TYPES
+                               for w in waiting)
+            condition_wait = any(w.get("type") == CONDITIONAL_TYPE for w in waiting)
+            if not (message_wait or condition_wait):
+                continue
+            try:
+                with session.begin_nested():
+                    if self._notify(session, instance_id, message, payload, message_wait):
+                        moved.append(instance_id)
+            except OperationalError:
+                raise
+            except EngineError as exc:
+                log.warning("delivering %s to instance %s failed: %s", message, instance_id,
+                            exc)
+        return moved
+
+    def _notify(self, session: Any, instance_id: int, message: str, payload: dict[str, Any],
+                message_wait: bool) -> bool:
+        with conflicts_guarded():
+            inst = lock_instance(session, instance_id)
+            if inst.status != Status.WAITING:
+                return False
+            run = self.engine._load(session, inst)
+            data = to_json(payload, where="payload")
+            moved = False
+            if message_wait and any(e["event"] == message and e["type"] in MESSAGE_TYPES
+                                    for e in run.waiting_events()):
+                run.deliver(message, data)
+                moved = True
+            for element in recheck_conditions(run.wf, data):
+                run.record("condition_met", element, f"condition of {element} holds after "
+                                                     f"'{message}'")
+                moved = True
+            if not moved:
+                return False
+            run.advance()
+            run.save()
+            session.flush()
+        return True
