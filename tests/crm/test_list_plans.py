@@ -23,6 +23,9 @@ def explain(db, stmt) -> str:
         db.execute(text("SET LOCAL enable_seqscan = off"))
         db.execute(text("SET LOCAL enable_sort = off"))
         return "\n".join(db.scalars(text("EXPLAIN " + sql)))
+    # A pooled connection keeps the statistics it read with the schema; ANALYZE on another one
+    # does not reach it. This makes the connection that plans reload them.
+    db.execute(text("ANALYZE sqlite_schema"))
     return "\n".join(r[-1] for r in db.execute(text("EXPLAIN QUERY PLAN " + sql)))
 
 
