@@ -169,6 +169,43 @@ def list_invoices(session: Session, actor: Actor, *, deal_id: Any = None, stage:
     return records.Page(items=items, total=total, page=page, per_page=per_page)
 
 
+def list_invoices_window(session: Session, actor: Actor, *, deal_id: Any = None,
+                         stage: Any = None, company_id: Any = None, contact_id: Any = None,
+                         id_after: Any = None, ascending: bool = False, offset: int = 0,
+                         limit: int = 50, with_total: bool = True
+                         ) -> tuple[list[Invoice], int | None]:
+    """Invoices the actor may read, filtered, ``limit`` of them from ``offset`` (by id,
+    newest first unless ``ascending``; ``id_after`` for keyset paging); and their count."""
+    actor.require("invoice", "read")
+    conds = [actor.scope(Invoice, "read")]
+    errors: dict[str, str] = {}
+    for name, column, value in (("deal_id", Invoice.deal_id, deal_id),
+                                ("company_id", Invoice.company_id, company_id),
+                                ("contact_id", Invoice.contact_id, contact_id),
+                                ("id_after", Invoice.id, id_after)):
+        if value in (None, ""):
+            continue
+        try:
+            ref = _coerce(Field(name, "ref", "", ""), value)
+        except ValueError as exc:
+            errors[name] = str(exc)
+            continue
+        conds.append(column > ref if name == "id_after" else column == ref)
+    if stage not in (None, ""):
+        if stage not in STAGE_MOVES:
+            errors["stage"] = "must be one of: " + ", ".join(STAGE_MOVES)
+        else:
+            conds.append(Invoice.stage == stage)
+    if errors:
+        raise ValidationFailed(errors)
+    stmt = select(Invoice).where(*conds)
+    total = (session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+             if with_total else None)
+    order = Invoice.id.asc() if ascending else Invoice.id.desc()
+    items = list(session.scalars(stmt.order_by(order).limit(limit).offset(offset)))
+    return items, total
+
+
 def _date(name: str, value: Any, errors: dict[str, str]) -> dt.date | None:
     try:
         return _coerce(Field(name, "date", "", ""), value)
@@ -242,6 +279,8 @@ def _resolve(session: Session, actor: Actor, src: _Source,
         rows = [pr.row_values(r) for r in pr.rows_of(session, "deal", deal.id)]
         if not rows:
             errors["deal_id"] = "the deal has no product rows to invoice"
+        if src.currency not in (None, "") and str(src.currency).strip().upper() != deal.currency:
+            errors["currency"] = f"an invoice made from a deal is in its currency, {deal.currency}"
         contact = deal.contacts[0] if deal.contacts else None
         return deal, deal.company, contact, deal.currency, rows
     if src.company_id in (None, "") and src.contact_id in (None, ""):
