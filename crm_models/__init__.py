@@ -6,7 +6,7 @@ with field-level errors, and writes an audit event and an outbox event in the ca
 transaction. Pages, the REST API and BPMN service tasks all call the same functions.
 """
 
-from . import activity, catalog, entities, feed, invoices, org  # noqa: F401  (register every table)
+from . import activity, catalog, entities, feed, images, invoices, org  # noqa: F401  (every table)
 from .db import Base
 
 __all__ = ["Base"]

@@ -354,7 +354,7 @@ def _create(session: Session, actor: Actor, src: _Source, issued: dt.date, seq: 
         buyer_name=(company.title if company else contact.full_name if contact else ""),
         buyer_address=company.address if company else "",
         buyer_inn=buyer["buyer_inn"], buyer_kpp=buyer["buyer_kpp"],
-        seller=seller.requisites(), comments=buyer["comments"],
+        seller=seller.snapshot(), comments=buyer["comments"],
         responsible_id=owner.responsible_id, opened=owner.opened, created_by_id=actor.user_id)
     session.add(inv)
     session.flush()

@@ -7,6 +7,7 @@ from flask import Response, url_for
 
 from crm_models.errors import ValidationFailed
 from crm_models.services import invoices as inv_svc
+from crm_models.services.images import invoice_images
 from crm_models.services.product_rows import row_dict
 from web.invoice_pdf import LAYOUTS, invoice_pdf
 
@@ -92,7 +93,8 @@ def invoice_pdf_view(invoice_id: int) -> Any:
         raise ValidationFailed({"lang": "must be ru or en"})
     db, actor = db_actor()
     inv = inv_svc.get_invoice(db, actor, invoice_id)
-    pdf = invoice_pdf(inv, inv_svc.invoice_rows(db, inv.id), lang)
+    pdf = invoice_pdf(inv, inv_svc.invoice_rows(db, inv.id), lang,
+                      invoice_images(db, inv.seller or {}))
     name = f"invoice-{inv.year}-{inv.seq}.pdf"
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

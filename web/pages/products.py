@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from crm_models.catalog import UNITS, VAT_RATES, unit_label
 from crm_models.errors import CrmError, PermissionDenied, ValidationFailed
 from crm_models.services import catalog as cat
+from crm_models.services import images
 from crm_models.services import product_rows as pr
 
 from ..auth import require_actor
@@ -117,6 +118,7 @@ def _save(actor: Any, product: Any | None) -> Any:
         else:
             saved = cat.update_product(db, actor, product.id, **data)
         saved_id = saved.id
+        _picture_upload(db, actor, saved_id)
         db.commit()
     except ValidationFailed as exc:
         db.rollback()
@@ -131,6 +133,32 @@ def _save(actor: Any, product: Any | None) -> Any:
                             form_error=_("Not allowed: %(reason)s", reason=translate(exc.message)))
     flash(_("Saved."), "success")
     return redirect(url_for("pages.product_card", product_id=saved_id))
+
+
+def _picture_upload(db: Any, actor: Any, product_id: int) -> None:
+    """The form's picture: a new file replaces the picture, "remove" takes it away."""
+    upload = request.files.get("picture")
+    if upload is not None and upload.filename:
+        images.set_product_picture(db, actor, product_id, upload.read(images.MAX_BYTES + 1))
+    elif request.form.get("remove_picture"):
+        images.set_product_picture(db, actor, product_id, None)
+
+
+@bp.get("/products/<int:product_id>/picture")
+def product_picture(product_id: int) -> Any:
+    actor = require_actor()
+    db = get_db()
+    product = cat.get_product(db, actor, product_id)
+    if product.picture_id is None:
+        abort(404)
+    return picture_response(images.get_image(db, product.picture_id))
+
+
+def picture_response(image: Any) -> Any:
+    response = Response(image.data, mimetype=image.content_type)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
