@@ -24,7 +24,8 @@ from .common import (
     single,
 )
 
-CREATE_KEYS = ("deal_id", "issued_on", "due_on", "buyer_inn", "buyer_kpp", "comments")
+CREATE_KEYS = ("deal_id", "company_id", "contact_id", "rows", "currency", "issued_on",
+               "due_on", "buyer_inn", "buyer_kpp", "comments")
 
 
 def _full(db: Any, inv: Any) -> dict[str, Any]:
@@ -48,12 +49,11 @@ def invoice_list() -> Any:
 
 @api_route("/invoices", methods=("POST",), tag="invoices", endpoint="invoice_create",
            status=201, body=ref("InvoiceCreate"), response=ref("Invoice"),
-           summary="Make an invoice from a deal: its product rows, its buyer, the next number")
+           summary="Make an invoice from a deal (its product rows, buyer and currency), or for "
+                   "a company and/or contact with the rows given; the next number")
 def invoice_create() -> Any:
     body = json_body()
     only_keys(body, CREATE_KEYS, "an invoice")
-    if "deal_id" not in body:
-        raise ValidationFailed({"deal_id": "is required"})
     db, actor = db_actor()
     inv = inv_svc.create_invoice(db, actor, **body)
     out = _full(db, inv)
@@ -66,6 +66,20 @@ def invoice_create() -> Any:
 def invoice_get(invoice_id: int) -> Any:
     db, actor = db_actor()
     return _full(db, inv_svc.get_invoice(db, actor, invoice_id))
+
+
+@api_route("/invoices/<id:invoice_id>", methods=("PATCH",), tag="invoices",
+           endpoint="invoice_update", body=ref("InvoiceUpdate"), response=ref("Invoice"),
+           summary="Change a draft invoice: rows, due date, buyer, comments",
+           extra={"errors": (409,)})
+def invoice_update(invoice_id: int) -> Any:
+    body = json_body()
+    only_keys(body, inv_svc.EDITABLE, "an invoice change")
+    db, actor = db_actor()
+    inv = inv_svc.update_invoice(db, actor, invoice_id, **body)
+    out = _full(db, inv)
+    commit()
+    return out
 
 
 @api_route("/invoices/<id:invoice_id>/stage", methods=("POST",), tag="invoices",

@@ -82,6 +82,7 @@ def init_app(app: Flask) -> None:
         admin,
         cards,
         deals,
+        invoice_edit,
         invoices,
         listing,
         products,

@@ -269,6 +269,31 @@ def _row_form(values: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def submitted_rows() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The rows editor's rows as typed (to show again) and as values for the service."""
+    columns = {k: request.form.getlist(k) for k in ROW_INPUTS}
+    count = max((len(v) for v in columns.values()), default=0)
+    submitted = [{k: (columns[k][i] if i < len(columns[k]) else "") for k in ROW_INPUTS}
+                 for i in range(count)]
+    # A row with neither a product nor a name nor a price is an unused spare row.
+    filled = [r for r in submitted
+              if any(r[k].strip() for k in ("product_id", "name", "price"))]
+    return filled, [{k: v for k, v in r.items() if v.strip() != ""} for r in filled]
+
+
+def rows_editor(actor: Any, currency: str, rows: list[dict[str, str]]) -> dict[str, Any]:
+    """What ``products/_rows_table.html`` needs: the rows plus spare ones, the products."""
+    products = cat.list_products(get_db(), actor, active=True, currency=currency,
+                                 per_page=500).items if actor.level("product", "read") else []
+    return {"rows": rows + [_row_form({}) for _ in range(SPARE_ROWS)], "products": products,
+            "product_ids": [str(p.id) for p in products], "currency": currency,
+            "error_label": _error_label}
+
+
+def row_form(values: dict[str, Any]) -> dict[str, str]:
+    return _row_form(values)
+
+
 def _render_rows(actor: Any, record: Any, rows: list[dict[str, str]], follow: bool, *,
                  errors: dict[str, str] | None = None, form_error: str = "",
                  status: int = 200) -> Any:
@@ -293,14 +318,7 @@ def product_rows_edit(plural: str, record_id: int) -> Any:
     if request.method == "GET":
         return _render_rows(actor, record, [_row_form(pr.row_dict(r)) for r in rows],
                             bool(record.amount_from_rows) or not rows)
-    columns = {k: request.form.getlist(k) for k in ROW_INPUTS}
-    count = max((len(v) for v in columns.values()), default=0)
-    submitted = [{k: (columns[k][i] if i < len(columns[k]) else "") for k in ROW_INPUTS}
-                 for i in range(count)]
-    # A row with neither a product nor a name nor a price is an unused spare row.
-    filled = [r for r in submitted
-              if any(r[k].strip() for k in ("product_id", "name", "price"))]
-    data = [{k: v for k, v in r.items() if v.strip() != ""} for r in filled]
+    filled, data = submitted_rows()
     follow = request.form.get("amount_from_rows") in ("on", "1", "true")
     try:
         pr.set_product_rows(db, actor, entity, record.id, data, amount_from_rows=follow)
