@@ -87,6 +87,7 @@ def init_app(app: Flask) -> None:
         listing,
         products,
         records,
+        reports,
     )
 
     app.jinja_env.globals.update(_template_helpers())
