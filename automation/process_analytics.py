@@ -136,7 +136,9 @@ def process_report(session: Session, actor: Actor, flt: ReportFilter, *,
                    now: dt.datetime | None = None) -> ProcessReport:
     now = now or dt.datetime.now(dt.UTC)
     lo, hi = flt.bounds()
-    defs = {d.id: d for d in session.scalars(select(ProcessDefinition))}
+    defs = {d.id: d for d in session.execute(select(
+        ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.version,
+        ProcessDefinition.name))}
     stmt = select(ProcessInstance.id, ProcessInstance.definition_id, ProcessInstance.status,
                   ProcessInstance.entity_type, ProcessInstance.entity_id,
                   ProcessInstance.started_at).where(ProcessInstance.started_at >= lo,

@@ -191,8 +191,9 @@ def process_analytics() -> Any:
     db = get_db()
     fmt = _export_wanted(actor)
     flt, errors = _filter(db)
-    definitions = list(db.scalars(select(ProcessDefinition).order_by(
-        ProcessDefinition.key, ProcessDefinition.version)))
+    definitions = list(db.execute(select(
+        ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.version,
+        ProcessDefinition.name).order_by(ProcessDefinition.key, ProcessDefinition.version)))
     key = request.args.get("key") or None
     raw_def = request.args.get("definition_id") or ""
     definition_id = None
