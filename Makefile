@@ -38,7 +38,7 @@ browser-deps:
 # WeasyPrint's native libraries, a Cyrillic font for the invoice PDFs, and pdftotext (the
 # tests read the PDFs back).
 pdf-deps:
-	@command -v pdftotext >/dev/null && fc-list | grep -qi dejavusans && ldconfig -p | grep -q libpangoft2 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils >/dev/null; }
+	@command -v pdftotext >/dev/null && fc-list | grep -qi dejavusans && ldconfig -p | grep -q libpangoft2 && ldconfig -p | grep -q libharfbuzz-subset || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils >/dev/null; }
 
 # Dovecot's IMAP server: the mail tests start their own unprivileged instance on loopback.
 mail-deps:

@@ -35,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "TIMER_POLL_SECONDS": 0.5,  # the scheduler looks for timers added elsewhere this often
     "TIMER_LEASE_SECONDS": 60,  # a crashed worker's claimed timers are retaken after this
     "TIMER_BATCH": 50,  # timers claimed at once by one worker
+    "INVOICE_OVERDUE_SECONDS": 300,  # how often invoices past their due date become overdue
     "BUSINESS_CALENDAR": {  # working time of marshrut:businessHours timers
         "timezone": "Europe/Moscow", "days": [1, 2, 3, 4, 5], "start": "09:00",
         "end": "18:00", "holidays": [], "workdays": []},
@@ -100,9 +101,10 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from web import init_app as init_web
 
     init_web(app)
-    from web import scheduling, timers
+    from web import invoice_jobs, scheduling, timers
 
     timers.init_app(app)
+    invoice_jobs.init_app(app)
     scheduling.init_app(app)  # last: the embedded scheduler may start with the app
     register_cli(app)
     return app

@@ -6,7 +6,16 @@ with field-level errors, and writes an audit event and an outbox event in the ca
 transaction. Pages, the REST API and BPMN service tasks all call the same functions.
 """
 
-from . import activity, catalog, dedup, entities, feed, invoices, org  # noqa: F401  (register every table)
+from . import (  # noqa: F401  (register every table)
+    activity,
+    catalog,
+    dedup,
+    entities,
+    feed,
+    images,
+    invoices,
+    org,
+)
 from .db import Base
 
 __all__ = ["Base"]

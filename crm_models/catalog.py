@@ -75,6 +75,8 @@ class Product(Base):
         ForeignKey("product_section.id", ondelete="RESTRICT"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     sort: Mapped[int] = mapped_column(Integer, default=100)
+    picture_id: Mapped[int | None] = mapped_column(
+        ForeignKey("stored_image.id", ondelete="SET NULL"))
     search_text: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"))

@@ -47,6 +47,13 @@ REQUISITES: dict[str, tuple[str, str]] = {
 }
 
 
+#: Our pictures on invoices: kind → (English label, Russian label).
+IMAGE_KINDS: dict[str, tuple[str, str]] = {
+    "logo": ("Logo", "Логотип"), "signature": ("Director's signature", "Подпись руководителя"),
+    "stamp": ("Stamp", "Печать"),
+}
+
+
 class OurCompany(Base):
     """The seller on our invoices: one row (id 1), edited on the requisites settings page."""
 
@@ -65,10 +72,21 @@ class OurCompany(Base):
     director: Mapped[str] = mapped_column(String(255), default="")
     accountant: Mapped[str] = mapped_column(String(255), default="")
     invoice_prefix: Mapped[str] = mapped_column(String(20), default="")
+    logo_id: Mapped[int | None] = mapped_column(ForeignKey("stored_image.id",
+                                                           ondelete="SET NULL"))
+    signature_id: Mapped[int | None] = mapped_column(ForeignKey("stored_image.id",
+                                                                ondelete="SET NULL"))
+    stamp_id: Mapped[int | None] = mapped_column(ForeignKey("stored_image.id",
+                                                            ondelete="SET NULL"))
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     def requisites(self) -> dict[str, str]:
         return {k: getattr(self, k) or "" for k in REQUISITES}
+
+    def snapshot(self) -> dict[str, Any]:
+        """The requisites and the ids of the pictures, as an invoice keeps them."""
+        return {**self.requisites(), **{f"{k}_id": getattr(self, f"{k}_id")
+                                        for k in IMAGE_KINDS}}
 
 
 class InvoiceCounter(Base):

@@ -120,12 +120,25 @@ class TimerRunner:
             return self.engine.timer_service.next_due(session)
 
 
+@dataclass(frozen=True)
+class PeriodicJob:
+    """Housekeeping that runs every ``every`` seconds in each process running a scheduler
+    (e.g. invoices past due become overdue). Several workers run it at once: ``fn`` must be
+    safe with that — each change made under a row lock, re-checked after it is taken."""
+
+    job_id: str
+    fn: Callable[[], Any]
+    every: float
+
+
 class TimerScheduler:
-    """Runs ``runner`` whenever a timer is due (see the module docstring)."""
+    """Runs ``runner`` whenever a timer is due (see the module docstring), and the periodic
+    jobs added with :meth:`add_periodic`."""
 
     def __init__(self, runner: TimerRunner, *, poll: float = 0.5) -> None:
         self.runner = runner
         self.poll = poll
+        self.periodic: dict[str, PeriodicJob] = {}
         self._scheduler: BackgroundScheduler | None = None
         self._busy = threading.Lock()
         self._state = threading.Lock()
@@ -134,6 +147,15 @@ class TimerScheduler:
     def running(self) -> bool:
         return self._scheduler is not None and self._scheduler.running
 
+    def add_periodic(self, job_id: str, fn: Callable[[], Any], every: float) -> None:
+        """Run ``fn`` every ``every`` seconds while the scheduler runs (first run at start);
+        refuses a second job of the same id."""
+        if job_id in self.periodic or job_id == JOB_ID:
+            raise ValueError(f"periodic job {job_id} is added twice")
+        if not every > 0:
+            raise ValueError(f"periodic job {job_id}: the interval must be positive")
+        self.periodic[job_id] = PeriodicJob(job_id, fn, float(every))
+
     def start(self) -> None:
         with self._state:
             if self.running:
@@ -141,7 +163,8 @@ class TimerScheduler:
             # Two threads: a tick that finds the other one busy returns at once (the busy
             # one reschedules when it ends) instead of queueing or being skipped noisily.
             sched = BackgroundScheduler(
-                timezone=dt.UTC, executors={"default": ThreadPoolExecutor(2)},
+                timezone=dt.UTC, executors={"default": ThreadPoolExecutor(
+                    2 + len(self.periodic))},
                 job_defaults={"coalesce": True, "max_instances": 2,
                               "misfire_grace_time": None})
             # APScheduler logs every run at INFO — twice a second here; keep its warnings.
@@ -150,6 +173,10 @@ class TimerScheduler:
                 quiet.setLevel(logging.WARNING)
             sched.add_job(self._tick, IntervalTrigger(seconds=self.poll), id=JOB_ID,
                           next_run_time=dt.datetime.now(dt.UTC))
+            for job in self.periodic.values():
+                sched.add_job(self._periodic, IntervalTrigger(seconds=job.every),
+                              args=(job,), id=job.job_id, max_instances=1,
+                              next_run_time=dt.datetime.now(dt.UTC))
             sched.start()
             self._scheduler = sched
 
@@ -169,6 +196,13 @@ class TimerScheduler:
         job = sched.get_job(JOB_ID)
         if job is not None and (job.next_run_time is None or at < job.next_run_time):
             job.modify(next_run_time=at)
+
+    @staticmethod
+    def _periodic(job: PeriodicJob) -> None:
+        try:
+            job.fn()
+        except Exception:  # noqa: BLE001 - the next run retries
+            log.exception("periodic job %s failed", job.job_id)
 
     def _tick(self) -> None:
         if not self._busy.acquire(blocking=False):

@@ -41,6 +41,8 @@ def init_app(app: Flask) -> None:
                          worker_id=default_worker_id(), lease=float(cfg["TIMER_LEASE_SECONDS"]),
                          batch=int(cfg["TIMER_BATCH"]))
     scheduler = TimerScheduler(runner, poll=float(cfg["TIMER_POLL_SECONDS"]))
+    for job_id, fn, every in app.extensions.get("periodic_jobs", ()):
+        scheduler.add_periodic(job_id, fn, every)  # added before the scheduler may start
     app.extensions["timer_scheduler"] = scheduler
     install_wakeup(app.extensions["db_sessionmaker"], scheduler)
     app.cli.add_command(worker_command)

@@ -77,6 +77,7 @@ def product_dict(p: Product) -> dict[str, Any]:
     for f in PRODUCT_FIELDS:
         out[f.name] = json_value(getattr(p, f.name))
     out["created_by_id"] = p.created_by_id
+    out["picture_id"] = p.picture_id
     out["created_at"] = json_value(p.created_at)
     out["updated_at"] = json_value(p.updated_at)
     return out

@@ -15,14 +15,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from ..catalog import ProductRow
 from ..db import MAX_ROW_ID, utcnow
-from ..entities import Contact, Deal
+from ..entities import Deal
 from ..errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from ..fields import Field, _coerce
 from ..invoices import REQUISITES, STAGE_MOVES, Invoice, InvoiceCounter, InvoiceStage, OurCompany
@@ -169,6 +169,43 @@ def list_invoices(session: Session, actor: Actor, *, deal_id: Any = None, stage:
     return records.Page(items=items, total=total, page=page, per_page=per_page)
 
 
+def list_invoices_window(session: Session, actor: Actor, *, deal_id: Any = None,
+                         stage: Any = None, company_id: Any = None, contact_id: Any = None,
+                         id_after: Any = None, ascending: bool = False, offset: int = 0,
+                         limit: int = 50, with_total: bool = True
+                         ) -> tuple[list[Invoice], int | None]:
+    """Invoices the actor may read, filtered, ``limit`` of them from ``offset`` (by id,
+    newest first unless ``ascending``; ``id_after`` for keyset paging); and their count."""
+    actor.require("invoice", "read")
+    conds = [actor.scope(Invoice, "read")]
+    errors: dict[str, str] = {}
+    for name, column, value in (("deal_id", Invoice.deal_id, deal_id),
+                                ("company_id", Invoice.company_id, company_id),
+                                ("contact_id", Invoice.contact_id, contact_id),
+                                ("id_after", Invoice.id, id_after)):
+        if value in (None, ""):
+            continue
+        try:
+            ref = _coerce(Field(name, "ref", "", ""), value)
+        except ValueError as exc:
+            errors[name] = str(exc)
+            continue
+        conds.append(column > ref if name == "id_after" else column == ref)
+    if stage not in (None, ""):
+        if stage not in STAGE_MOVES:
+            errors["stage"] = "must be one of: " + ", ".join(STAGE_MOVES)
+        else:
+            conds.append(Invoice.stage == stage)
+    if errors:
+        raise ValidationFailed(errors)
+    stmt = select(Invoice).where(*conds)
+    total = (session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+             if with_total else None)
+    order = Invoice.id.asc() if ascending else Invoice.id.desc()
+    items = list(session.scalars(stmt.order_by(order).limit(limit).offset(offset)))
+    return items, total
+
+
 def _date(name: str, value: Any, errors: dict[str, str]) -> dt.date | None:
     try:
         return _coerce(Field(name, "date", "", ""), value)
@@ -177,11 +214,18 @@ def _date(name: str, value: Any, errors: dict[str, str]) -> dt.date | None:
         return None
 
 
-def create_invoice(session: Session, actor: Actor, *, deal_id: Any, issued_on: Any = None,
-                   due_on: Any = None, buyer_inn: Any = "", buyer_kpp: Any = "",
-                   comments: Any = "", today: dt.date | None = None) -> Invoice:
-    """An invoice for a deal: its product rows copied, the buyer its company (else its first
-    contact), the seller our requisites, the next number of the issue year; ``invoice.created``.
+def create_invoice(session: Session, actor: Actor, *, deal_id: Any = None,
+                   company_id: Any = None, contact_id: Any = None, rows: Any = None,
+                   currency: Any = None, issued_on: Any = None, due_on: Any = None,
+                   buyer_inn: Any = "", buyer_kpp: Any = "", comments: Any = "",
+                   today: dt.date | None = None) -> Invoice:
+    """A draft invoice, numbered with the next number of the issue year; ``invoice.created``.
+
+    From a deal (``deal_id``): its product rows copied, the buyer its company (else its first
+    contact), its currency. Without a deal, for a company and/or a contact: the ``rows`` given
+    (as for a deal's product rows), in ``currency`` (RUB unless given), the buyer the company
+    (else the contact). The invoice's responsible user is the record's; the seller our
+    requisites as they are now.
     """
     actor.require("invoice", "add")
     errors: dict[str, str] = {}
@@ -194,78 +238,207 @@ def create_invoice(session: Session, actor: Actor, *, deal_id: Any, issued_on: A
     # waited for). A creation refused below rolls its savepoint back, and the number with it.
     with session.begin_nested():
         seq = next_number(session, issued.year)
-        return _create(session, actor, deal_id, issued, seq, due_on, buyer_inn, buyer_kpp,
+        source = _Source(deal_id, company_id, contact_id, rows, currency)
+        return _create(session, actor, source, issued, seq, due_on, buyer_inn, buyer_kpp,
                        comments)
 
 
-def _create(session: Session, actor: Actor, deal_id: Any, issued: dt.date, seq: int,
+class _Source:
+    """What an invoice is made from, as given (checked by ``_resolve``)."""
+
+    def __init__(self, deal_id: Any, company_id: Any, contact_id: Any, rows: Any,
+                 currency: Any) -> None:
+        self.deal_id, self.company_id, self.contact_id = deal_id, company_id, contact_id
+        self.rows, self.currency = rows, currency
+
+
+def _load_ref(session: Session, actor: Actor, entity: str, value: Any,
+              errors: dict[str, str]) -> Any:
+    if value in (None, ""):
+        return None
+    key = f"{entity}_id"
+    try:
+        rid = _coerce(Field(key, "ref", "", ""), value)
+        return records.load(session, actor, entity, rid)
+    except ValueError as exc:
+        errors[key] = str(exc)
+    except NotFound:
+        errors[key] = f"no {entity} with id {str(value)[:40]}"
+    return None
+
+
+def _resolve(session: Session, actor: Actor, src: _Source,
+             errors: dict[str, str]) -> tuple[Any, Any, Any, str, list[dict[str, Any]]]:
+    """(deal, company, contact, currency, clean rows) of an invoice to be made."""
+    if src.deal_id not in (None, ""):
+        deal: Deal | None = _load_ref(session, actor, "deal", src.deal_id, errors)
+        if src.rows not in (None, []):
+            errors["rows"] = "an invoice made from a deal takes the deal's product rows"
+        if deal is None:
+            return None, None, None, "RUB", []
+        rows = [pr.row_values(r) for r in pr.rows_of(session, "deal", deal.id)]
+        if not rows:
+            errors["deal_id"] = "the deal has no product rows to invoice"
+        if src.currency not in (None, "") and str(src.currency).strip().upper() != deal.currency:
+            errors["currency"] = f"an invoice made from a deal is in its currency, {deal.currency}"
+        contact = deal.contacts[0] if deal.contacts else None
+        return deal, deal.company, contact, deal.currency, rows
+    if src.company_id in (None, "") and src.contact_id in (None, ""):
+        errors["deal_id"] = "give a deal, or a company or contact to invoice"
+        return None, None, None, "RUB", []
+    company = _load_ref(session, actor, "company", src.company_id, errors)
+    contact = _load_ref(session, actor, "contact", src.contact_id, errors)
+    currency = "RUB"
+    if src.currency not in (None, ""):
+        try:
+            currency = _coerce(Field("currency", "currency", "", ""), src.currency)
+        except ValueError as exc:
+            errors["currency"] = str(exc)
+    clean: list[dict[str, Any]] = []
+    if src.rows in (None, []):
+        errors["rows"] = "an invoice needs at least one row"
+    else:
+        try:
+            clean = pr.clean_rows(session, src.rows, currency)
+        except ValidationFailed as exc:
+            errors.update(exc.fields)
+    return None, company, contact, currency, clean
+
+
+def _buyer_fields(values: dict[str, Any], errors: dict[str, str]) -> dict[str, str]:
+    """Clean ``buyer_*`` and ``comments`` values (those present in ``values``)."""
+    out: dict[str, str] = {}
+    for name, limit in (("buyer_name", 255), ("buyer_inn", 12), ("buyer_kpp", 9),
+                        ("buyer_address", 500), ("comments", 20000)):
+        if name not in values:
+            continue
+        try:
+            out[name] = _coerce(Field(name, "text", "", "", max_length=limit),
+                                values[name]) or ""
+        except ValueError as exc:
+            errors[name] = str(exc)
+    for name, kind in (("buyer_inn", "inn"), ("buyer_kpp", "kpp")):
+        found: dict[str, str] = {}
+        _check_digits(kind, out.get(name, ""), found)
+        if found:
+            errors[name] = found[kind]
+    return out
+
+
+def _add_rows(session: Session, invoice_id: int, rows: list[dict[str, Any]]) -> None:
+    session.add_all(ProductRow(entity_type="invoice", entity_id=invoice_id, sort=(i + 1) * 10,
+                               **values) for i, values in enumerate(rows))
+    session.flush()
+
+
+def _create(session: Session, actor: Actor, src: _Source, issued: dt.date, seq: int,
             due_on: Any, buyer_inn: Any, buyer_kpp: Any, comments: Any) -> Invoice:
     errors: dict[str, str] = {}
     due = _date("due_on", due_on, errors) if due_on not in (None, "") else None
     if issued and due and due < issued:
         errors["due_on"] = "must not be before the invoice date"
-    buyer: dict[str, str] = {}
-    for name, value, limit in (("buyer_inn", buyer_inn, 12), ("buyer_kpp", buyer_kpp, 9),
-                               ("comments", comments, 20000)):
-        try:
-            buyer[name] = _coerce(Field(name, "text", "", "", max_length=limit), value) or ""
-        except ValueError as exc:
-            errors[name] = str(exc)
-    _check_digits("inn", buyer.get("buyer_inn", ""), errors_inn := {})
-    if errors_inn:
-        errors["buyer_inn"] = errors_inn["inn"]
-    _check_digits("kpp", buyer.get("buyer_kpp", ""), errors_kpp := {})
-    if errors_kpp:
-        errors["buyer_kpp"] = errors_kpp["kpp"]
-    deal: Deal | None = None
-    try:
-        did = _coerce(Field("deal_id", "ref", "", "", required=True), deal_id)
-        deal = records.load(session, actor, "deal", did)
-    except ValueError as exc:
-        errors["deal_id"] = str(exc)
-    except NotFound:
-        errors["deal_id"] = f"no deal with id {deal_id}"
-    rows: list[ProductRow] = []
-    if deal is not None:
-        rows = pr.rows_of(session, "deal", deal.id)
-        if not rows:
-            errors["deal_id"] = "the deal has no product rows to invoice"
+    buyer = _buyer_fields({"buyer_inn": buyer_inn, "buyer_kpp": buyer_kpp,
+                           "comments": comments}, errors)
+    deal, company, contact, currency, rows = _resolve(session, actor, src, errors)
     if errors:
         raise ValidationFailed(errors)
-    assert deal is not None
-    if not actor.allows_record("invoice", "add", deal.responsible_id, deal.opened):
-        raise PermissionDenied("You may not add an invoice for this deal")
+    owner = deal or company or contact
+    if not actor.allows_record("invoice", "add", owner.responsible_id, owner.opened):
+        raise PermissionDenied(f"You may not add an invoice for this {owner.entity_type}")
     seller = our_company(session)
-    contact: Contact | None = deal.contacts[0] if deal.contacts else None
     inv = Invoice(
         year=issued.year, seq=seq, number=f"{seller.invoice_prefix or ''}{seq}",
-        stage=InvoiceStage.DRAFT.value, issued_on=issued, due_on=due, currency=deal.currency,
-        deal_id=deal.id, company_id=deal.company_id, contact_id=contact.id if contact else None,
-        buyer_name=(deal.company.title if deal.company else contact.full_name if contact
-                    else ""),
-        buyer_address=deal.company.address if deal.company else "",
+        stage=InvoiceStage.DRAFT.value, issued_on=issued, due_on=due, currency=currency,
+        deal_id=deal.id if deal else None, company_id=company.id if company else None,
+        contact_id=contact.id if contact else None,
+        buyer_name=(company.title if company else contact.full_name if contact else ""),
+        buyer_address=company.address if company else "",
         buyer_inn=buyer["buyer_inn"], buyer_kpp=buyer["buyer_kpp"],
-        seller=seller.requisites(), comments=buyer["comments"],
-        responsible_id=deal.responsible_id, opened=deal.opened, created_by_id=actor.user_id)
-    inv.total, inv.vat = pr.totals(rows)
+        seller=seller.snapshot(), comments=buyer["comments"],
+        responsible_id=owner.responsible_id, opened=owner.opened, created_by_id=actor.user_id)
     session.add(inv)
     session.flush()
-    session.add_all(ProductRow(
-        entity_type="invoice", entity_id=inv.id, sort=r.sort, product_id=r.product_id,
-        name=r.name, quantity=r.quantity, unit=r.unit, price=r.price,
-        discount_type=r.discount_type, discount=r.discount, vat_rate=r.vat_rate,
-        vat_included=r.vat_included) for r in rows)
+    _add_rows(session, inv.id, rows)
+    inv.total, inv.vat = pr.totals(invoice_rows(session, inv.id))
     session.flush()
     data = invoice_dict(inv)
     records.record_event(session, actor, entity="invoice", entity_id=inv.id, action="created",
                          event_type="invoice.created",
                          changes={"number": [None, inv.number], "total": [None, data["total"]]},
                          payload={"fields": data}, responsible_id=inv.responsible_id)
-    records.record_event(session, actor, entity="deal", entity_id=deal.id,
+    records.record_event(session, actor, entity=owner.entity_type, entity_id=owner.id,
                          action="invoice_created", event_type=None,
                          changes={"invoice": [None, f"№ {inv.number}, {data['total']} "
                                                     f"{inv.currency}"]},
-                         responsible_id=deal.responsible_id)
+                         responsible_id=owner.responsible_id)
+    return inv
+
+
+EDITABLE = ("rows", "due_on", "company_id", "contact_id", "buyer_name", "buyer_inn",
+            "buyer_kpp", "buyer_address", "comments")
+
+
+def update_invoice(session: Session, actor: Actor, invoice_id: int, **fields: Any) -> Invoice:
+    """Change a draft invoice: its rows (as for a deal, in the invoice's currency), due date,
+    buyer (company, contact, name, ИНН, КПП, address) and comments; ``invoice.updated``.
+    A sent, paid, overdue or cancelled invoice is a document already: it cannot change."""
+    inv = get_invoice(session, actor, invoice_id, "update", lock=True)
+    errors: dict[str, str] = {}
+    for key in fields:
+        if key not in EDITABLE:
+            errors[str(key)[:60]] = "cannot be changed on an invoice"
+    if errors:
+        raise ValidationFailed(errors)
+    if inv.stage != InvoiceStage.DRAFT.value:
+        raise Conflict(f"Only a draft invoice can be changed; this one is {inv.stage}")
+    values: dict[str, Any] = _buyer_fields(fields, errors)
+    if "due_on" in fields:
+        values["due_on"] = (_date("due_on", fields["due_on"], errors)
+                            if fields["due_on"] not in (None, "") else None)
+        if values["due_on"] and values["due_on"] < inv.issued_on:
+            errors["due_on"] = "must not be before the invoice date"
+    for entity in ("company", "contact"):
+        if f"{entity}_id" in fields:
+            rec = _load_ref(session, actor, entity, fields[f"{entity}_id"], errors)
+            values[f"{entity}_id"] = rec.id if rec else None
+            if rec is not None and entity == "company" and "buyer_name" not in fields:
+                values["buyer_name"] = rec.title
+                values.setdefault("buyer_address", rec.address)
+    rows: list[dict[str, Any]] | None = None
+    if "rows" in fields:
+        if fields["rows"] in (None, []):
+            errors["rows"] = "an invoice needs at least one row"
+        else:
+            try:
+                rows = pr.clean_rows(session, fields["rows"], inv.currency)
+            except ValidationFailed as exc:
+                errors.update(exc.fields)
+    if errors:
+        raise ValidationFailed(errors)
+    changes = {k: [json_value(getattr(inv, k)), json_value(v)] for k, v in values.items()
+               if getattr(inv, k) != v}
+    for k, v in values.items():
+        setattr(inv, k, v)
+    if rows is not None:
+        before = [pr.brief(pr.row_dict(r)) for r in invoice_rows(session, inv.id)]
+        session.execute(delete(ProductRow).where(ProductRow.entity_type == "invoice",
+                                                 ProductRow.entity_id == inv.id))
+        _add_rows(session, inv.id, rows)
+        after = [pr.brief(pr.row_dict(r)) for r in invoice_rows(session, inv.id)]
+        if before != after:
+            changes["rows"] = [before, after]
+        total, vat = pr.totals(invoice_rows(session, inv.id))
+        if total != inv.total:
+            changes["total"] = [json_value(inv.total), json_value(total)]
+        inv.total, inv.vat = total, vat
+    if not changes:
+        return inv
+    inv.updated_at = utcnow()
+    session.flush()
+    records.record_event(session, actor, entity="invoice", entity_id=inv.id, action="updated",
+                         event_type="invoice.updated", changes=changes,
+                         payload={"fields": invoice_dict(inv)},
+                         responsible_id=inv.responsible_id)
     return inv
 
 
@@ -291,9 +464,9 @@ def change_invoice_stage(session: Session, actor: Actor, invoice_id: int, stage:
                          changes={"stage": [old, stage]},
                          payload={"from": old, "to": stage, "fields": data},
                          responsible_id=inv.responsible_id)
-    if stage == InvoiceStage.PAID:
-        records.record_event(session, actor, entity="invoice", entity_id=inv.id, action="paid",
-                             event_type="invoice.paid", changes={},
+    if stage in (InvoiceStage.PAID, InvoiceStage.OVERDUE):
+        records.record_event(session, actor, entity="invoice", entity_id=inv.id, action=stage,
+                             event_type=f"invoice.{stage}", changes={},
                              payload={"fields": data}, responsible_id=inv.responsible_id)
     return inv
 

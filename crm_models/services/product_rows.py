@@ -79,6 +79,11 @@ def row_dict(row: ProductRow) -> dict[str, Any]:
             "vat": str(s.vat), "total": str(s.total)}
 
 
+def row_values(row: ProductRow) -> dict[str, Any]:
+    """A stored row's values, to copy it (to an invoice)."""
+    return {k: getattr(row, k) for k in ROW_KEYS}
+
+
 def _quantity(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, (str, int, float, Decimal)):
         raise ValueError('must be a number such as "1" or "2.5"')
@@ -180,20 +185,13 @@ def get_product_rows(session: Session, actor: Actor, entity: str,
     return record, rows_of(session, entity, record.id)
 
 
-def set_product_rows(session: Session, actor: Actor, entity: str, record_id: int,
-                     rows: Any, *, amount_from_rows: bool | None = None) -> list[ProductRow]:
-    """Replace the record's product rows; see the module docstring.
-
-    ``amount_from_rows``: True makes the amount follow the rows, False keeps the amount as
-    set by hand; None keeps the record's choice (a record without rows starts following).
-    """
-    record = _owner(session, actor, entity, record_id, "update", lock=True)
+def clean_rows(session: Session, rows: Any, currency: str) -> list[dict[str, Any]]:
+    """Every row's clean values for a record priced in ``currency`` (defaults from the
+    catalog); errors name ``rows[i].field``."""
     if not isinstance(rows, list):
         raise ValidationFailed({"rows": "must be a list of product rows"})
     if len(rows) > MAX_ROWS:
         raise ValidationFailed({"rows": f"must hold at most {MAX_ROWS} rows"})
-    if amount_from_rows is not None and not isinstance(amount_from_rows, bool):
-        raise ValidationFailed({"amount_from_rows": "must be true or false"})
     wanted = set()
     for r in rows:
         if isinstance(r, dict) and isinstance(r.get("product_id"), int) and not isinstance(
@@ -205,10 +203,24 @@ def set_product_rows(session: Session, actor: Actor, entity: str, record_id: int
     products = {p.id: p for p in session.scalars(
         select(Product).where(Product.id.in_(sorted(wanted))))} if wanted else {}
     errors: dict[str, str] = {}
-    clean = [_clean_row(session, raw, i, record.currency, products, errors)
+    clean = [_clean_row(session, raw, i, currency, products, errors)
              for i, raw in enumerate(rows)]
     if errors:
         raise ValidationFailed(errors)
+    return [c for c in clean if c is not None]
+
+
+def set_product_rows(session: Session, actor: Actor, entity: str, record_id: int,
+                     rows: Any, *, amount_from_rows: bool | None = None) -> list[ProductRow]:
+    """Replace the record's product rows; see the module docstring.
+
+    ``amount_from_rows``: True makes the amount follow the rows, False keeps the amount as
+    set by hand; None keeps the record's choice (a record without rows starts following).
+    """
+    record = _owner(session, actor, entity, record_id, "update", lock=True)
+    if amount_from_rows is not None and not isinstance(amount_from_rows, bool):
+        raise ValidationFailed({"amount_from_rows": "must be true or false"})
+    clean = clean_rows(session, rows, record.currency)
     old = rows_of(session, entity, record.id)
     follow = amount_from_rows
     if follow is None:
@@ -217,7 +229,7 @@ def set_product_rows(session: Session, actor: Actor, entity: str, record_id: int
     session.execute(delete(ProductRow).where(ProductRow.entity_type == entity,
                                              ProductRow.entity_id == record.id))
     new = [ProductRow(entity_type=entity, entity_id=record.id, sort=(i + 1) * 10, **values)
-           for i, values in enumerate(c for c in clean if c is not None)]
+           for i, values in enumerate(clean)]
     session.add_all(new)
     session.flush()
     after = [row_dict(r) for r in new]
@@ -228,7 +240,7 @@ def set_product_rows(session: Session, actor: Actor, entity: str, record_id: int
         records.record_event(
             session, actor, entity=entity, entity_id=record.id, action="product_rows_changed",
             event_type=f"{entity}.product_rows_changed",
-            changes={"product_rows": [[_brief(r) for r in before], [_brief(r) for r in after]]},
+            changes={"product_rows": [[brief(r) for r in before], [brief(r) for r in after]]},
             payload=summary, responsible_id=record.responsible_id)
     if follow and new:
         records.update(session, actor, entity, record.id, {"amount": total})
@@ -239,5 +251,5 @@ def set_product_rows(session: Session, actor: Actor, entity: str, record_id: int
     return new
 
 
-def _brief(row: dict[str, Any]) -> str:
+def brief(row: dict[str, Any]) -> str:
     return f"{row['name']} × {row['quantity']} = {row['total']}"

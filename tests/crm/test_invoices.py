@@ -92,7 +92,7 @@ def test_stages_and_their_events(db, org):
     types = list(db.scalars(select(OutboxEvent.event_type).where(
         OutboxEvent.entity_type == "invoice").order_by(OutboxEvent.id)))
     assert types == ["invoice.created", "invoice.stage_changed", "invoice.stage_changed",
-                     "invoice.stage_changed", "invoice.paid"]
+                     "invoice.overdue", "invoice.stage_changed", "invoice.paid"]
     with pytest.raises(Conflict):
         inv_svc.change_invoice_stage(db, m1, inv.id, "cancelled")
 

@@ -42,8 +42,8 @@ def workers(pg_url, tmp_path):
     procs: dict[str, subprocess.Popen] = {}
     logs = []
 
-    def spawn(name: str) -> subprocess.Popen:
-        env = dict(os.environ, MARSHRUT_DATABASE_URL=pg_url, MARSHRUT_SECRET_KEY="test",
+    def spawn(name: str, extra: dict[str, str] | None = None) -> subprocess.Popen:
+        env = dict(os.environ, **(extra or {}), MARSHRUT_DATABASE_URL=pg_url, MARSHRUT_SECRET_KEY="test",
                    MARSHRUT_TIMER_LEASE_SECONDS=str(LEASE), MARSHRUT_TIMER_BATCH="20",
                    MARSHRUT_WEBHOOK_DELIVERY_THREAD="false", PYTHONUNBUFFERED="1")
         log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed at teardown

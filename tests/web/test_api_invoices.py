@@ -93,7 +93,8 @@ def test_bad_input_names_the_field(app, db, org, deal):
     r = m1.post("/api/v1/invoices", json={"deal_id": deal.id, "buyer_inn": "12ab"})
     assert error_of(r)["fields"] == {"buyer_inn": "must be 10 or 12 digits"}
     r = m1.post("/api/v1/invoices", json={})
-    assert error_of(r)["fields"] == {"deal_id": "is required"}
+    assert error_of(r)["fields"] == {
+        "deal_id": "give a deal, or a company or contact to invoice"}
     r = m1.post("/api/v1/invoices", json={"deal_id": "x"})
     assert set(error_of(r)["fields"]) == {"deal_id"}
 
@@ -109,3 +110,27 @@ def test_thirty_rows_render(app, db, org, deal, tmp_path):
     for i in range(1, 31):
         assert f"Позиция {i} " in text
     assert "Всего наименований 30" in text
+
+
+def test_invoice_for_a_company_and_a_draft_patched(app, db, org, deal):
+    m1 = api_for(app, db, org.m1)
+    company_id = deal.company_id
+    r = m1.post("/api/v1/invoices", json={"company_id": company_id, "currency": "RUB",
+                                          "rows": [{"name": "Аудит", "price": "500.00",
+                                                    "quantity": "2"}]})
+    assert r.status_code == 201, r.get_json()
+    inv = r.get_json()
+    assert (inv["deal_id"], inv["company_id"], inv["total"]) == (None, company_id, "1000.00")
+    r = m1.patch(f"/api/v1/invoices/{inv['id']}", json={
+        "rows": [{"name": "Аудит", "price": "500.00", "quantity": "3"}],
+        "due_on": "2099-01-01", "buyer_address": "Тверь"})
+    assert r.status_code == 200, r.get_json()
+    assert (r.get_json()["total"], r.get_json()["buyer_address"]) == ("1500.00", "Тверь")
+    r = m1.patch(f"/api/v1/invoices/{inv['id']}", json={"number": "7"})
+    assert set(error_of(r)["fields"]) == {"number"}
+    assert m1.post(f"/api/v1/invoices/{inv['id']}/stage", json={"stage": "sent"}
+                   ).status_code == 200
+    r = m1.patch(f"/api/v1/invoices/{inv['id']}", json={"due_on": "2099-02-01"})
+    assert r.status_code == 409
+    assert outbox_types(db, "invoice") == ["invoice.created", "invoice.updated",
+                                           "invoice.stage_changed"]

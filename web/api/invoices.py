@@ -7,6 +7,7 @@ from flask import Response, url_for
 
 from crm_models.errors import ValidationFailed
 from crm_models.services import invoices as inv_svc
+from crm_models.services.images import invoice_images
 from crm_models.services.product_rows import row_dict
 from web.invoice_pdf import LAYOUTS, invoice_pdf
 
@@ -23,7 +24,8 @@ from .common import (
     single,
 )
 
-CREATE_KEYS = ("deal_id", "issued_on", "due_on", "buyer_inn", "buyer_kpp", "comments")
+CREATE_KEYS = ("deal_id", "company_id", "contact_id", "rows", "currency", "issued_on",
+               "due_on", "buyer_inn", "buyer_kpp", "comments")
 
 
 def _full(db: Any, inv: Any) -> dict[str, Any]:
@@ -47,12 +49,11 @@ def invoice_list() -> Any:
 
 @api_route("/invoices", methods=("POST",), tag="invoices", endpoint="invoice_create",
            status=201, body=ref("InvoiceCreate"), response=ref("Invoice"),
-           summary="Make an invoice from a deal: its product rows, its buyer, the next number")
+           summary="Make an invoice from a deal (its product rows, buyer and currency), or for "
+                   "a company and/or contact with the rows given; the next number")
 def invoice_create() -> Any:
     body = json_body()
     only_keys(body, CREATE_KEYS, "an invoice")
-    if "deal_id" not in body:
-        raise ValidationFailed({"deal_id": "is required"})
     db, actor = db_actor()
     inv = inv_svc.create_invoice(db, actor, **body)
     out = _full(db, inv)
@@ -65,6 +66,20 @@ def invoice_create() -> Any:
 def invoice_get(invoice_id: int) -> Any:
     db, actor = db_actor()
     return _full(db, inv_svc.get_invoice(db, actor, invoice_id))
+
+
+@api_route("/invoices/<id:invoice_id>", methods=("PATCH",), tag="invoices",
+           endpoint="invoice_update", body=ref("InvoiceUpdate"), response=ref("Invoice"),
+           summary="Change a draft invoice: rows, due date, buyer, comments",
+           extra={"errors": (409,)})
+def invoice_update(invoice_id: int) -> Any:
+    body = json_body()
+    only_keys(body, inv_svc.EDITABLE, "an invoice change")
+    db, actor = db_actor()
+    inv = inv_svc.update_invoice(db, actor, invoice_id, **body)
+    out = _full(db, inv)
+    commit()
+    return out
 
 
 @api_route("/invoices/<id:invoice_id>/stage", methods=("POST",), tag="invoices",
@@ -92,7 +107,8 @@ def invoice_pdf_view(invoice_id: int) -> Any:
         raise ValidationFailed({"lang": "must be ru or en"})
     db, actor = db_actor()
     inv = inv_svc.get_invoice(db, actor, invoice_id)
-    pdf = invoice_pdf(inv, inv_svc.invoice_rows(db, inv.id), lang)
+    pdf = invoice_pdf(inv, inv_svc.invoice_rows(db, inv.id), lang,
+                      invoice_images(db, inv.seller or {}))
     name = f"invoice-{inv.year}-{inv.seq}.pdf"
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -16,6 +16,7 @@ from . import (  # noqa: F401  (each module registers its methods)
     bizproc_methods,
     catalog_methods,
     crm_methods,
+    invoice_methods,
     misc_methods,
     org_methods,
 )

@@ -1,4 +1,4 @@
-"""``crm.product.*``, ``crm.productsection.list/get/add`` and
+"""``crm.product.*``, ``crm.productsection.*`` and
 ``crm.deal|lead.productrows.get/set``: Bitrix24 names over the catalog and product-row
 services.
 
@@ -188,17 +188,45 @@ def section_get(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     return _section_out(cat.get_section(ctx.session, ctx.actor, record_id(params)))
 
 
-@method("crm.productsection.add", "crm", legacy=True)
-def section_add(ctx: CallContext, params: dict[str, Any]) -> int:
+def _section_in(params: dict[str, Any], *, update: bool) -> dict[str, Any]:
     fields = {str(k).upper(): v for k, v in fields_param(params).items()}
-    data: dict[str, Any] = {"name": fields.get("NAME")}
+    data: dict[str, Any] = {}
+    if "NAME" in fields or not update:
+        data["name"] = fields.get("NAME")
+    if "SORT" in fields:
+        data["sort"] = fields["SORT"]
     if fields.get("SECTION_ID") not in (None, "", 0, "0"):
         data["parent_id"] = fields["SECTION_ID"]
+    elif update and "SECTION_ID" in fields:
+        data["parent_id"] = None  # to the top level
+    return data
+
+
+def _save_section(ctx: CallContext, section_id: int | None, data: dict[str, Any]) -> Any:
     try:
-        return int(cat.save_section(ctx.session, ctx.actor, **data).id)
+        return cat.save_section(ctx.session, ctx.actor, section_id, **data)
     except ValidationFailed as exc:
         raise ValidationFailed({"NAME" if k == "name" else "SECTION_ID" if k == "parent_id"
-                                else k: v for k, v in exc.fields.items()}) from None
+                                else k.upper(): v for k, v in exc.fields.items()}) from None
+
+
+@method("crm.productsection.add", "crm", legacy=True)
+def section_add(ctx: CallContext, params: dict[str, Any]) -> int:
+    return int(_save_section(ctx, None, _section_in(params, update=False)).id)
+
+
+@method("crm.productsection.update", "crm", legacy=True)
+def section_update(ctx: CallContext, params: dict[str, Any]) -> bool:
+    """Rename, re-sort or move a section (``SECTION_ID`` 0 or empty: to the top level)."""
+    _save_section(ctx, record_id(params), _section_in(params, update=True))
+    return True
+
+
+@method("crm.productsection.delete", "crm", legacy=True)
+def section_delete(ctx: CallContext, params: dict[str, Any]) -> bool:
+    """Delete an empty section (a section with products or subsections is refused)."""
+    cat.delete_section(ctx.session, ctx.actor, record_id(params))
+    return True
 
 
 # --- product rows ----------------------------------------------------------------------------

@@ -83,10 +83,12 @@ def init_app(app: Flask) -> None:
         cards,
         deals,
         duplicates,
+        invoice_edit,
         invoices,
         listing,
         products,
         records,
+        reports,
     )
 
     app.jinja_env.globals.update(_template_helpers())

@@ -9,9 +9,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from crm_models.errors import CrmError, PermissionDenied, ValidationFailed
-from crm_models.invoices import REQUISITES, STAGE_MOVES, Invoice
+from crm_models.invoices import IMAGE_KINDS, REQUISITES, STAGE_MOVES, Invoice
+from crm_models.services import images
 from crm_models.services import invoices as inv_svc
 from crm_models.services import product_rows as pr
+from crm_models.services.images import invoice_images
 from crm_models.services.records import load
 
 from ..auth import require_actor
@@ -21,6 +23,7 @@ from . import bp
 from .admin import bp as admin_bp
 from .format import locale
 from .messages import translate, translate_fields
+from .products import picture_response
 
 STAGE_LABELS = {"draft": _l("Draft"), "sent": _l("Sent"), "paid": _l("Paid"),
                 "overdue": _l("Overdue"), "cancelled": _l("Cancelled")}
@@ -84,7 +87,8 @@ def invoice_download(invoice_id: int) -> Any:
     db = get_db()
     inv = inv_svc.get_invoice(db, actor, invoice_id)
     lang = request.args.get("lang") or locale()
-    pdf = invoice_pdf(inv, inv_svc.invoice_rows(db, inv.id), "en" if lang == "en" else "ru")
+    pdf = invoice_pdf(inv, inv_svc.invoice_rows(db, inv.id), "en" if lang == "en" else "ru",
+                      invoice_images(db, inv.seller or {}))
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="invoice-{inv.year}-{inv.seq}.pdf"'})
 
@@ -124,7 +128,8 @@ def invoice_new(deal_id: int) -> Any:
 
 @admin_bp.route("/requisites", methods=["GET", "POST"])
 def requisites() -> Any:
-    """Our company's requisites, the seller on every new invoice."""
+    """Our company's requisites, the seller on every new invoice, and its logo, signature
+    and stamp (pictures drawn on the PDF)."""
     actor = require_actor()
     db = get_db()
     errors: dict[str, str] = {}
@@ -133,6 +138,7 @@ def requisites() -> Any:
         values = {k: request.form.get(k, "") for k in REQUISITES}
         try:
             inv_svc.save_requisites(db, actor, **values)
+            _requisite_images(db, actor)
             db.commit()
             flash(_("Saved."), "success")
             return redirect(url_for("admin.requisites"))
@@ -142,5 +148,35 @@ def requisites() -> Any:
     else:
         values = inv_svc.our_company(db).requisites()
     labels = {k: (en if locale() == "en" else ru) for k, (en, ru) in REQUISITES.items()}
+    image_labels = {k: (en if locale() == "en" else ru) for k, (en, ru) in IMAGE_KINDS.items()}
     return render_template("admin/requisites.html", values=values, errors=errors,
-                           labels=labels), status
+                           labels=labels, image_labels=image_labels,
+                           company=inv_svc.our_company(db)), status
+
+
+def _requisite_images(db: Any, actor: Any) -> None:
+    """Each picture of the form: a new file replaces it, "remove" takes it away."""
+    problems: dict[str, str] = {}
+    for kind in IMAGE_KINDS:
+        upload = request.files.get(kind)
+        try:
+            if upload is not None and upload.filename:
+                images.set_requisite_image(db, actor, kind, upload.read(images.MAX_BYTES + 1))
+            elif request.form.get(f"remove_{kind}"):
+                images.set_requisite_image(db, actor, kind, None)
+        except ValidationFailed as exc:
+            problems.update(exc.fields)
+    if problems:
+        raise ValidationFailed(problems)
+
+
+@admin_bp.get("/requisites/<any(logo, signature, stamp):kind>")
+def requisite_image(kind: str) -> Any:
+    """Our current logo, signature or stamp (to whoever may see the settings)."""
+    actor = require_actor()
+    actor.require_flag("manage_settings")
+    db = get_db()
+    image_id = getattr(inv_svc.our_company(db), f"{kind}_id")
+    if image_id is None:
+        abort(404)
+    return picture_response(images.get_image(db, image_id))

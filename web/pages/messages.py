@@ -65,6 +65,15 @@ _EXACT = {
     "must not exceed the price": _l("must not exceed the price"),
     "is not a field of a product row": _l("is not a field of a product row"),
     'must be a number such as "1" or "2.5"': _l('must be a number such as "1" or "2.5"'),
+    "must be a PNG or JPEG picture": _l("must be a PNG or JPEG picture"),
+    "is not a readable PNG or JPEG picture": _l("is not a readable PNG or JPEG picture"),
+    "choose a PNG or JPEG file": _l("choose a PNG or JPEG file"),
+    "an invoice needs at least one row": _l("an invoice needs at least one row"),
+    "give a deal, or a company or contact to invoice":
+        _l("choose a deal, or a company or contact to invoice"),
+    "cannot be changed on an invoice": _l("cannot be changed on an invoice"),
+    "an invoice made from a deal takes the deal's product rows":
+        _l("an invoice made from a deal takes the deal's product rows"),
     "This section still holds products; move or delete them first":
         _l("This section still holds products; move or delete them first"),
     "This section still holds subsections; move or delete them first":
@@ -80,6 +89,10 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^'(?P<v>.*)' is not an e-mail address$"), "email"),
     (re.compile(r"^no stage '(?P<v>.*)' in pipeline (?P<n>\d+)$"), "stage"),
     (re.compile(r"^no (active )?(?P<v>[a-z ]+) with id (?P<n>.*)$"), "missing"),
+    (re.compile(r"^must be at most (?P<n>\d+) KB \(this file is (?P<v>\d+) KB\)$"), "kb"),
+    (re.compile(r"^must be at most (?P<n>\d+)×\d+ pixels \(this one is (?P<v>\S+)\)$"),
+     "pixels"),
+    (re.compile(r"^Only a draft invoice can be changed; this one is (?P<v>\w+)$"), "draft"),
     (re.compile(r"^the product is priced in (?P<v>\w+), the record in (?P<n>\w+)$"), "currency"),
 ]
 
@@ -110,6 +123,14 @@ def translate(message: str) -> str:
         if kind == "currency":
             return _("the product is priced in %(product)s, the record in %(record)s",
                      product=g["v"], record=g["n"])
+        if kind == "kb":
+            return _("must be at most %(n)s KB (this file is %(size)s KB)", n=g["n"],
+                     size=g["v"])
+        if kind == "pixels":
+            return _("must be at most %(n)s pixels a side (this one is %(size)s)", n=g["n"],
+                     size=g["v"])
+        if kind == "draft":
+            return _("Only a draft invoice can be changed")
         if kind == "missing":
             return _("does not exist (id %(id)s)", id=g["n"])
     return message

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from crm_models.catalog import UNITS, VAT_RATES, unit_label
 from crm_models.errors import CrmError, PermissionDenied, ValidationFailed
 from crm_models.services import catalog as cat
+from crm_models.services import images
 from crm_models.services import product_rows as pr
 
 from ..auth import require_actor
@@ -117,6 +118,7 @@ def _save(actor: Any, product: Any | None) -> Any:
         else:
             saved = cat.update_product(db, actor, product.id, **data)
         saved_id = saved.id
+        _picture_upload(db, actor, saved_id)
         db.commit()
     except ValidationFailed as exc:
         db.rollback()
@@ -131,6 +133,32 @@ def _save(actor: Any, product: Any | None) -> Any:
                             form_error=_("Not allowed: %(reason)s", reason=translate(exc.message)))
     flash(_("Saved."), "success")
     return redirect(url_for("pages.product_card", product_id=saved_id))
+
+
+def _picture_upload(db: Any, actor: Any, product_id: int) -> None:
+    """The form's picture: a new file replaces the picture, "remove" takes it away."""
+    upload = request.files.get("picture")
+    if upload is not None and upload.filename:
+        images.set_product_picture(db, actor, product_id, upload.read(images.MAX_BYTES + 1))
+    elif request.form.get("remove_picture"):
+        images.set_product_picture(db, actor, product_id, None)
+
+
+@bp.get("/products/<int:product_id>/picture")
+def product_picture(product_id: int) -> Any:
+    actor = require_actor()
+    db = get_db()
+    product = cat.get_product(db, actor, product_id)
+    if product.picture_id is None:
+        abort(404)
+    return picture_response(images.get_image(db, product.picture_id))
+
+
+def picture_response(image: Any) -> Any:
+    response = Response(image.data, mimetype=image.content_type)
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @bp.route("/products/new", methods=["GET", "POST"])
@@ -241,6 +269,31 @@ def _row_form(values: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def submitted_rows() -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """The rows editor's rows as typed (to show again) and as values for the service."""
+    columns = {k: request.form.getlist(k) for k in ROW_INPUTS}
+    count = max((len(v) for v in columns.values()), default=0)
+    submitted = [{k: (columns[k][i] if i < len(columns[k]) else "") for k in ROW_INPUTS}
+                 for i in range(count)]
+    # A row with neither a product nor a name nor a price is an unused spare row.
+    filled = [r for r in submitted
+              if any(r[k].strip() for k in ("product_id", "name", "price"))]
+    return filled, [{k: v for k, v in r.items() if v.strip() != ""} for r in filled]
+
+
+def rows_editor(actor: Any, currency: str, rows: list[dict[str, str]]) -> dict[str, Any]:
+    """What ``products/_rows_table.html`` needs: the rows plus spare ones, the products."""
+    products = cat.list_products(get_db(), actor, active=True, currency=currency,
+                                 per_page=500).items if actor.level("product", "read") else []
+    return {"rows": rows + [_row_form({}) for _ in range(SPARE_ROWS)], "products": products,
+            "product_ids": [str(p.id) for p in products], "currency": currency,
+            "error_label": _error_label}
+
+
+def row_form(values: dict[str, Any]) -> dict[str, str]:
+    return _row_form(values)
+
+
 def _render_rows(actor: Any, record: Any, rows: list[dict[str, str]], follow: bool, *,
                  errors: dict[str, str] | None = None, form_error: str = "",
                  status: int = 200) -> Any:
@@ -265,14 +318,7 @@ def product_rows_edit(plural: str, record_id: int) -> Any:
     if request.method == "GET":
         return _render_rows(actor, record, [_row_form(pr.row_dict(r)) for r in rows],
                             bool(record.amount_from_rows) or not rows)
-    columns = {k: request.form.getlist(k) for k in ROW_INPUTS}
-    count = max((len(v) for v in columns.values()), default=0)
-    submitted = [{k: (columns[k][i] if i < len(columns[k]) else "") for k in ROW_INPUTS}
-                 for i in range(count)]
-    # A row with neither a product nor a name nor a price is an unused spare row.
-    filled = [r for r in submitted
-              if any(r[k].strip() for k in ("product_id", "name", "price"))]
-    data = [{k: v for k, v in r.items() if v.strip() != ""} for r in filled]
+    filled, data = submitted_rows()
     follow = request.form.get("amount_from_rows") in ("on", "1", "true")
     try:
         pr.set_product_rows(db, actor, entity, record.id, data, amount_from_rows=follow)
