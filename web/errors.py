@@ -59,7 +59,10 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        message = exc.description or exc.name
+        if not wants_json() and message == type(exc).description:
+            message = ""  # werkzeug's stock English: the page explains the status itself
+        return error_response(exc.code or 500, code, message)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -62,6 +62,7 @@ def set_locale() -> Any:
 
 def _template_helpers() -> dict[str, Any]:
     from . import format as fmt
+    from .menu import menu_for
     from .messages import translate
 
     return {
@@ -73,7 +74,7 @@ def _template_helpers() -> dict[str, Any]:
         "FLAG_LABELS": fmt.FLAG_LABELS, "STATUS_LABELS": fmt.STATUS_LABELS,
         "SOURCE_LABELS": fmt.SOURCE_LABELS, "CHANNEL_TYPE_LABELS": fmt.CHANNEL_TYPE_LABELS,
         "CURRENCIES": fmt.CURRENCIES, "PLURAL": fmt.PLURAL,
-        "cfg_fields": lambda entity: SCHEMAS[entity],
+        "cfg_fields": lambda entity: SCHEMAS[entity], "main_menu": menu_for,
     }
 
 

@@ -79,7 +79,8 @@ FLAG_LABELS = {"manage_settings": _l("Manage CRM settings"),
                "design_processes": _l("Design processes")}
 EXTRA_LABELS = {"id": _l("ID"), "created_at": _l("Created"), "updated_at": _l("Modified"),
                 "created_by_id": _l("Created by"), "activity": _l("Activity"),
-                "activity_done": _l("Activity done"), "comment": _l("Comment")}
+                "activity_done": _l("Activity done"), "comment": _l("Comment"),
+                "sort": _l("Sort order"), "q": _l("Search")}
 CURRENCIES = ("RUB", "USD", "EUR", "CNY", "KZT", "BYN")
 
 assert set(LEVEL_LABELS) == set(PermLevel)
@@ -197,6 +198,9 @@ def plain_value(entity: str, f: Field | None, value: Any, users: dict[int, Any])
                          for v in value)
     if f.kind == "refs" and isinstance(value, list):
         return ", ".join(_ref_title(f.ref, v) for v in value)
+    if f.name == "pipeline_id":
+        return next((p.name for p in lookups.pipelines() if str(p.id) == str(value)),
+                    f"#{value}")
     if f.kind == "ref":
         return _ref_title(f.ref, value)
     if f.kind == "money":

@@ -11,7 +11,19 @@ import re
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+#: A record of each kind, as the subject of a sentence.
+ONE = {"lead": _l("Lead"), "deal": _l("Deal"), "contact": _l("Contact"),
+       "company": _l("Company"), "product": _l("Product"), "invoice": _l("Invoice"),
+       "user": _l("User"), "department": _l("Department"), "role": _l("Role"),
+       "task": _l("Task"), "activity": _l("Activity"), "comment": _l("Comment")}
+
 _EXACT = {
+    "Something went wrong on our side; the change was not saved.":
+        _l("Something went wrong on our side; the change was not saved."),
+    "The form expired or lacks its CSRF token; reload the page and try again.":
+        _l("The form has expired; reload the page and try again."),
+    "The server is busy; nothing was saved. Try again in a moment.":
+        _l("The server is busy; nothing was saved. Try again in a moment."),
     "is required": _l("is required"),
     "must be a string": _l("must be text"),
     'must be a decimal number such as "1500.00"': _l('must be a number such as "1500.00"'),
@@ -73,6 +85,8 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^'(?P<v>.*)' is not an e-mail address$"), "email"),
     (re.compile(r"^no stage '(?P<v>.*)' in pipeline (?P<n>\d+)$"), "stage"),
     (re.compile(r"^no (active )?(?P<v>[a-z ]+) with id (?P<n>.*)$"), "missing"),
+    (re.compile(r"^No (?P<v>[a-z_]+) with id '?(?P<n>[^']*)'?$"), "not_found"),
+    (re.compile(r"^cannot sort (?P<v>[a-z_]+) by '(?P<n>.*)'$"), "sort"),
     (re.compile(r"^the product is priced in (?P<v>\w+), the record in (?P<n>\w+)$"), "currency"),
 ]
 
@@ -103,6 +117,11 @@ def translate(message: str) -> str:
         if kind == "currency":
             return _("the product is priced in %(product)s, the record in %(record)s",
                      product=g["v"], record=g["n"])
+        if kind == "not_found":
+            return _("%(what)s #%(id)s was not found: it was deleted, or the link is wrong.",
+                     what=str(ONE.get(g["v"], g["v"])), id=g["n"])
+        if kind == "sort":
+            return _("the list cannot be sorted by this column")
         if kind == "missing":
             return _("does not exist (id %(id)s)", id=g["n"])
     return message
