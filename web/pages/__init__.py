@@ -61,9 +61,10 @@ def set_locale() -> Any:
 
 
 def _template_helpers() -> dict[str, Any]:
+    from ..workspace.labels import process_title
     from . import format as fmt
     from .menu import menu_for
-    from .messages import translate
+    from .messages import ONE, translate
 
     return {
         "money": fmt.money, "when": fmt.when, "day": fmt.day, "field_label": fmt.field_label,
@@ -75,6 +76,7 @@ def _template_helpers() -> dict[str, Any]:
         "SOURCE_LABELS": fmt.SOURCE_LABELS, "CHANNEL_TYPE_LABELS": fmt.CHANNEL_TYPE_LABELS,
         "CURRENCIES": fmt.CURRENCIES, "PLURAL": fmt.PLURAL,
         "cfg_fields": lambda entity: SCHEMAS[entity], "main_menu": menu_for,
+        "process_title": process_title, "record_kind": lambda e: str(ONE.get(e, e)),
     }
 
 
@@ -85,6 +87,7 @@ def init_app(app: Flask) -> None:
         deals,
         invoices,
         listing,
+        pickers,
         products,
         records,
     )

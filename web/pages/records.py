@@ -16,7 +16,7 @@ from crm_models.services import get_record
 
 from ..auth import require_actor
 from ..database import get_db
-from . import bp, forms, lookups
+from . import bp, forms, lookups, pickers
 from .entities import PLURALS, EntityPage, page_for
 from .format import card_url, record_title
 from .messages import translate, translate_fields
@@ -24,11 +24,14 @@ from .messages import translate, translate_fields
 
 def form_context(cfg: EntityPage, actor: Any, values: dict[str, Any]) -> dict[str, Any]:
     """What the record form needs besides the values: options for its selects."""
-    companies = lookups.readable(actor, "company") if cfg.entity in ("contact", "deal") else []
-    contacts = lookups.readable(actor, "contact", sort="last_name") if cfg.entity == "deal" else []
+    shown = {f.name for f in forms.form_fields(cfg.entity)}
+    chosen = {name: values.get(name) for name in pickers.FIELDS if name in shown}
     return {"fields": forms.form_fields(cfg.entity), "users": lookups.active_users(),
-            "companies": companies, "contacts": contacts, "pipelines": lookups.pipelines(),
-            "values": values, "spare_rows": forms.SPARE_CHANNEL_ROWS}
+            "pickers": {name: pickers.picker_context(
+                actor, name, [str(v) for v in (ids if isinstance(ids, list) else [ids or ""])])
+                for name, ids in chosen.items()},
+            "pipelines": lookups.pipelines(), "values": values,
+            "spare_rows": forms.SPARE_CHANNEL_ROWS}
 
 
 def _render_form(cfg: EntityPage, actor: Any, values: dict[str, Any], *, record: Any = None,
