@@ -14,6 +14,7 @@ from crm_models.org import User
 NOTIFICATION_KINDS = {
     "task": _l("New task"), "overdue": _l("Overdue task"), "comment": _l("New comment"),
     "mention": _l("You were mentioned"), "process": _l("Message from a process"),
+    "reassigned": _l("Handed to a colleague"),
 }
 #: What a feed item says someone did (audit actions of CRM records).
 FEED_ACTIONS = {
