@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, g, redirect, request, session, url_for
 
 from crm_models.errors import ValidationFailed
 from crm_models.fields import SCHEMAS
 from crm_models.services.org import update_user
-from crm_models.services.records import list_records
 
 from ..auth import _safe_next, require_actor
 from ..database import get_db
@@ -30,21 +29,6 @@ def _require_login() -> Any:
     if g.get("user") is None and request.endpoint not in PUBLIC_ENDPOINTS:
         return redirect(url_for("login", next=request.full_path.rstrip("?")))
     return None
-
-
-@bp.get("/")
-def home() -> str:
-    actor = require_actor()
-    db = get_db()
-    counts = {}
-    for entity in ("lead", "deal", "contact", "company"):
-        counts[entity] = (list_records(db, actor, entity, per_page=1).total
-                          if actor.level(entity, "read") else 0)
-    my_deals = []
-    if actor.level("deal", "read") and actor.user_id is not None:
-        my_deals = list_records(db, actor, "deal", filters={"responsible_id": actor.user_id},
-                                per_page=10).items
-    return render_template("home.html", counts=counts, my_deals=my_deals)
 
 
 @bp.post("/locale")
@@ -85,6 +69,7 @@ def init_app(app: Flask) -> None:
         admin,
         cards,
         deals,
+        home,
         invoices,
         listing,
         pickers,

@@ -54,6 +54,8 @@ AUDIT_ACTION_LABELS = {
     "activity_added": _l("planned an activity"), "activity_done": _l("completed an activity"),
     "converted": _l("converted the lead"), "deleted": _l("deleted the record"),
     "product_rows_changed": _l("changed the products"), "invoice_created": _l("made an invoice"),
+    "responsible_confirmed": _l("confirmed the responsible"),
+    "unlinked": _l("unlinked a deleted record"), "paid": _l("marked as paid"),
 }
 LEVEL_LABELS = {
     PermLevel.NONE: _l("None"), PermLevel.OWN: _l("Own"),

@@ -10,6 +10,7 @@ import re
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 
 #: A record of each kind, as the subject of a sentence.
 ONE = {"lead": _l("Lead"), "deal": _l("Deal"), "contact": _l("Contact"),
@@ -91,6 +92,11 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 
+def at_most_chars(n: int) -> str:
+    """"не более 255 символов", with the noun agreeing with the number (Russian has three forms)."""
+    return ngettext("must be at most %(num)d character", "must be at most %(num)d characters", n)
+
+
 def translate(message: str) -> str:
     """``message`` from a ``CrmError`` in the request's language."""
     if message in _EXACT:
@@ -101,7 +107,7 @@ def translate(message: str) -> str:
             continue
         g = m.groupdict()
         if kind == "chars":
-            return _("must be at most %(n)s characters", n=g["n"])
+            return at_most_chars(int(g["n"]))
         if kind == "min":
             return _("must be at least %(n)s", n=g["n"])
         if kind == "max":

@@ -23,6 +23,8 @@ FEED_ACTIONS = {
     "activity_done": _l("completed an activity on"), "converted": _l("converted"),
     "deleted": _l("deleted"), "product_rows_changed": _l("changed the products of"),
     "invoice_created": _l("made an invoice for"),
+    "responsible_confirmed": _l("confirmed the responsible of"),
+    "unlinked": _l("unlinked a deleted record from"),
 }
 #: The record a feed item is about, as the object of its verb ("created a deal").
 ENTITY_ONE = {"lead": lazy_pgettext("feed", "lead"), "deal": lazy_pgettext("feed", "deal"),
