@@ -19,6 +19,10 @@ ONE = {"lead": _l("Lead"), "deal": _l("Deal"), "contact": _l("Contact"),
        "task": _l("Task"), "activity": _l("Activity"), "comment": _l("Comment")}
 
 _EXACT = {
+    "Another record already has this value (or was saved at the same moment); nothing was "
+    "saved. Reload the page and try again.":
+        _l("Another record already has this value (or was saved at the same moment); nothing "
+           "was saved. Reload the page and try again."),
     "Something went wrong on our side; the change was not saved.":
         _l("Something went wrong on our side; the change was not saved."),
     "The form expired or lacks its CSRF token; reload the page and try again.":
