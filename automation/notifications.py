@@ -9,7 +9,9 @@ Kinds (``Notification.kind``):
   or under one of its feed items);
 - ``mention`` — someone named the user (``@Full Name`` or ``@e-mail``) in a comment on a
   record or a feed item the user may see;
-- ``process`` — a process's ``crm.notify`` service task.
+- ``process`` — a process's ``crm.notify`` service task;
+- ``reassigned`` — a rule (or another person) made someone else responsible for a record the
+  user was responsible for; ``text`` holds the new responsible's name.
 
 ``install_notifier(factory)`` watches every session of the app's sessionmaker: new task rows,
 re-assigned tasks and new comments become notifications in the *same* transaction (written by
@@ -29,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from crm_models.activity import AuditEvent, Comment
+from crm_models.activity import AuditEvent, Comment, OutboxEvent
 from crm_models.entities import ENTITY_MODELS
 from crm_models.feed import FeedComment
 from crm_models.org import User
@@ -38,7 +40,7 @@ from engine.store import ProcessTask, TaskStatus
 
 from .models import Notification
 
-KINDS = ("task", "overdue", "comment", "mention", "process")
+KINDS = ("task", "overdue", "comment", "mention", "process", "reassigned")
 _PENDING = "marshrut.notify_pending"
 TITLE_MAX = 255
 
@@ -60,6 +62,8 @@ def _collect(session: Session, _ctx: Any) -> None:
             pending.append(("comment", obj, None))
         elif isinstance(obj, FeedComment):
             pending.append(("feed_comment", obj, None))
+        elif isinstance(obj, OutboxEvent) and _hands_away(obj):
+            pending.append(("reassigned", obj, None))
     for obj in session.dirty:
         if isinstance(obj, ProcessTask):
             added = inspect(obj).attrs.assignee_id.history.added
@@ -76,11 +80,41 @@ def _emit(session: Session, _ctx: Any) -> None:
             _task_routed(session, obj, [obj.assignee_id, *(obj.candidate_ids or [])])
         elif kind == "delegated":
             _task_routed(session, obj, [extra])
+        elif kind == "reassigned":
+            _reassigned(session, obj)
         elif kind == "comment":
             _commented(session, obj.entity_type, obj.entity_id, obj.author_id,
                        obj.author_label, obj.text, event_id=None)
         else:
             _feed_commented(session, obj)
+
+
+def _changed_responsible(ev: OutboxEvent) -> Any:
+    changed = (ev.payload or {}).get("changed") if ev.event_type.endswith(".updated") else None
+    return changed.get("responsible_id") if isinstance(changed, dict) else None
+
+
+def _hands_away(ev: OutboxEvent) -> bool:
+    """Whether the event (``<entity>.updated``) moves a record from one responsible to another,
+    done by someone other than the one who loses it."""
+    pair = _changed_responsible(ev)
+    if not (isinstance(pair, list) and len(pair) == 2) or ev.entity_type not in ENTITY_MODELS:
+        return False
+    old, new = pair
+    return isinstance(old, int) and old != new and ev.actor_user_id != old
+
+
+def _reassigned(session: Session, ev: OutboxEvent) -> None:
+    old, new = _changed_responsible(ev)
+    record = session.get(ENTITY_MODELS[ev.entity_type], ev.entity_id)
+    if record is None or not _active_users(session, [old]):
+        return
+    new_user = session.get(User, new) if isinstance(new, int) else None
+    title = getattr(record, "title", "") or getattr(record, "full_name", "") or f"#{record.id}"
+    session.add(Notification(
+        user_id=old, kind="reassigned", title=title[:TITLE_MAX],
+        text=new_user.full_name if new_user is not None else "", entity_type=ev.entity_type,
+        entity_id=ev.entity_id, source_label=ev.actor_label or ""))
 
 
 def _active_users(session: Session, user_ids: Iterable[int | None]) -> list[int]:

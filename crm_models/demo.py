@@ -62,7 +62,7 @@ def load_demo(session: Session) -> bool:
                             responsible_id=users["head"].id)
     romashka = create_company(session, actor, title="АО «Ромашка»", industry="Торговля",
                               responsible_id=m1.id)
-    create_company(session, actor, title="Northwind Ltd", industry="Logistics",
+    create_company(session, actor, title="ООО «Северный ветер»", industry="Логистика",
                    responsible_id=m2.id, opened=False)
 
     leads = [

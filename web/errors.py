@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from crm_models.db import Busy, lock_failure
@@ -17,6 +18,8 @@ from crm_models.errors import CrmError
 from engine.errors import DefinitionInvalid, EngineError
 
 log = logging.getLogger(__name__)
+DUPLICATE = ("Another record already has this value (or was saved at the same moment); "
+             "nothing was saved. Reload the page and try again.")
 
 
 def wants_json() -> bool:
@@ -59,7 +62,19 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
         code = (exc.name or "error").lower().replace(" ", "_")
-        return error_response(exc.code or 500, code, exc.description or exc.name)
+        message = exc.description or exc.name
+        if not wants_json() and message == type(exc).description:
+            message = ""  # werkzeug's stock English: the page explains the status itself
+        return error_response(exc.code or 500, code, message)
+
+    @app.errorhandler(IntegrityError)
+    def _integrity(exc: IntegrityError) -> Any:
+        # Two writers raced past a service's uniqueness check (or a constraint the service
+        # does not check): nothing was saved, and that is the user's to hear, not a 500.
+        if lock_failure(exc):
+            return busy_response(exc)
+        log.warning("integrity error on %s %s: %s", request.method, request.path, exc.orig)
+        return error_response(409, "conflict", DUPLICATE)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Flask, abort, current_app, render_template, request, url_for
+from flask_babel import gettext as _
 from sqlalchemy import select
 from werkzeug.routing import BuildError
 
@@ -49,11 +50,13 @@ def timers_page() -> Any:
     instances = {i.id: i for i in db.scalars(select(ProcessInstance).where(
         ProcessInstance.id.in_({t.instance_id for t in rows if t.instance_id})))} \
         if rows else {}
-    schedule_kinds = {CRON: "cron", CYCLE: "ISO 8601 cycle", DATE: "date"}
+    schedule_kinds = {CRON: _("cron schedule"), CYCLE: _("ISO 8601 cycle"), DATE: _("date")}
+    timer_kinds = {"start": _("schedule start"), "boundary": _("on a task"),
+                   "catch": _("waiting in the process")}
     return render_template(
         "admin/timers.html", schedules=service.schedules(db), upcoming=upcoming, failed=failed,
         pending=service.pending_count(db), definitions=definitions, instances=instances,
-        schedule_kinds=schedule_kinds, link=_link, limit=UPCOMING,
+        schedule_kinds=schedule_kinds, timer_kinds=timer_kinds, link=_link, limit=UPCOMING,
         scheduler=current_app.extensions.get("timer_scheduler"),
         record_plural={"deal": "deals", "lead": "leads", "contact": "contacts",
                        "company": "companies"},

@@ -95,7 +95,8 @@ def test_lead_conversion_with_preview_routes_the_new_deal(page, app, db, demo): 
     assert page.url.endswith(f"/deals/{deal.id}")
     assert deal.responsible_id == demo.corporate.id  # the large-deal rule routed it
     timeline = page.locator("#timeline").inner_text()
-    assert "Large deal routing v1" in timeline and "Ольга Корпоративная" in timeline
+    assert "«Маршрутизация крупных сделок», версия 1" in timeline
+    assert "Ольга Корпоративная" in timeline
     assert page.console_errors == []
 
 
@@ -110,6 +111,8 @@ def test_feed_like_and_comment_with_a_mention(page, app, db, org):
     page.wait_for_function("() => document.querySelector('.feed-item .like-count').textContent === '1'")
     item = page.locator(".feed-item").first
     assert item.locator("button.like").get_attribute("aria-pressed") == "true"
+    assert not item.locator("textarea[name=text]").is_visible()  # no box under every event
+    item.locator("details.feed-reply > summary").click()
     item.locator("textarea[name=text]").fill("@Head of Sales посмотрите")
     item.get_by_role("button", name="Отправить").click()
     page.locator(".feed-item mark.mention").first.wait_for()

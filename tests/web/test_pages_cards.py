@@ -114,7 +114,7 @@ def test_history_shows_field_diffs_with_names(app, db, org, client, auth):
                                       "currency": "RUB", "responsible_id": org.m1.id,
                                       "opened": "on"})
     html = text(b.get(f"/deals/{deal.id}"))
-    history = html.split('id="history"', 1)[1]
+    history = html.split('id="timeline"', 1)[1]
     assert "Manager One" in history and "изменил(а)" in history
     assert re.search(r"Название сделки</th><td class=\"old\">Before</td>.*?<td class=\"new\">"
                      r"After</td>", history, re.S)

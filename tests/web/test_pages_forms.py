@@ -104,7 +104,10 @@ def test_create_deal_with_company_contacts_and_stage(app, db, org, client, auth)
     b = Browser(client, auth).login(org.m1)
     html = text(b.get("/deals/new"))
     assert "Vector" in html and "Petrov" in html
-    assert re.search(r'<select name="contact_ids"[^>]* multiple', html)
+    # Searchable pickers, not a Ctrl-multiselect: contacts are ticked, the company is a radio.
+    assert f'type="checkbox" name="contact_ids" value="{c1.id}"' in html
+    assert f'type="radio" name="company_id" value="{vector.id}"' in html
+    assert "Ctrl" not in html and 'class="picker-search"' in html
     r = b.post("/deals/new", {"title": "Machines", "pipeline_id": "0", "stage": "EXECUTING",
                               "amount": "2500000", "currency": "RUB", "company_id": vector.id,
                               "contact_ids": [c1.id, c2.id], "responsible_id": org.m1.id,
@@ -127,7 +130,7 @@ def test_edit_updates_only_what_changed_and_keeps_links(app, db, org, client, au
     b = Browser(client, auth).login(org.m1)
     html = text(b.get(f"/deals/{deal.id}/edit"))
     assert input_value(html, "title") == "Old"
-    assert f'<option value="{c1.id}" selected>' in html
+    assert f'type="checkbox" name="contact_ids" value="{c1.id}" checked> Petrov' in html
     form = {"title": "New title", "pipeline_id": "0", "stage": "NEW", "amount": "10.00",
             "currency": "RUB", "company_id": vector.id, "contact_ids": [c1.id],
             "responsible_id": org.m1.id, "opened": "on", "comments": ""}
@@ -194,7 +197,7 @@ def test_contact_form_prefills_the_company_from_the_query(app, db, org, client, 
     db.commit()
     b = Browser(client, auth).login(org.m1)
     html = text(b.get(f"/contacts/new?company_id={vector.id}"))
-    assert f'<option value="{vector.id}" selected>Vector</option>' in html
+    assert f'type="radio" name="company_id" value="{vector.id}" checked> Vector' in html
     r = b.post("/contacts/new", {"first_name": "Petr", "company_id": vector.id,
                                  "responsible_id": org.m1.id})
     contact = fresh(db).get(Contact, new_id(r, "contacts"))

@@ -40,7 +40,9 @@ def test_own_level_manager_sees_only_own_deals_everywhere(app, db, org, client, 
     assert "999" not in html  # the others' amounts are not in the sums
     assert "200,00\xa0₽" in html
     html = text(b.get("/"))
-    assert 'class="tile-number">2<' in html
+    mine = html.split('id="my-deals"', 1)[1].split("</section>", 1)[0]
+    assert '<td class="num">2</td>' in mine and "999" not in mine
+    assert "M2 secret" not in html and "Head deal" not in html  # not in the recent events
     for deal in deals["m2"] + deals["head"]:
         assert b.get(f"/deals/{deal.id}").status_code == 404
 

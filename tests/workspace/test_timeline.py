@@ -36,11 +36,11 @@ def test_the_timeline_merges_changes_comments_activities_tasks_and_process_histo
     assert kinds.count("comment") == 1 and kinds.count("activity") == 1
     html = pages.as_("m1@test.local").get(f"/deals/{deal.id}").get_data(as_text=True)
     timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
-    assert "Задача «Review the deal» назначена: Manager One — процесс Deal review v1" in timeline
+    assert "Задача «Review the deal» назначена: Manager One — процесс «Deal review», версия 1" in timeline
     pages.post("m1@test.local", "/locale", {"locale": "en"})
     html = pages.as_("m1@test.local").get(f"/deals/{deal.id}").get_data(as_text=True)
     timeline = html.split('id="timeline"', 1)[1].split("</section>", 1)[0]
-    assert "Task “Review the deal” routed to Manager One by process Deal review v1" in timeline
+    assert "Task “Review the deal” routed to Manager One by process “Deal review”, version 1" in timeline
     assert "Called, no answer" in timeline and "Call again" in timeline
     assert "Reject" in timeline  # the decision, by its label
     assert 'data-kind="task_done"' in timeline and re.search(r"1\W?200[.,]00", timeline)
@@ -76,7 +76,8 @@ def test_converting_a_lead_routes_the_new_deal_like_any_other(app, db, engine, d
     assert kinds == {"task"}
     card = pages.as_("head@demo.local").get(f"/deals/{deal.id}").get_data(as_text=True)
     timeline = card.split('id="timeline"', 1)[1].split("</section>", 1)[0]
-    assert "Large deal routing v1" in timeline and "Ольга Корпоративная" in timeline
+    assert "процесс «Маршрутизация крупных сделок», версия 1" in timeline
+    assert "Ольга Корпоративная" in timeline
 
 
 def test_a_manager_whose_converted_deal_is_routed_away_lands_on_the_lead(app, db, engine, demo,

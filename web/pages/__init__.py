@@ -9,12 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, Flask, g, redirect, request, session, url_for
 
 from crm_models.errors import ValidationFailed
 from crm_models.fields import SCHEMAS
 from crm_models.services.org import update_user
-from crm_models.services.records import list_records
 
 from ..auth import _safe_next, require_actor
 from ..database import get_db
@@ -32,21 +31,6 @@ def _require_login() -> Any:
     return None
 
 
-@bp.get("/")
-def home() -> str:
-    actor = require_actor()
-    db = get_db()
-    counts = {}
-    for entity in ("lead", "deal", "contact", "company"):
-        counts[entity] = (list_records(db, actor, entity, per_page=1).total
-                          if actor.level(entity, "read") else 0)
-    my_deals = []
-    if actor.level("deal", "read") and actor.user_id is not None:
-        my_deals = list_records(db, actor, "deal", filters={"responsible_id": actor.user_id},
-                                per_page=10).items
-    return render_template("home.html", counts=counts, my_deals=my_deals)
-
-
 @bp.post("/locale")
 def set_locale() -> Any:
     """Switch the interface language: on the user when signed in, else in the session."""
@@ -61,8 +45,10 @@ def set_locale() -> Any:
 
 
 def _template_helpers() -> dict[str, Any]:
+    from ..workspace.labels import process_title
     from . import format as fmt
-    from .messages import translate
+    from .menu import menu_for
+    from .messages import ONE, translate
 
     return {
         "money": fmt.money, "when": fmt.when, "day": fmt.day, "field_label": fmt.field_label,
@@ -72,8 +58,10 @@ def _template_helpers() -> dict[str, Any]:
         "ENTITY_LABELS": fmt.ENTITY_LABELS, "ACTION_LABELS": fmt.ACTION_LABELS,
         "FLAG_LABELS": fmt.FLAG_LABELS, "STATUS_LABELS": fmt.STATUS_LABELS,
         "SOURCE_LABELS": fmt.SOURCE_LABELS, "CHANNEL_TYPE_LABELS": fmt.CHANNEL_TYPE_LABELS,
-        "CURRENCIES": fmt.CURRENCIES, "DUPLICATE_KEY_LABELS": fmt.DUPLICATE_KEY_LABELS, "PLURAL": fmt.PLURAL,
-        "cfg_fields": lambda entity: SCHEMAS[entity],
+        "CURRENCIES": fmt.CURRENCIES, "DUPLICATE_KEY_LABELS": fmt.DUPLICATE_KEY_LABELS,
+        "PLURAL": fmt.PLURAL,
+        "cfg_fields": lambda entity: SCHEMAS[entity], "main_menu": menu_for,
+        "process_title": process_title, "record_kind": lambda e: str(ONE.get(e, e)),
     }
 
 
@@ -83,9 +71,11 @@ def init_app(app: Flask) -> None:
         cards,
         deals,
         duplicates,
+        home,
         invoice_edit,
         invoices,
         listing,
+        pickers,
         products,
         records,
         reports,

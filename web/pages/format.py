@@ -54,6 +54,8 @@ AUDIT_ACTION_LABELS = {
     "activity_added": _l("planned an activity"), "activity_done": _l("completed an activity"),
     "converted": _l("converted the lead"), "deleted": _l("deleted the record"),
     "product_rows_changed": _l("changed the products"), "invoice_created": _l("made an invoice"),
+    "responsible_confirmed": _l("confirmed the responsible"),
+    "unlinked": _l("unlinked a deleted record"), "paid": _l("marked as paid"),
 }
 LEVEL_LABELS = {
     PermLevel.NONE: _l("None"), PermLevel.OWN: _l("Own"),
@@ -79,7 +81,8 @@ FLAG_LABELS = {"manage_settings": _l("Manage CRM settings"),
                "design_processes": _l("Design processes")}
 EXTRA_LABELS = {"id": _l("ID"), "created_at": _l("Created"), "updated_at": _l("Modified"),
                 "created_by_id": _l("Created by"), "activity": _l("Activity"),
-                "activity_done": _l("Activity done"), "comment": _l("Comment")}
+                "activity_done": _l("Activity done"), "comment": _l("Comment"),
+                "sort": _l("Sort order"), "q": _l("Search")}
 CURRENCIES = ("RUB", "USD", "EUR", "CNY", "KZT", "BYN")
 DUPLICATE_KEY_LABELS = {"phone": _l("same phone"), "email": _l("same e-mail"),
                         "inn": _l("same INN"), "title": _l("same name")}
@@ -199,6 +202,9 @@ def plain_value(entity: str, f: Field | None, value: Any, users: dict[int, Any])
                          for v in value)
     if f.kind == "refs" and isinstance(value, list):
         return ", ".join(_ref_title(f.ref, v) for v in value)
+    if f.name == "pipeline_id":
+        return next((p.name for p in lookups.pipelines() if str(p.id) == str(value)),
+                    f"#{value}")
     if f.kind == "ref":
         return _ref_title(f.ref, value)
     if f.kind == "money":

@@ -10,8 +10,25 @@ import re
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
+
+#: A record of each kind, as the subject of a sentence.
+ONE = {"lead": _l("Lead"), "deal": _l("Deal"), "contact": _l("Contact"),
+       "company": _l("Company"), "product": _l("Product"), "invoice": _l("Invoice"),
+       "user": _l("User"), "department": _l("Department"), "role": _l("Role"),
+       "task": _l("Task"), "activity": _l("Activity"), "comment": _l("Comment")}
 
 _EXACT = {
+    "Another record already has this value (or was saved at the same moment); nothing was "
+    "saved. Reload the page and try again.":
+        _l("Another record already has this value (or was saved at the same moment); nothing "
+           "was saved. Reload the page and try again."),
+    "Something went wrong on our side; the change was not saved.":
+        _l("Something went wrong on our side; the change was not saved."),
+    "The form expired or lacks its CSRF token; reload the page and try again.":
+        _l("The form has expired; reload the page and try again."),
+    "The server is busy; nothing was saved. Try again in a moment.":
+        _l("The server is busy; nothing was saved. Try again in a moment."),
     "is required": _l("is required"),
     "must be a string": _l("must be text"),
     'must be a decimal number such as "1500.00"': _l('must be a number such as "1500.00"'),
@@ -93,8 +110,15 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"^must be at most (?P<n>\d+)×\d+ pixels \(this one is (?P<v>\S+)\)$"),
      "pixels"),
     (re.compile(r"^Only a draft invoice can be changed; this one is (?P<v>\w+)$"), "draft"),
+    (re.compile(r"^No (?P<v>[a-z_]+) with id '?(?P<n>[^']*)'?$"), "not_found"),
+    (re.compile(r"^cannot sort (?P<v>[a-z_]+) by '(?P<n>.*)'$"), "sort"),
     (re.compile(r"^the product is priced in (?P<v>\w+), the record in (?P<n>\w+)$"), "currency"),
 ]
+
+
+def at_most_chars(n: int) -> str:
+    """"не более 255 символов", with the noun agreeing with the number (Russian has three forms)."""
+    return ngettext("must be at most %(num)d character", "must be at most %(num)d characters", n)
 
 
 def translate(message: str) -> str:
@@ -107,7 +131,7 @@ def translate(message: str) -> str:
             continue
         g = m.groupdict()
         if kind == "chars":
-            return _("must be at most %(n)s characters", n=g["n"])
+            return at_most_chars(int(g["n"]))
         if kind == "min":
             return _("must be at least %(n)s", n=g["n"])
         if kind == "max":
@@ -131,6 +155,11 @@ def translate(message: str) -> str:
                      size=g["v"])
         if kind == "draft":
             return _("Only a draft invoice can be changed")
+        if kind == "not_found":
+            return _("%(what)s #%(id)s was not found: it was deleted, or the link is wrong.",
+                     what=str(ONE.get(g["v"], g["v"])), id=g["n"])
+        if kind == "sort":
+            return _("the list cannot be sorted by this column")
         if kind == "missing":
             return _("does not exist (id %(id)s)", id=g["n"])
     return message

@@ -10,25 +10,37 @@ from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from sqlalchemy import select
 
+from crm_models.activity import AuditEvent
+from crm_models.entities import ENTITY_MODELS
 from crm_models.errors import PermissionDenied, ValidationFailed
 from crm_models.services import get_record
 
 from ..auth import require_actor
 from ..database import get_db
-from . import bp, forms, lookups
+from . import bp, forms, lookups, pickers
 from .entities import PLURALS, EntityPage, page_for
 from .format import card_url, record_title
 from .messages import translate, translate_fields
 
 
+def actor_label(label: str) -> str:
+    from ..workspace.labels import actor_label as words
+
+    return words(label)
+
+
 def form_context(cfg: EntityPage, actor: Any, values: dict[str, Any]) -> dict[str, Any]:
     """What the record form needs besides the values: options for its selects."""
-    companies = lookups.readable(actor, "company") if cfg.entity in ("contact", "deal") else []
-    contacts = lookups.readable(actor, "contact", sort="last_name") if cfg.entity == "deal" else []
+    shown = {f.name for f in forms.form_fields(cfg.entity)}
+    chosen = {name: values.get(name) for name in pickers.FIELDS if name in shown}
     return {"fields": forms.form_fields(cfg.entity), "users": lookups.active_users(),
-            "companies": companies, "contacts": contacts, "pipelines": lookups.pipelines(),
-            "values": values, "spare_rows": forms.SPARE_CHANNEL_ROWS}
+            "pickers": {name: pickers.picker_context(
+                actor, name, [str(v) for v in (ids if isinstance(ids, list) else [ids or ""])])
+                for name, ids in chosen.items()},
+            "pipelines": lookups.pipelines(), "values": values,
+            "spare_rows": forms.SPARE_CHANNEL_ROWS}
 
 
 def _render_form(cfg: EntityPage, actor: Any, values: dict[str, Any], *, record: Any = None,
@@ -69,7 +81,48 @@ def _save(cfg: EntityPage, actor: Any, record: Any | None) -> Any:
                             record=_reload(cfg, actor, record), status=403,
                             form_error=_("Not allowed: %(reason)s", reason=translate(exc.message)))
     flash(_("Saved."), "success")
+    # The commit dispatched the record's event: a routing rule may have handed the record to
+    # a colleague. If this user may no longer open it, the card would be a 404: say who got it.
+    saved = db.get(ENTITY_MODELS[cfg.entity], saved_id)
+    if saved is None or not actor.allows_record(cfg.entity, "read", saved.responsible_id,
+                                                saved.opened):
+        return redirect(url_for("pages.record_handed", plural=cfg.plural, record_id=saved_id))
+    wanted = data.get("responsible_id") or (record.responsible_id if record else actor.user_id)
+    if str(saved.responsible_id) != str(wanted):
+        flash(_("A rule made %(name)s responsible.", name=_user_name(saved.responsible_id)),
+              "info")
     return redirect(card_url(cfg.entity, saved_id))
+
+
+def _user_name(user_id: int | None) -> str:
+    user = lookups.users().get(user_id) if user_id is not None else None
+    return user.full_name if user is not None else "—"
+
+
+@bp.get(f"/<{PLURALS}:plural>/<int:record_id>/handed")
+def record_handed(plural: str, record_id: int) -> Any:
+    """Where a user lands when a record they saved went to a colleague they cannot follow:
+    what it is, who has it now and which rule passed it on. Only for someone who worked on
+    the record (an audit event of theirs); anyone else gets the plain 404."""
+    cfg = page_for(plural)
+    actor = require_actor()
+    db = get_db()
+    record = db.get(ENTITY_MODELS[cfg.entity], record_id)
+    if record is None:
+        abort(404)
+    if actor.allows_record(cfg.entity, "read", record.responsible_id, record.opened):
+        return redirect(card_url(cfg.entity, record_id))
+    events = list(db.scalars(select(AuditEvent).where(
+        AuditEvent.entity_type == cfg.entity, AuditEvent.entity_id == record_id)
+        .order_by(AuditEvent.id.desc()).limit(200)))
+    if actor.user_id is None or not any(e.actor_user_id == actor.user_id for e in events):
+        abort(404)
+    moved = next((e for e in events if isinstance((e.changes or {}).get("responsible_id"), list)
+                  and e.actor_user_id != record.responsible_id), None)
+    by = actor_label(moved.actor_label) if moved is not None and moved.actor_user_id is None \
+        else (_user_name(moved.actor_user_id) if moved is not None else "")
+    return render_template("records/handed.html", cfg=cfg, record=record, by=by,
+                           responsible=lookups.users().get(record.responsible_id))
 
 
 def _reload(cfg: EntityPage, actor: Any, record: Any | None) -> Any | None:

@@ -31,7 +31,7 @@ from strictnum import id_or_none
 from ..auth import require_actor
 from ..database import get_db
 from ..pages import lookups
-from ..pages.messages import translate
+from ..pages.messages import at_most_chars, translate
 from . import bp
 
 #: The record fields a task card shows, per entity.
@@ -175,8 +175,8 @@ def _form_errors(fields: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, msg in fields.items():
         if msg.startswith("longer than "):
-            out[name] = _("must be at most %(n)s characters",
-                          n=msg.removeprefix("longer than ").split()[0])
+            count = msg.removeprefix("longer than ").split()[0]
+            out[name] = at_most_chars(int(count)) if count.isdigit() else msg
         elif msg == "not a field of this form":
             out[name] = _("is not a field of this form")
         else:

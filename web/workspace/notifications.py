@@ -56,6 +56,9 @@ def target_url(n: Notification) -> str:
     """Where a notification leads: its task, its feed item, or its record."""
     if n.task_id is not None:
         return url_for("workspace.task_page", task_id=n.task_id)
+    if n.kind == "reassigned" and n.entity_type in PLURAL and n.entity_id is not None:
+        return url_for("pages.record_handed", plural=PLURAL[n.entity_type],
+                       record_id=n.entity_id)
     if n.event_id is not None:
         return url_for("workspace.feed", _anchor=f"event-{n.event_id}")
     if n.entity_type in PLURAL and n.entity_id is not None:

@@ -17,7 +17,7 @@ from crm_models.fields import field_map
 from ..database import get_db
 from ..pages import lookups
 from ..pages.format import ACTIVITY_TYPE_LABELS, AUDIT_ACTION_LABELS, field_label, plain_value
-from .labels import PROCESS_EVENTS, names, user_name
+from .labels import PROCESS_EVENTS, names, process_words, user_name
 
 QUIET_KEYS = {"activity", "activity_done", "comment"}
 
@@ -36,7 +36,7 @@ class Entry:
 def process_name(ref: ProcessRef | None) -> str:
     if ref is None:
         return _("a process")
-    return _("process %(name)s v%(version)s", name=ref.name, version=ref.version)
+    return process_words(ref.key, ref.name, ref.version)
 
 
 def _change(entity: str, item: TimelineItem, users: dict[int, Any]) -> Entry:
