@@ -5,6 +5,8 @@
 //
 //   group = { type: "group", op: "and" | "or", items: [rule | group] }
 //   rule  = { type: "rule", field: "amount", operator: ">", value: "500000" }
+//   rule  = { type: "rule", field: "amount", operator: ">", value: "", variable: "threshold" }
+//           (compared with a process variable, marshrut:variable)
 
 export const OPERATORS = {
   "==": "=", "!=": "≠", ">": ">", ">=": "≥", "<": "<", "<=": "≤",
@@ -23,6 +25,23 @@ export function operatorsFor(kind) {
   }
   if (kind === "phones" || kind === "emails" || kind === "refs") return ["empty", "not_empty"];
   return ["==", "!=", "contains", "empty", "not_empty"];
+}
+
+/**
+ * What is wrong with a rule's value for its field (shown under the rule, in English as the
+ * key of the translation), or null. The server checks the same on validate and deploy.
+ */
+export function valueProblem(rule, field) {
+  if (!field || rule.variable !== undefined) return null;
+  if (["empty", "not_empty", "true", "false", "contains"].includes(rule.operator)) return null;
+  const values = rule.operator === "in"
+    ? String(rule.value ?? "").split(",").map((v) => v.trim()).filter(Boolean)
+    : [String(rule.value ?? "").trim()];
+  if (!values.length || values.every((v) => v === "")) return "Give a value";
+  if (NUMERIC.has(field.type) && values.some((v) => normalizeNumber(v) === null)) {
+    return field.type === "ref" || field.type === "user" ? "Pick the record from the list" : "Give a number";
+  }
+  return null;
 }
 
 export function emptyGroup(op = "and") {
@@ -67,6 +86,7 @@ function ruleExpression(rule, entity, kinds) {
       return `${path} in [${values.map((v) => literal(v, kind)).join(", ")}]`;
     }
     default:
+      if (rule.variable) return `${path} ${rule.operator || "=="} ${rule.variable}`;
       return `${path} ${rule.operator || "=="} ${literal(rule.value ?? "", kind)}`;
   }
 }
@@ -181,6 +201,9 @@ function toRule(node, entity) {
     }
     if (COMPARE.includes(op) && (right.t === "num" || right.t === "str")) {
       return { type: "rule", field: f, operator: op, value: right.v };
+    }
+    if (COMPARE.includes(op) && right.t === "name" && !right.v.includes(".")) {
+      return { type: "rule", field: f, operator: op, value: "", variable: right.v };
     }
     return null;
   }
