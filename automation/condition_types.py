@@ -22,7 +22,8 @@ TEXT = {"string", "text", "enum", "stage", "currency", "date"}
 _EXPECTED = {
     "ref": "a record id (pick the record in the condition builder)",
     "user": "a user id (pick the user in the condition builder)",
-    "money": "a number", "int": "a number", "bool": "yes or no",
+    "money": "a number (written without quotes)", "int": "a number (written without quotes)",
+    "bool": "yes or no (True or False)",
 }
 
 
@@ -82,7 +83,7 @@ class CrmConditionTypes:
         if ok:
             return []
         _ = self.translate
-        expected = _(_EXPECTED.get(field.kind, "text"))
+        expected = _(_EXPECTED.get(field.kind, "text (written in quotes)"))
         shown = repr(value) if isinstance(value, str) else str(value)
         return [_("the field «%(label)s» holds %(expected)s but is compared with %(value)s") % {
             "label": self._label(field), "expected": expected, "value": shown}]

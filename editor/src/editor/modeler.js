@@ -48,12 +48,15 @@ export function fitDiagram(modeler, readOnly = false) {
   const canvas = modeler.get("canvas");
   canvas.zoom("fit-viewport", "auto");
   const palette = readOnly ? null : document.querySelector("#canvas .djs-palette");
-  const left = palette ? palette.getBoundingClientRect().width + 24 : 24;
+  const container = document.querySelector("#canvas");
+  const left = (palette && container
+    ? palette.getBoundingClientRect().right - container.getBoundingClientRect().left : 0) + 48;
+  const top = 60;  // room for the lint and error badges above the shapes
   const inner = canvas.viewbox().inner;
   const size = canvas.getSize ? canvas.getSize() : { width: 800, height: 600 };
   const scale = Math.min(1, (size.width - left - 24) / Math.max(inner.width, 1),
-    (size.height - 48) / Math.max(inner.height, 1));
-  canvas.viewbox({ x: inner.x - left / scale, y: inner.y - 24 / scale,
+    (size.height - top - 24) / Math.max(inner.height, 1));
+  canvas.viewbox({ x: inner.x - left / scale, y: inner.y - top / scale,
     width: size.width / scale, height: size.height / scale });
 }
 
