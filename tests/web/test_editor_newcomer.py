@@ -107,3 +107,28 @@ def test_a_new_process_named_without_a_key_gets_one_from_its_name(app, db, org, 
 def test_the_key_client_template_says_it_routes_to_the_head_of_sales():
     description = TEMPLATES["key_client_routing"].description
     assert "head of Sales" in description and "account manager" not in description
+
+
+def test_the_version_diff_names_the_threshold_by_its_label_and_summarises_layout(
+        app, db, org, client, auth):
+    from automation.seed import PROCESSES_DIR
+
+    admin = api_for(app, db, org.admin)
+    v1 = (PROCESSES_DIR / "large_deal_routing.bpmn").read_text("utf-8").replace(
+        'id="large_deal_routing"', 'id="big_rule"').replace(
+        'bpmnElement="large_deal_routing"', 'bpmnElement="big_rule"')
+    v2 = v1.replace('value="1000000" label=', 'value="2000000" label=')
+    moved = re.sub(r'(<bpmndi:BPMNShape id="[^"]+"[^>]*>\s*<dc:Bounds x=")(\d+)',
+                   lambda m: m.group(1) + str(int(m.group(2)) + 40), v2, count=1)
+    for xml in (v1, v2, moved):
+        r = admin.post("/api/v1/editor/deploy", {"bpmn_xml": xml})
+        assert r.status_code == 201, r.get_json()
+    auth.login("admin@test.local")
+    html = client.get("/processes/big_rule/compare?from=1&to=2").get_data(as_text=True)
+    assert re.search(r"Порог суммы сделки, ₽: <del>1\u202f000\u202f000</del> → "
+                     r"<ins>2\u202f000\u202f000</ins>", html), html[html.find('id="diff"'):][:800]
+    table = html[html.find('id="diff"'):html.find("</table>")]
+    assert "xmlns" not in table and "<code" in table
+    html = client.get("/processes/big_rule/compare?from=2&to=3").get_data(as_text=True)
+    assert 'data-test="no-behaviour-change"' in html
+    assert "Только раскладка: 1 элемент перемещён" in html
