@@ -132,3 +132,17 @@ def test_the_version_diff_names_the_threshold_by_its_label_and_summarises_layout
     html = client.get("/processes/big_rule/compare?from=2&to=3").get_data(as_text=True)
     assert 'data-test="no-behaviour-change"' in html
     assert "Только раскладка: 1 элемент перемещён" in html
+
+
+def test_operations_are_listed_in_the_users_language_with_labelled_parameters(app, db, org):
+    admin = api_for(app, db, org.admin)
+    items = {o["name"]: o for o in admin.get("/api/v1/service-operations",
+                                             headers=RU).get_json()["items"]}
+    assign = items["crm.assign_responsible"]
+    assert assign["title"] == "Назначить ответственного"
+    assert "ровно один" in assign["description"]
+    params = {p["name"]: p for p in assign["params"]}
+    assert params["department_head"]["label"] == "Руководитель отдела"
+    assert params["department_head"]["description"] == "руководитель этого отдела"
+    for op in items.values():  # nothing left in English
+        assert not re.search(r"\b(the|a|of|to)\b", op["title"] + op["description"]), op["name"]
