@@ -67,3 +67,17 @@ test("a reference field wants a picked record, a number field a number", () => {
   assert.equal(toExpression({ type: "group", op: "and", items: [{ type: "rule", field: "company_id", operator: "==",
     value: "12" }] }, "deal", { company_id: "ref" }), "deal.company_id == 12");
 });
+
+test("the shipped large-deal condition is one the builder shows", () => {
+  const expr = "rose_above(event, deal, 'amount', threshold) and deal.responsible_set_by is None";
+  const model = parseExpression(expr, "deal");
+  assert.deepEqual(model.items, [
+    { type: "rule", field: "amount", operator: "rose_above", value: "", variable: "threshold" },
+    { type: "rule", field: "responsible_set_by", operator: "empty", value: "" },
+  ]);
+  assert.equal(toExpression(model, "deal", kinds), expr);
+  const literal = parseExpression("rose_above(event, deal, 'amount', 1000000)", "deal");
+  assert.equal(toExpression(literal, "deal", kinds), "rose_above(event, deal, 'amount', 1000000)");
+  assert.equal(parseExpression("rose_above(event, lead, 'amount', 1)", "deal"), null);
+  assert.ok(operatorsFor("money").includes("rose_above"));
+});

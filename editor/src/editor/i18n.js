@@ -121,6 +121,7 @@ const RU = {
   "Start typing a name…": "Начните вводить название…",
   "Nothing found": "Ничего не найдено",
   "compare with a process variable": "сравнить с переменной процесса",
+  "rose above": "стала больше",
   "Give a value": "Укажите значение",
   "Give a number": "Нужно число",
   "Pick the record from the list": "Выберите запись из списка",

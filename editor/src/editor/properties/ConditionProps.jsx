@@ -7,7 +7,7 @@ import { useService } from "bpmn-js-properties-panel";
 
 import { cached } from "../api";
 import { lang, t } from "../i18n";
-import { OPERATORS, emptyGroup, operatorsFor, parseExpression, toExpression, valueProblem } from "./condition";
+import { EXTRA_FIELDS, OPERATORS, emptyGroup, operatorsFor, parseExpression, toExpression, valueProblem } from "./condition";
 import { RecordPicker } from "./RecordPicker";
 import { extensions, getBusinessObject, is, processEntity } from "./util";
 
@@ -47,7 +47,7 @@ function useFields(entity) {
   const [fields, setFields] = useState(null);
   useEffect(() => {
     if (!entity) return;
-    cached(`/fields/${entity}`).then((d) => setFields(d.fields), () => setFields([]));
+    cached(`/fields/${entity}`).then((d) => setFields([...d.fields, ...EXTRA_FIELDS]), () => setFields([]));
   }, [entity]);
   return fields;
 }

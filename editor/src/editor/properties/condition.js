@@ -11,14 +11,21 @@
 export const OPERATORS = {
   "==": "=", "!=": "≠", ">": ">", ">=": "≥", "<": "<", "<=": "≤",
   contains: "contains", in: "is one of", empty: "is empty", not_empty: "is not empty",
-  true: "is true", false: "is false",
+  true: "is true", false: "is false", rose_above: "rose above",
 };
+/** Fields every record has in the task data besides its schema (see automation.snapshot). */
+export const EXTRA_FIELDS = [
+  { name: "responsible_set_by", type: "process", readonly: true,
+    labels: { ru: "Ответственного уже назначил процесс", en: "Responsible already set by a process" } },
+];
 const NUMERIC = new Set(["money", "int", "ref", "user"]);
 const COMPARE = ["==", "!=", ">", ">=", "<", "<="];
 
 /** Which operators make sense for a field kind (from /api/v1/fields/<entity>). */
 export function operatorsFor(kind) {
+  if (kind === "process") return ["empty", "not_empty"];
   if (kind === "bool") return ["true", "false", "empty", "not_empty"];
+  if (kind === "money" || kind === "int") return [...COMPARE, "rose_above", "empty", "not_empty"];
   if (NUMERIC.has(kind) || kind === "date") return [...COMPARE, "empty", "not_empty"];
   if (kind === "enum" || kind === "stage" || kind === "currency") {
     return ["==", "!=", "in", "empty", "not_empty"];
@@ -81,6 +88,8 @@ function ruleExpression(rule, entity, kinds) {
     case "true": return `${path} == True`;
     case "false": return `${path} == False`;
     case "contains": return `${pyString(rule.value ?? "")} in ${path}`;
+    case "rose_above":
+      return `rose_above(event, ${entity}, ${pyString(rule.field)}, ${rule.variable || literal(rule.value ?? "", kind)})`;
     case "in": {
       const values = String(rule.value ?? "").split(",").map((v) => v.trim()).filter(Boolean);
       return `${path} in [${values.map((v) => literal(v, kind)).join(", ")}]`;
@@ -142,6 +151,14 @@ class Parser {
   expr() { return this.chain("or", () => this.and()); }
   and() { return this.chain("and", () => this.atom()); }
   atom() {
+    const tok = this.tokens[this.i], next = this.tokens[this.i + 1];
+    if (tok && tok.t === "name" && tok.v === "rose_above" && next && next.v === "(") {
+      this.i += 2;
+      const args = [this.operand()];
+      while (this.peek(",")) { this.take(","); args.push(this.operand()); }
+      this.take(")");
+      return { type: "call", name: tok.v, args };
+    }
     if (this.peek("(")) {
       this.take("(");
       const inner = this.expr();
@@ -212,7 +229,19 @@ function toRule(node, entity) {
   return null;
 }
 
+function callRule(node, entity) {
+  const [event, record, name, limit] = node.args;
+  if (node.args.length !== 4 || event.t !== "name" || event.v !== "event" || record.t !== "name"
+    || record.v !== entity || name.t !== "str") return null;
+  if (limit.t === "num") return { type: "rule", field: name.v, operator: "rose_above", value: limit.v };
+  if (limit.t === "name" && !limit.v.includes(".")) {
+    return { type: "rule", field: name.v, operator: "rose_above", value: "", variable: limit.v };
+  }
+  return null;
+}
+
 function toModel(node, entity) {
+  if (node.type === "call") return callRule(node, entity);
   if (node.type === "cmp") return toRule(node, entity);
   const items = node.items.map((n) => toModel(n, entity));
   return items.every(Boolean) ? { type: "group", op: node.op, items } : null;
