@@ -143,11 +143,11 @@ def test_a_user_task_without_assignment_is_marked_with_the_server_message(page, 
     page.locator('[data-action="validate"]').click()
     expect(page.locator("#editor-status")).to_have_attribute("data-result", "invalid:1")
     badge = page.locator(f'.marshrut-error-badge[data-element="{ids["task"]}"]')
-    expect(badge).to_have_attribute("title", re.compile("no assignment"))
+    expect(badge).to_have_attribute("title", re.compile("не указано, кому она назначается"))
     assert has_marker(page, ids["task"], "server-error")
     problem = page.locator(f'#editor-problems li[data-element="{ids["task"]}"]')
     expect(problem).to_have_count(1)  # the server and the linter say it once, not twice
-    expect(problem).to_contain_text("Задача сотруднику: user task has no assignment")
+    expect(problem).to_contain_text("Задача сотруднику: у задачи не указано, кому она назначается")
     # the lint rule said so before the server did
     assert ids["task"] in page.evaluate("Object.keys(window.marshrutEditor.lintIssues)")
     # deploying is refused the same way, and the draft survives a reload
