@@ -29,7 +29,7 @@ def test_service_task_user_task_and_raw_condition_of_the_lead_template(page, org
     open_group(page, "marshrut-service-group")
     expect(page.locator("#bio-properties-panel-marshrut-operation")).to_have_value("crm.notify")
     expect(page.locator('[data-test="param-title-value"]')).to_have_value(
-        "A new lead could not be reached")
+        "Не удалось дозвониться по новому лиду")
     role = page.locator('[data-test="param-role-value"]')
     expect(role.locator("option", has_text="Manager")).to_have_count(1)
     role.select_option("manager")

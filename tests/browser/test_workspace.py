@@ -95,7 +95,7 @@ def test_lead_conversion_with_preview_routes_the_new_deal(page, app, db, demo): 
     assert page.url.endswith(f"/deals/{deal.id}")
     assert deal.responsible_id == demo.corporate.id  # the large-deal rule routed it
     timeline = page.locator("#timeline").inner_text()
-    assert "Large deal routing v1" in timeline and "Ольга Корпоративная" in timeline
+    assert "Маршрутизация крупных сделок v1" in timeline and "Ольга Корпоративная" in timeline
     assert page.console_errors == []
 
 

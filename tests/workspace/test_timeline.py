@@ -52,7 +52,7 @@ def test_timeline_names_the_process_that_changed_a_field(app, db, org, engine, d
     items = record_timeline(db, "deal", deal.id)
     changed = [i for i in items if i.kind == "change" and i.process is not None]
     assert changed and changed[0].process.key == "large_deal_routing"
-    assert changed[0].process.name == "Large deal routing" and changed[0].process.version == 1
+    assert changed[0].process.name == "Маршрутизация крупных сделок" and changed[0].process.version == 1
     routed = [i for i in items if i.kind == "task"]
     assert routed and routed[0].data["assignee_id"] == demo.corporate.id
 
@@ -76,7 +76,7 @@ def test_converting_a_lead_routes_the_new_deal_like_any_other(app, db, engine, d
     assert kinds == {"task"}
     card = pages.as_("head@demo.local").get(f"/deals/{deal.id}").get_data(as_text=True)
     timeline = card.split('id="timeline"', 1)[1].split("</section>", 1)[0]
-    assert "Large deal routing v1" in timeline and "Ольга Корпоративная" in timeline
+    assert "Маршрутизация крупных сделок v1" in timeline and "Ольга Корпоративная" in timeline
 
 
 def test_a_manager_whose_converted_deal_is_routed_away_lands_on_the_lead(app, db, engine, demo,
