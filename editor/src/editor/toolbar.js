@@ -125,6 +125,19 @@ function failed(state, err) {
     `error:${err.code || err.status}`);
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** One draft write at a time (an autosave and "Save draft" would send the same revision). */
+async function locked(state, fn) {
+  while (state.saving) await sleep(50);
+  state.saving = true;
+  try {
+    return await fn();
+  } finally {
+    state.saving = false;
+  }
+}
+
 async function putDraft(state, body) {
   const draft = await api("PUT", "/editor/drafts", { ...body, revision: state.revision });
   state.revision = draft.revision;
@@ -163,11 +176,10 @@ export const drafts = {
     });
   },
   async autosave(state) {
-    if (!state.dirty || state.saving) return;
-    state.saving = true;
+    if (!state.dirty) return;
     const seq = state.changeSeq;
     try {
-      const draft = await putDraft(state, await sources(state));
+      const draft = await locked(state, async () => putDraft(state, await sources(state)));
       if (seq === state.changeSeq) state.dirty = false;
       state.draftFailed = false;
       const box = document.getElementById("editor-autosave");
@@ -179,7 +191,6 @@ export const drafts = {
       state.draftFailed = true;
       failed(state, err);
     } finally {
-      state.saving = false;
       if (state.dirty && seq !== state.changeSeq) {
         clearTimeout(state.autosaveTimer);
         state.autosaveTimer = setTimeout(() => drafts.autosave(state), drafts.DELAY);
@@ -205,7 +216,7 @@ export const drafts = {
 const ACTIONS = {
   async save(state) {
     clearTimeout(state.autosaveTimer);
-    const draft = await putDraft(state, await sources(state));
+    const draft = await locked(state, async () => putDraft(state, await sources(state)));
     state.dirty = false;
     state.draftFailed = false;
     status(t("Draft saved") + ` (${t("revision")} ${draft.revision})`, "success", `saved:${draft.revision}`);
@@ -228,7 +239,7 @@ const ACTIONS = {
   async deploy(state) {
     const activate = !!(document.getElementById("deploy-activate") || {}).checked;
     clearTimeout(state.autosaveTimer);
-    while (state.saving) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (state.saving) await sleep(50);
     const body = await sources(state);
     const check = await checkAll(state, body);
     if (check.errors.length) {
