@@ -96,6 +96,7 @@ def test_admin_draws_validates_dry_runs_and_deploys_the_big_deal_rule(page, app,
 
     page.locator('[data-action="dryRun"]').click()
     dialog = page.locator("#dry-run-dialog")
+    dialog.locator("#dry-run-typed summary").click()
     dialog.locator("[name='value:amount']").fill("600000")
     dialog.locator("[name='value:title']").fill("Big one")
     dialog.locator("button[type=submit]").click()

@@ -136,7 +136,7 @@ const RU = {
   "No errors: the process can be deployed, but look at the warnings:":
     "Ошибок нет, процесс можно развернуть, но есть замечания:",
   "Draft saved automatically": "Черновик сохранён автоматически",
-  "— values typed below —": "— значения, введённые ниже —",
+  "— the values typed by hand —": "— значения, введённые вручную —",
   "becomes responsible": "становится ответственным",
   "Would do": "Выполнил бы",
   "due": "срок",

@@ -283,7 +283,7 @@ async function offerRecords(dialog, entity) {
   const select = dialog.querySelector("[name=entity_id]");
   if (!select) return;
   select.innerHTML = "";
-  select.appendChild(new Option(t("— values typed below —"), ""));
+  select.appendChild(new Option(t("— the values typed by hand —"), ""));
   try {
     const { items } = await api("GET", `/${PLURAL[entity]}?per_page=50&sort=-id`);
     const companies = new Map();
