@@ -3,11 +3,13 @@
 Elements are matched by id across every ``bpmn:process`` (and the messages the triggers
 use). A change is reported per property: the element type, its name, each attribute (ours
 in ``marshrut:`` included), a flow's condition, the event definitions, a script, and the
-content of ``bpmn:extensionElements`` (assignment details, form fields, parameters …). The
-layout (diagram interchange) is ignored: moving a shape is not a change of behaviour.
+content of ``bpmn:extensionElements`` one item each (a variable by its label, a parameter or
+form field by its name). The layout (diagram interchange) is not a change of behaviour: shapes
+drawn elsewhere are only listed in ``moved``.
 """
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from lxml import etree
@@ -73,13 +75,64 @@ def _properties(el: Any) -> dict[str, str]:
         elif local == "script":
             props["script"] = (child.text or "").strip()
         elif local == "extensionElements":
-            props["extensions"] = "".join(_canonical(c) for c in child
-                                          if isinstance(c.tag, str))
+            props.update(_extension_properties(child))
         elif local.endswith("EventDefinition"):
             props["event"] = props.get("event", "") + _canonical(child)
         elif local not in _CONTAINERS:
             props[_qname(child.tag)] = _canonical(child)
     return props
+
+
+def _extension_properties(ext: Any) -> dict[str, str]:
+    """Our extension elements one property each, named as a person would: a variable by its
+    label ("Порог суммы сделки, ₽"), a parameter or form field by its name; values as text."""
+    out: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for c in ext:
+        if not isinstance(c.tag, str):
+            continue
+        local = _local(c.tag)
+        if local == "variable":
+            key = c.get("label") or f"variable {c.get('name', '')}"
+            out[key] = _number(c.get("value", ""))
+        elif local == "parameter":
+            out[f"parameter {c.get('name', '')}"] = (c.get("value") if c.get("value") is not None
+                                                     else f"= {c.get('expression', '')}")
+        elif local == "formField":
+            options = ", ".join(o.get("label") or o.get("value", "") for o in c
+                                if isinstance(o.tag, str))
+            text = f"{c.get('label') or c.get('name', '')} ({c.get('type', 'string')})"
+            out[f"form field {c.get('name', '')}"] = text + (f": {options}" if options else "")
+        elif local in ("instructions", "script"):
+            out[local] = (c.text or "").strip()
+        else:
+            n = seen[local] = seen.get(local, 0) + 1
+            attrs = ", ".join(f"{_qname(k)}={v}" for k, v in sorted(c.attrib.items()))
+            text = (c.text or "").strip()
+            out[f"{local} {n}" if n > 1 else local] = "; ".join(x for x in (attrs, text) if x)
+    return out
+
+
+def _number(value: str) -> str:
+    """1000000 → "1 000 000" (thin-space groups), anything else unchanged."""
+    m = re.fullmatch(r"(-?)(\d{4,})(\.\d+)?", value.strip())
+    if not m:
+        return value
+    digits = m.group(2)
+    groups = []
+    while digits:
+        groups.insert(0, digits[-3:])
+        digits = digits[:-3]
+    return m.group(1) + "\u202f".join(groups) + (m.group(3) or "")
+
+
+def _layout(root: Any) -> dict[str, str]:
+    """Where each shape and edge is drawn (bpmndi), to tell layout-only edits apart."""
+    out = {}
+    for el in root.iter():
+        if isinstance(el.tag, str) and _local(el.tag) in ("BPMNShape", "BPMNEdge"):
+            out[el.get("bpmnElement") or el.get("id") or ""] = _canonical(el)
+    return out
 
 
 def _brief(eid: str, el: Any) -> dict[str, Any]:
@@ -88,9 +141,10 @@ def _brief(eid: str, el: Any) -> dict[str, Any]:
 
 def diff_bpmn(old_xml: str | bytes, new_xml: str | bytes) -> dict[str, Any]:
     """``{"added": [...], "removed": [...], "changed": [{..., "changes": [{"property",
-    "before", "after"}]}]}``; raises ``engine.safe_xml.UnsafeXml`` for unreadable files."""
-    old = _elements(parse_xml(old_xml, what="the older version"))
-    new = _elements(parse_xml(new_xml, what="the newer version"))
+    "before", "after"}]}], "moved": [ids drawn elsewhere]}``; raises ``engine.safe_xml.UnsafeXml`` for unreadable files."""
+    old_root = parse_xml(old_xml, what="the older version")
+    new_root = parse_xml(new_xml, what="the newer version")
+    old, new = _elements(old_root), _elements(new_root)
     added = [_brief(i, new[i]) for i in new if i not in old]
     removed = [_brief(i, old[i]) for i in old if i not in new]
     changed = []
@@ -102,4 +156,7 @@ def diff_bpmn(old_xml: str | bytes, new_xml: str | bytes) -> dict[str, Any]:
                    for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
         if changes:
             changed.append({**_brief(eid, new[eid]), "changes": changes})
-    return {"added": added, "removed": removed, "changed": changed}
+    before_layout, after_layout = _layout(old_root), _layout(new_root)
+    moved = sorted(k for k in after_layout if k in before_layout
+                   and before_layout[k] != after_layout[k])
+    return {"added": added, "removed": removed, "changed": changed, "moved": moved}

@@ -33,6 +33,7 @@ from engine.runtime import Engine
 from engine.services import ServiceRegistry
 from engine.store import ProcessHistory, ProcessTask
 
+from .assignment import department_head, find_department, find_user
 from .process_trace import taken_flows
 from .snapshot import event_data, user_summary
 
@@ -78,9 +79,30 @@ class _Recorder:
 
     def __call__(self, session: Session, ctx: ProcessContext, params: Mapping[str, Any],
                  data: Mapping[str, Any]) -> dict[str, Any]:
-        self._calls.append({"element_id": ctx.element_id, "operation": self.spec.name,
-                            "title": self.spec.title, "params": dict(params)})
+        call = {"element_id": ctx.element_id, "operation": self.spec.name,
+                "title": self.spec.title, "params": dict(params)}
+        who = _would_assign(session, self.spec.name, params)
+        if who is not None:
+            call["assignee"] = who
+        self._calls.append(call)
         return {}
+
+
+def _would_assign(session: Session, operation: str, params: Mapping[str, Any]
+                  ) -> dict[str, Any] | None:
+    """Who ``crm.assign_responsible`` would make responsible (read only; None if unknown),
+    so the dry run names a person instead of showing the parameters."""
+    if operation != "crm.assign_responsible":
+        return None
+    user = None
+    if "user" in params:
+        user = find_user(session, params["user"])
+    elif "department_head" in params:
+        dep = find_department(session, params["department_head"])
+        user = department_head(session, dep) if dep is not None else None
+    if user is None:
+        return None
+    return {"id": user.id, "full_name": user.full_name, "email": user.email}
 
 
 def simulated_registry(real: ServiceRegistry, calls: list[dict[str, Any]]) -> ServiceRegistry:
@@ -150,7 +172,7 @@ def dry_run(session: Session, engine: Engine, bpmn_xml: str | bytes,
     calls: list[dict[str, Any]] = []
     dry = Engine(registry=simulated_registry(engine.registry, calls),
                  assigner=engine.assigner, clock=engine.clock, limits=engine.sandbox.limits,
-                 retry_delays=())
+                 retry_delays=(), conditions=engine.conditions)
     try:
         try:
             definition = dry.deploy(session, bpmn_xml, dmn_xmls, activate=False)

@@ -6,6 +6,8 @@ new process instead of a new version of the shipped one.
 """
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,12 +36,32 @@ TEMPLATES: dict[str, Template] = {t.name: t for t in (
              "A deal above a threshold goes to the corporate-accounts manager.",
              PROCESSES_DIR / "large_deal_routing.bpmn"),
     Template("key_client_routing", "Key-client routing",
-             "Deals of key clients go to their account manager.",
+             "Deals and leads of the key client go to the head of Sales, who must contact the "
+             "client within two hours.",
              PROCESSES_DIR / "key_client_routing.bpmn"),
     Template("lead_followup", "Lead follow-up",
              "Every new lead gets a first call; unreached leads are flagged.",
              PROCESSES_DIR / "templates" / "lead_followup.bpmn"),
 )}
+
+
+_TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя", (
+    "a b v g d e e zh z i y k l m n o p r s t u f kh ts ch sh shch  y  e yu ya").split(" "),
+    strict=True))
+
+
+def key_from_name(name: str, taken: Callable[[str], bool]) -> str:
+    """A process key made from its name ("Ключевой клиент" → "klyuchevoy_klient"), made unique
+    with a number when ``taken(key)``; for the "new process" form, where the key may be left
+    empty."""
+    text = "".join(_TRANSLIT.get(ch, ch) for ch in (name or "").strip().lower())
+    base = re.sub(r"[^a-z0-9]+", "_", text).strip("_")[:60] or "process"
+    if not re.match(r"[a-z_]", base):
+        base = f"p_{base}"
+    key, n = base, 2
+    while taken(key):
+        key, n = f"{base}_{n}", n + 1
+    return key
 
 
 def instantiate(name: str, *, key: str, title: str) -> str:

@@ -20,6 +20,7 @@ from integrations.bpmn_webhook import register_webhook_operation
 from integrations.url_guard import UrlGuard
 
 from .assignment import CrmAssigner
+from .condition_types import CrmConditionTypes
 from .operations import register_crm_operations
 from .selection import CrmSelector
 
@@ -49,12 +50,14 @@ def build_engine(*, clock: Clock | None = None,
                  retry_delays: Sequence[float] = (1.0, 5.0),
                  calendar: BusinessCalendar | None = None,
                  url_guard: UrlGuard | None = None,
-                 data_limit: int | None = DEFAULT_DATA_LIMIT) -> Engine:
+                 data_limit: int | None = DEFAULT_DATA_LIMIT,
+                 conditions: CrmConditionTypes | None = None) -> Engine:
     """An ``Engine`` with every CRM service operation (and ``webhook.call``), the CRM's
     assignment rules, and CRM record selection for scheduled starts; ``calendar`` is the
     working time of business-hours timers (default Mon–Fri 9–18 Europe/Moscow);
     ``url_guard`` the outgoing-URL guard of ``webhook.call`` (default: nothing allow-listed);
-    ``data_limit`` the bytes an instance's data may reach (``INSTANCE_DATA_LIMIT_BYTES``)."""
+    ``data_limit`` the bytes an instance's data may reach (``INSTANCE_DATA_LIMIT_BYTES``);
+    ``conditions`` the type checks of gateway conditions (default: English messages)."""
     registry = ServiceRegistry()
     register_crm_operations(registry, clock)
     from .mail_operations import mail_operations
@@ -64,4 +67,5 @@ def build_engine(*, clock: Clock | None = None,
     register_webhook_operation(registry, url_guard)
     return Engine(registry=registry, assigner=CrmAssigner(open_tasks=open_task_counts),
                   clock=clock, retry_delays=retry_delays, calendar=calendar,
-                  selector=CrmSelector(), data_limit=data_limit)
+                  selector=CrmSelector(), data_limit=data_limit,
+                  conditions=conditions or CrmConditionTypes())

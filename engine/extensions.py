@@ -73,7 +73,8 @@ Semantics:
   values land in the task data under the field names (and nothing else does).
 * ``marshrut:variable`` types: string, integer, decimal (kept as a decimal string), boolean,
   date (ISO text), json. Variables are put into the data at start and win over start data with
-  the same name, so entity data cannot override a process constant.
+  the same name, so entity data cannot override a process constant. An optional ``label`` is
+  for people only (the editor's condition builder, the version diff).
 * Timers (``engine.timers``): ``bpmn:timeDuration`` (ISO 8601: ``PT2H``, ``P3D``, ``P1W``) and
   ``bpmn:timeDate`` (``2026-03-10T18:00``; without an offset, local time of the event's zone)
   on boundary events of user tasks (interrupting by default; ``cancelActivity="false"`` for a

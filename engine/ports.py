@@ -154,3 +154,10 @@ class EntitySelector(Protocol):
     def validate(self, session: Session | None, spec: SelectionSpec) -> str | None:
         """An error message if ``spec`` can never select (unknown entity, bad filter)."""
         ...
+
+
+class ConditionChecker(Protocol):
+    def check(self, expression: str) -> list[str]:
+        """Problems of a gateway condition that the sandbox cannot see: a record field compared
+        with a value of the wrong type (``deal.company_id == 'ООО «Вектор»'``). [] if none."""
+        ...

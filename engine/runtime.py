@@ -60,7 +60,7 @@ from .data import to_json
 from .errors import AlreadyStarted, Conflict, DefinitionInvalid, EngineError, NotFound
 from .executor import DEFAULT_DATA_LIMIT, FINAL_DATA, InstanceRun
 from .persistence import add_history, conflicts_guarded, lock_instance
-from .ports import Assigner, Clock, EntitySelector, StartRequest, SystemClock
+from .ports import Assigner, Clock, ConditionChecker, EntitySelector, StartRequest, SystemClock
 from .sandbox import Limits, Sandbox
 from .scripting import SandboxScriptEngine
 from .serialization import WorkflowSerializer
@@ -80,14 +80,17 @@ class Engine(TaskActions):
                  retry_delays: Sequence[float] = (1.0, 5.0),
                  calendar: BusinessCalendar | None = None,
                  selector: EntitySelector | None = None,
-                 data_limit: int | None = DEFAULT_DATA_LIMIT) -> None:
+                 data_limit: int | None = DEFAULT_DATA_LIMIT,
+                 conditions: ConditionChecker | None = None) -> None:
         """``retry_delays``: seconds before the 2nd, 3rd … attempt of a failing service call
         (so the default is 3 attempts: now, +1 s, +5 s). ``calendar``: working time for
         business-hours timers; its time zone is also the default of timers and schedules
         written without ``marshrut:timezone``. ``selector``: finds the CRM records a
         scheduled start runs for (``marshrut:select``). ``data_limit``: bytes of JSON that an
         instance's data (each step's, and its whole stored state) may reach; past it the
-        instance becomes an incident naming the element that grew it (None: no limit)."""
+        instance becomes an incident naming the element that grew it (None: no limit).
+        ``conditions``: type checks of gateway conditions against the data's schema, run on
+        validate and deploy."""
         self.registry = registry
         self.assigner = assigner
         self.clock: Clock = clock or SystemClock()
@@ -97,8 +100,9 @@ class Engine(TaskActions):
         self.calendar = calendar or BusinessCalendar()
         self.selector = selector
         self.data_limit = data_limit
+        self.conditions = conditions
         self.compiler = Compiler(registry, self.sandbox, assigner, selector=selector,
-                                 default_timezone=self.calendar.timezone)
+                                 default_timezone=self.calendar.timezone, conditions=conditions)
         self.timer_service = TimerService(self)
         #: CRM events to the running instances of their record (``engine.correlation``)
         self.correlator = Correlator(self)

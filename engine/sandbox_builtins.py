@@ -1,6 +1,7 @@
 """Functions and methods callable from sandboxed expressions — a closed whitelist.
 
-Functions: ``len min max sum abs round int float str bool decimal sorted any all list range``.
+Functions: ``len min max sum abs round int float str bool decimal sorted any all list range``
+and ``rose_above(event, record, field, limit)`` (the condition builder's "rose above").
 Methods (looked up by the value's exact type, never by ``getattr`` on arbitrary objects):
 
 * text: ``lower upper strip lstrip rstrip title capitalize casefold startswith endswith find
@@ -135,13 +136,33 @@ def _list(chk: Checker, items: Any = ()) -> list[Any]:
     return chk.size(_items(chk, items))
 
 
+def _rose_above(chk: Checker, event: Any, record: Any, field: Any, limit: Any) -> bool:
+    """Whether ``record[field]`` is above ``limit`` now and was not before this event: the
+    record was just created, or the event changed the field from empty or at most ``limit``.
+    (A deal raised above a threshold is routed once, not on every later edit.)"""
+    if not isinstance(event, dict) or not isinstance(record, dict) or not isinstance(field, str):
+        raise SandboxError("rose_above(event, record, 'field', limit) takes the event, a "
+                           "record and a field name")
+    value = record.get(field)
+    if value is None or not compare(">", value, limit):
+        return False
+    if str(event.get("type") or "").endswith(".created"):
+        return True
+    changed = event.get("changed")
+    if not isinstance(changed, dict) or field not in changed:
+        return False
+    before = changed[field]
+    old = before[0] if isinstance(before, list | tuple) and before else None
+    return old is None or not compare(">", to_decimal(old), limit)
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "len": _len, "min": _extreme("<"), "max": _extreme(">"), "sum": _sum, "abs": _abs,
     "round": _round, "int": _int, "float": _float, "str": _str,
     "bool": lambda chk, v=False: truth(v), "decimal": lambda chk, v: to_decimal(v),
     "sorted": _sorted, "any": lambda chk, v: any(truth(x) for x in _items(chk, v)),
     "all": lambda chk, v: all(truth(x) for x in _items(chk, v)), "list": _list,
-    "range": _range,
+    "range": _range, "rose_above": _rose_above,
 }
 
 

@@ -18,7 +18,7 @@ from . import extensions as ext
 from .dmn import check_table
 from .errors import SandboxError, ValidationError
 from .parser import MarshrutBusinessRuleTask, MarshrutParser
-from .ports import Assigner, EntitySelector
+from .ports import Assigner, ConditionChecker, EntitySelector
 from .safe_xml import UnsafeXml, parse_xml
 from .sandbox import Sandbox
 from .services import ServiceRegistry
@@ -87,8 +87,10 @@ class Compiler:
 
     def __init__(self, registry: ServiceRegistry, sandbox: Sandbox,
                  assigner: Assigner | None, *, selector: EntitySelector | None = None,
-                 default_timezone: str = "UTC") -> None:
+                 default_timezone: str = "UTC",
+                 conditions: ConditionChecker | None = None) -> None:
         self.registry = registry
+        self.conditions = conditions
         self.sandbox = sandbox
         self.assigner = assigner
         self.selector = selector
@@ -350,6 +352,10 @@ class _ProcessChecker:
         self._check_cycles(flows)
         if not any(_local(el) == "startEvent" for el in self.process):
             self.error(self.process, "the process has no start event")
+        elif not any(_local(el) == "endEvent" for el in self.process):
+            # the engine would just stop, but a drawing without an end is unfinished work
+            # (the editor's linter says so too: "Validate" and deploy must agree with it)
+            self.error(self.process, "the process has no end event")
 
     def _check_cycles(self, flows: list[Any]) -> None:
         """A loop of sequence flows must pass a deciding gateway (exclusive, inclusive or
@@ -752,8 +758,12 @@ class _ProcessChecker:
         elif not (cond.text or "").strip():
             self.error(flow, f"sequence flow {fid} has an empty condition")
         else:
+            before = len(self.errors)
             self.c._expr(cond.text, fid, f"condition of flow {fid}", self.errors,
                          flow.sourceline)
+            if len(self.errors) == before and self.c.conditions is not None:
+                for message in self.c.conditions.check(cond.text):
+                    self.error(flow, message)
 
     def _check_exclusiveGateway(self, el: Any) -> None:
         self._check_gateway(el)

@@ -21,8 +21,10 @@ from typing import Any
 import click
 from flask import Flask
 from flask.cli import with_appcontext
+from flask_babel import get_locale, gettext
 
 from automation import models  # noqa: F401  (the bridge's tables on crm_models' Base)
+from automation.condition_types import CrmConditionTypes
 from automation.dispatcher import Dispatcher, DispatchReport, install_after_commit
 from automation.setup import build_engine
 from engine.calendar import BusinessCalendar
@@ -36,7 +38,8 @@ def init_app(app: Flask) -> None:
     limit = app.config.get("INSTANCE_DATA_LIMIT_BYTES")
     engine = build_engine(calendar=BusinessCalendar.from_config(
         app.config.get("BUSINESS_CALENDAR")), url_guard=app.extensions.get("url_guard"),
-        data_limit=int(limit) if limit else None)
+        data_limit=int(limit) if limit else None,
+        conditions=CrmConditionTypes(translate=gettext, language=lambda: str(get_locale() or "")))
     factory = app.extensions["db_sessionmaker"]
     dispatcher = Dispatcher(engine, factory)
     app.extensions["engine"] = engine

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { normalizeNumber, operatorsFor, parseExpression, toExpression } from "../src/editor/properties/condition.js";
+import { normalizeNumber, operatorsFor, parseExpression, toExpression, valueProblem } from "../src/editor/properties/condition.js";
 
 const kinds = { amount: "money", source: "enum", title: "string", opened: "bool", stage: "stage" };
 
@@ -23,7 +23,7 @@ test("what the builder writes it reads back unchanged", () => {
 });
 
 test("what the builder cannot show stays raw", () => {
-  for (const expr of ["deal.amount > threshold", "len(deal.title) > 3", "deal.company.title == 'x'",
+  for (const expr of ["deal.amount > deal.probability", "len(deal.title) > 3", "deal.company.title == 'x'",
     "lead.amount > 1", "deal.amount + 1 > 2", "not deal.opened", "deal.amount >"]) {
     assert.equal(parseExpression(expr, "deal"), null, expr);
   }
@@ -47,4 +47,37 @@ test("groups: empty rules are skipped, single-item groups need no parentheses", 
   ] };
   assert.equal(toExpression(model, "deal", kinds), "deal.source == 'web' or deal.amount < 10");
   assert.deepEqual(operatorsFor("bool"), ["true", "false", "empty", "not_empty"]);
+});
+
+test("a process variable is a value the builder shows and writes back", () => {
+  const model = parseExpression("deal.amount > threshold", "deal");
+  assert.deepEqual(model.items[0], { type: "rule", field: "amount", operator: ">", value: "", variable: "threshold" });
+  assert.equal(toExpression(model, "deal", kinds), "deal.amount > threshold");
+});
+
+test("a reference field wants a picked record, a number field a number", () => {
+  const company = { name: "company_id", type: "ref", ref: "company" };
+  const amount = { name: "amount", type: "money" };
+  assert.equal(valueProblem({ field: "company_id", operator: "==", value: "ООО «Вектор»" }, company),
+    "Pick the record from the list");
+  assert.equal(valueProblem({ field: "company_id", operator: "==", value: "12" }, company), null);
+  assert.equal(valueProblem({ field: "amount", operator: ">", value: "много" }, amount), "Give a number");
+  assert.equal(valueProblem({ field: "amount", operator: ">", value: "1 000 000" }, amount), null);
+  assert.equal(valueProblem({ field: "amount", operator: ">", value: "", variable: "threshold" }, amount), null);
+  assert.equal(toExpression({ type: "group", op: "and", items: [{ type: "rule", field: "company_id", operator: "==",
+    value: "12" }] }, "deal", { company_id: "ref" }), "deal.company_id == 12");
+});
+
+test("the shipped large-deal condition is one the builder shows", () => {
+  const expr = "rose_above(event, deal, 'amount', threshold) and deal.responsible_set_by is None";
+  const model = parseExpression(expr, "deal");
+  assert.deepEqual(model.items, [
+    { type: "rule", field: "amount", operator: "rose_above", value: "", variable: "threshold" },
+    { type: "rule", field: "responsible_set_by", operator: "empty", value: "" },
+  ]);
+  assert.equal(toExpression(model, "deal", kinds), expr);
+  const literal = parseExpression("rose_above(event, deal, 'amount', 1000000)", "deal");
+  assert.equal(toExpression(literal, "deal", kinds), "rose_above(event, deal, 'amount', 1000000)");
+  assert.equal(parseExpression("rose_above(event, lead, 'amount', 1)", "deal"), null);
+  assert.ok(operatorsFor("money").includes("rose_above"));
 });

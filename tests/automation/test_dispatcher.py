@@ -41,7 +41,7 @@ def test_a_commit_dispatches_at_once_and_refreshes_the_session(db, demo):
     db.commit()
     # the after-commit dispatch already routed it; this session's object reloads
     assert deal.responsible_id == demo.corporate.id
-    assert [t.name for t in tasks_of(db, entity_id=deal.id)] == ["Contact the client"]
+    assert [t.name for t in tasks_of(db, entity_id=deal.id)] == ["Связаться с клиентом"]
     assert deal_created_event(db, deal.id).dispatched_at is not None
 
 

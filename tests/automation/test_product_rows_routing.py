@@ -34,7 +34,7 @@ def test_rows_pushing_a_deal_over_the_threshold_route_it(app, db, demo):
     db.expire_all()
     assert db.get(Deal, deal_id).responsible_id == demo.corporate.id
     [task] = tasks_of(db, entity_id=deal_id)
-    assert task.name == "Contact the client" and task.assignee_id == demo.corporate.id
+    assert task.name == "Связаться с клиентом" and task.assignee_id == demo.corporate.id
     assert "1350000.00 RUB" in task.instructions
     # a further raise (already above) does not route it again
     corporate = api_as(app, db, "corporate@demo.local")

@@ -32,7 +32,7 @@ def test_large_deal_goes_to_the_corporate_manager_with_a_task(app, db, demo, mon
     assert got["responsible_id"] == demo.corporate.id
     tasks = corporate.get("/api/v1/tasks").get_json()["items"]
     [task] = [t for t in tasks if t["entity_id"] == deal_id]
-    assert task["name"] == "Contact the client" and task["assignee_id"] == demo.corporate.id
+    assert task["name"] == "Связаться с клиентом" and task["assignee_id"] == demo.corporate.id
     due = dt.datetime.fromisoformat(task["due_at"])
     assert due == before + dt.timedelta(hours=2)  # "due in 2 hours": wall-clock hours
     assert "2500000.00 RUB" in task["instructions"]
@@ -58,7 +58,7 @@ def test_key_client_deal_goes_to_the_head_of_sales_whatever_the_amount(app, db, 
     assert db.get(Deal, large).responsible_id == demo.head.id  # not the corporate manager
     head_tasks = api_as(app, db, "head@demo.local").get("/api/v1/tasks").get_json()["items"]
     assert sorted(t["entity_id"] for t in head_tasks) == [small, large]
-    assert {t["name"] for t in head_tasks} == {"Contact the key client"}
+    assert {t["name"] for t in head_tasks} == {"Связаться с ключевым клиентом"}
     assert tasks_of(db, entity_id=large, definition_key="large_deal_routing") == []
 
 
@@ -81,7 +81,7 @@ def test_key_client_lead_goes_to_the_head_of_sales(app, db, demo):
     assert db.get(Lead, lead_id).responsible_id == demo.head.id
     assert db.get(Lead, other).responsible_id == demo.m2.id
     [task] = tasks_of(db, entity_type="lead", entity_id=lead_id)
-    assert task.assignee_id == demo.head.id and task.name == "Contact the key client"
+    assert task.assignee_id == demo.head.id and task.name == "Связаться с ключевым клиентом"
     assert instances_of(db, "large_deal_routing", entity_type="lead") == []  # deals only
 
 
@@ -121,7 +121,7 @@ def test_api_instance_view_and_conflict_report(app, db, demo):
     assert {i["definition_key"] for i in items} == {"key_client_routing", "large_deal_routing"}
     large = next(i for i in items if i["definition_key"] == "large_deal_routing")
     detail = corporate.get(f"/api/v1/process-instances/{large['id']}").get_json()
-    assert detail["status"] == "waiting" and detail["tasks"][0]["name"] == "Contact the client"
+    assert detail["status"] == "waiting" and detail["tasks"][0]["name"] == "Связаться с клиентом"
     assert any(h["event"] == "started" for h in detail["history"])
     # the manager no longer reads the deal, so neither its processes
     assert manager.get(f"/api/v1/process-instances/{large['id']}").status_code == 404

@@ -189,7 +189,7 @@ def test_large_deal_created_through_the_bitrix_api_is_routed(app, db):
     db.expire_all()
     assert db.get(Deal, deal_id).responsible_id == corporate.id  # routed before the answer
     [task] = db.scalars(select(ProcessTask).where(ProcessTask.entity_id == deal_id)).all()
-    assert (task.name, task.assignee_id) == ("Contact the client", corporate.id)
+    assert (task.name, task.assignee_id) == ("Связаться с клиентом", corporate.id)
     # the manager, with "own" rights, no longer sees the deal; the corporate manager does
     assert rest(hook, "crm.deal.get", {"id": deal_id})[0] == 400
     db.rollback()

@@ -2,6 +2,8 @@
 task details and form, conditions the builder reads back (or leaves raw), DMN tables."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -29,7 +31,7 @@ def test_service_task_user_task_and_raw_condition_of_the_lead_template(page, org
     open_group(page, "marshrut-service-group")
     expect(page.locator("#bio-properties-panel-marshrut-operation")).to_have_value("crm.notify")
     expect(page.locator('[data-test="param-title-value"]')).to_have_value(
-        "A new lead could not be reached")
+        "Не удалось дозвониться по новому лиду")
     role = page.locator('[data-test="param-role-value"]')
     expect(role.locator("option", has_text="Manager")).to_have_count(1)
     role.select_option("manager")
@@ -95,7 +97,7 @@ def test_the_builder_reads_nested_groups_back_and_a_decision_table_is_made(page,
     files = page.evaluate("window.marshrutEditor.modeler.get('dmnStore').files")
     assert len(files) == 1 and f'<decision id="decision_{ids["rules"]}"' in files[0]
     page.locator('[data-action="save"]').click()
-    expect(page.locator("#editor-status")).to_have_attribute("data-result", "saved:1")
+    expect(page.locator("#editor-status")).to_have_attribute("data-result", re.compile(r"^saved:\d+$"))
     open_editor(page, "/processes/big_deals/edit")
     assert page.evaluate("window.marshrutEditor.modeler.get('dmnStore').decisions()[0].id") == \
         f"decision_{ids['rules']}"

@@ -159,3 +159,23 @@ def test_conditions_are_pure_but_scripts_may_change_data():
         Sandbox().evaluate("deal.update({'amount': 0})", names())
     out = Sandbox().execute("deal.update({'amount': 0})", names())
     assert out["deal"]["amount"] == 0
+
+
+@pytest.mark.parametrize(("event", "amount", "expected"), [
+    ({"type": "deal.created"}, "1500000", True),
+    ({"type": "deal.created"}, "900000", False),
+    ({"type": "deal.created"}, None, False),
+    ({"type": "deal.updated", "changed": {"amount": ["900000", "1500000"]}}, "1500000", True),
+    ({"type": "deal.updated", "changed": {"amount": [None, "1500000"]}}, "1500000", True),
+    ({"type": "deal.updated", "changed": {"amount": ["1200000", "1500000"]}}, "1500000", False),
+    ({"type": "deal.updated", "changed": {"title": ["a", "b"]}}, "1500000", False),
+    ({"type": "deal.updated", "changed": {}}, "1500000", False),
+])
+def test_rose_above_is_true_once_when_a_value_crosses_the_limit(event, amount, expected):
+    data = {"event": event, "deal": {"amount": amount}, "threshold": "1000000"}
+    assert Sandbox().evaluate("rose_above(event, deal, 'amount', threshold)", data) is expected
+
+
+def test_rose_above_refuses_arguments_it_cannot_read():
+    with pytest.raises(SandboxError, match="rose_above"):
+        Sandbox().evaluate("rose_above(1, deal, 'amount', 5)", {"deal": {"amount": 6}})

@@ -62,7 +62,7 @@ def deals(db):
 
 def follow_ups(db):
     db.rollback()
-    return list(db.scalars(select(Activity).where(Activity.subject.startswith("Follow up: "))
+    return list(db.scalars(select(Activity).where(Activity.subject.startswith("Напомнить о сделке: "))
                            .order_by(Activity.id)))
 
 
@@ -123,7 +123,7 @@ def test_idle_open_deals_get_one_follow_up_each(deployed_at, db, demo, followup,
     assert sorted(a.entity_id for a in todos) == expected
     for a in todos:
         deal = db.get(Deal, a.entity_id)
-        assert (a.type, a.subject, a.responsible_id) == ("todo", f"Follow up: {deal.title}",
+        assert (a.type, a.subject, a.responsible_id) == ("todo", f"Напомнить о сделке: {deal.title}",
                                                          deal.responsible_id)
         assert a.due_at == due + dt.timedelta(hours=8)  # 17:00 Moscow
     instances = instances_of(db, "stale_deal_followup")

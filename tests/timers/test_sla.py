@@ -65,9 +65,9 @@ def test_missed_sla_notifies_and_hands_deal_and_task_to_the_head(app, db, demo, 
     escalated = tasks["Task_ContactClientEscalated"]
     assert (escalated.status, escalated.assignee_id, escalated.priority) == ("open",
                                                                            demo.head.id, 1)
-    assert "within two working hours" in escalated.instructions
+    assert "за два рабочих часа" in escalated.instructions
     notified = db.scalars(select(Notification.user_id).where(
-        Notification.entity_id == deal_id, Notification.title.startswith("SLA missed"))).all()
+        Notification.entity_id == deal_id, Notification.title.startswith("Срок нарушен"))).all()
     assert sorted(notified) == sorted([demo.head.id, demo.corporate.id])
     assert sla_timer(db, inst.id).status == TimerStatus.FIRED
     # the head acts: the process ends on its escalation branch

@@ -35,7 +35,7 @@ def test_validate_reports_each_faulty_element_and_deploys_nothing(app, db, org):
     body = r.get_json()
     assert r.status_code == 200 and body["valid"] is False
     by_element = {e["element_id"]: e["message"] for e in body["errors"]}
-    assert "no assignment" in by_element["Task_Approve"]
+    assert "не указано, кому она назначается" in by_element["Task_Approve"]  # Russian by default
     assert "Flow_Big" in by_element
     r = admin.post("/api/v1/editor/validate", {"bpmn_xml": approval(assignee="ghosts")})
     assert "no role 'ghosts'" in r.get_json()["errors"][0]["message"]

@@ -52,7 +52,7 @@ def test_timeline_names_the_process_that_changed_a_field(app, db, org, engine, d
     items = record_timeline(db, "deal", deal.id)
     changed = [i for i in items if i.kind == "change" and i.process is not None]
     assert changed and changed[0].process.key == "large_deal_routing"
-    assert changed[0].process.name == "Large deal routing" and changed[0].process.version == 1
+    assert changed[0].process.name == "Маршрутизация крупных сделок" and changed[0].process.version == 1
     routed = [i for i in items if i.kind == "task"]
     assert routed and routed[0].data["assignee_id"] == demo.corporate.id
 

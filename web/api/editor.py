@@ -23,10 +23,12 @@ from automation.process_trace import heatmap, instance_trace
 from automation.snapshot import ENTITY_TYPES, SnapshotError, start_data
 from crm_models.errors import Conflict, NotFound, ValidationFailed
 from crm_models.services.records import load
+from engine.errors import DefinitionInvalid
 from engine.runtime import Engine
 from engine.safe_xml import UnsafeXml
 from engine.store import ProcessDefinition, ProcessInstance, Status
 
+from ..editor.engine_messages import translate_errors
 from .common import (
     api_route,
     check_id,
@@ -58,7 +60,8 @@ def _sources(body: dict[str, Any]) -> tuple[str, list[str]]:
 
 
 def _errors_json(errors: list[Any]) -> list[dict[str, Any]]:
-    return [{"element_id": e.element_id, "message": e.message, "line": e.line} for e in errors]
+    return [{"element_id": e.element_id, "message": e.message, "line": e.line}
+            for e in translate_errors(errors)]
 
 
 def draft_dict(d: ProcessDraft, *, full: bool = False) -> dict[str, Any]:
@@ -178,7 +181,11 @@ def editor_deploy() -> Any:
     activate = body.get("activate", True)
     if not isinstance(activate, bool):
         raise ValidationFailed({"activate": "must be true or false"})
-    definition = _engine().deploy(db, bpmn, dmns, deployed_by=actor.user_id, activate=activate)
+    try:
+        definition = _engine().deploy(db, bpmn, dmns, deployed_by=actor.user_id,
+                                      activate=activate)
+    except DefinitionInvalid as exc:
+        raise DefinitionInvalid(translate_errors(exc.errors)) from None
     draft = get_draft(db, definition.key)
     if draft is not None:
         db.delete(draft)
@@ -259,6 +266,7 @@ def editor_dry_run() -> Any:
     db.commit()  # end the read transaction: the dry run rolls back everything after this
     result = dry_run(db, _engine(), bpmn, dmns, DryRunRequest(
         data=data, entity_type=entity, entity_id=entity_id, message=message))
+    result.errors = translate_errors(result.errors)
     return result.to_json()
 
 

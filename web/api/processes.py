@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, request
+from flask_babel import gettext, pgettext
 from sqlalchemy import select
 
 from automation.conflicts import conflict_report
@@ -99,7 +100,31 @@ def task_dict(t: ProcessTask) -> dict[str, Any]:
            summary="Service operations a BPMN service task may call, with parameter schemas")
 def service_operations() -> Any:
     db_actor()
-    return {"items": [operation_json(spec) for spec in _engine().registry.specs()]}
+    return {"items": [_translated(operation_json(spec)) for spec in _engine().registry.specs()]}
+
+
+#: What the editor shows for each parameter name (translated with the "operation parameter"
+#: context, so short words do not clash with other catalog entries).
+PARAM_LABELS = {
+    "user": "User", "role": "Role", "department_head": "Head of department", "stage": "Stage",
+    "subject": "Subject", "type": "Activity type", "due": "Due in", "description": "Description",
+    "due_days": "Days to pay", "buyer_inn": "Buyer's INN", "buyer_kpp": "Buyer's KPP",
+    "title": "Headline", "text": "Text", "responsible": "The responsible",
+    "invoice_id": "Invoice", "fields": "Fields", "url": "URL", "event": "Event name",
+    "token": "Token", "pipeline_id": "Pipeline",
+}
+
+
+def _translated(op: dict[str, Any]) -> dict[str, Any]:
+    """Titles, help and parameter labels in the user's language (the names stay as they are:
+    they are what the BPMN stores)."""
+    out = {**op, "title": gettext(op["title"]),
+           "description": gettext(op["description"]) if op["description"] else ""}
+    out["params"] = [{**p, "label": pgettext("operation parameter",
+                                             PARAM_LABELS.get(p["name"], p["name"])),
+                      "description": gettext(p["description"]) if p["description"] else ""}
+                     for p in op["params"]]
+    return out
 
 
 @api_route("/process-definitions", tag=TAG_DEF, response=OBJ, query=("key", "active"),

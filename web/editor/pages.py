@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from automation.backtest import MAX_DAYS
 from automation.bpmn_diff import diff_bpmn
 from automation.drafts import discard_draft, get_draft, process_header, save_draft
-from automation.process_templates import TEMPLATES
+from automation.process_templates import TEMPLATES, key_from_name
 from automation.process_trace import heatmap
 from crm_models.errors import Conflict, CrmError, ValidationFailed
 from engine.runtime import Engine
@@ -69,6 +69,9 @@ def process_new() -> Any:
     actor = _require_design()
     db = get_db()
     form = {k: request.form.get(k, "")[:300] for k in ("template", "key", "name")}
+    if not form["key"].strip() and form["name"].strip():
+        form["key"] = key_from_name(form["name"], lambda k: bool(
+            _engine().definitions(db, key=k) or get_draft(db, k) is not None))
     try:
         create_from_template(db, actor, form["template"], form["key"].strip(), form["name"])
     except CrmError as exc:

@@ -22,7 +22,52 @@ MarshrutPalette.prototype.getPaletteEntries = function () {
   };
 };
 
+// The context pad's "append task" makes a plain bpmn:Task, which the engine refuses: it appends a
+// user task instead, and "append service task" sits next to it.
+export function MarshrutContextPad(contextPad, autoPlace, create, elementFactory, translate, eventBus, directEditing) {
+  this._autoPlace = autoPlace;
+  // an appended event or gateway does not open its label for typing: the next click (on an
+  // arrow, say) would only close that box. Tasks still do — they need a name.
+  eventBus.on("autoPlace.end", 500, (event) => {
+    const type = event.shape && event.shape.type;
+    if (type && /Event$|Gateway$/.test(type)) setTimeout(() => directEditing.cancel(), 0);
+  });
+  this._create = create;
+  this._elementFactory = elementFactory;
+  this._translate = translate;
+  contextPad.registerProvider(500, this);
+}
+MarshrutContextPad.$inject = ["contextPad", "autoPlace", "create", "elementFactory", "translate", "eventBus",
+  "directEditing"];
+
+MarshrutContextPad.prototype.getContextPadEntries = function () {
+  const { _autoPlace: autoPlace, _create: create, _elementFactory: factory, _translate: translate } = this;
+  const append = (type, className, title) => ({
+    group: "model",
+    className,
+    title: translate(title),
+    action: {
+      click: (_event, element) => autoPlace.append(element, factory.createShape({ type })),
+      dragstart: (event, element) => create.start(event, factory.createShape({ type }), { source: element }),
+    },
+  });
+  return (entries) => {
+    if (!entries["append.append-task"]) return entries;
+    const out = {};
+    for (const [key, entry] of Object.entries(entries)) {
+      if (key === "append.append-task") {
+        out["append.user-task"] = append("bpmn:UserTask", "bpmn-icon-user-task", "Append user task");
+        out["append.service-task"] = append("bpmn:ServiceTask", "bpmn-icon-service-task", "Append service task");
+      } else {
+        out[key] = entry;
+      }
+    }
+    return out;
+  };
+};
+
 export const MarshrutPaletteModule = {
-  __init__: ["marshrutPalette"],
+  __init__: ["marshrutPalette", "marshrutContextPad"],
   marshrutPalette: ["type", MarshrutPalette],
+  marshrutContextPad: ["type", MarshrutContextPad],
 };

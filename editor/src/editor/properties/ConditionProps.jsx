@@ -5,10 +5,11 @@ import { CheckboxEntry } from "@bpmn-io/properties-panel";
 import { useEffect, useRef, useState } from "@bpmn-io/properties-panel/preact/hooks";
 import { useService } from "bpmn-js-properties-panel";
 
-import { allPages, cached } from "../api";
+import { cached } from "../api";
 import { lang, t } from "../i18n";
-import { OPERATORS, emptyGroup, operatorsFor, parseExpression, toExpression } from "./condition";
-import { getBusinessObject, is, processEntity } from "./util";
+import { EXTRA_FIELDS, OPERATORS, emptyGroup, operatorsFor, parseExpression, toExpression, valueProblem } from "./condition";
+import { RecordPicker } from "./RecordPicker";
+import { extensions, getBusinessObject, is, processEntity } from "./util";
 
 const DECIDING = ["bpmn:ExclusiveGateway", "bpmn:InclusiveGateway"];
 
@@ -46,70 +47,125 @@ function useFields(entity) {
   const [fields, setFields] = useState(null);
   useEffect(() => {
     if (!entity) return;
-    cached(`/fields/${entity}`).then((d) => setFields(d.fields), () => setFields([]));
+    cached(`/fields/${entity}`).then((d) => setFields([...d.fields, ...EXTRA_FIELDS]), () => setFields([]));
   }, [entity]);
   return fields;
 }
 
-function useUsers(needed) {
-  const [users, setUsers] = useState(null);
-  useEffect(() => {
-    if (needed) allPages("/users?active=true").then(setUsers, () => setUsers([]));
-  }, [needed]);
-  return users;
+/**
+ * A gateway with two outgoing flows, no default, and a condition just written on one of them:
+ * the other one becomes the default ("otherwise"), as the engine needs one or the other.
+ */
+function otherwiseByDefault(element, modeling) {
+  const gateway = sourceOf(element);
+  if (!gateway || getBusinessObject(gateway).default) return;
+  const others = (gateway.outgoing || []).filter((f) => f !== element);
+  if (others.length !== 1 || getBusinessObject(others[0]).conditionExpression) return;
+  modeling.updateProperties(gateway, { default: getBusinessObject(others[0]) });
 }
 
 function label(f) {
   return (f.labels && (f.labels[lang()] || f.labels.en)) || f.name;
 }
 
-function ValueInput({ rule, field, users, onChange, path }) {
+function usePipelines(needed) {
+  const [pipelines, setPipelines] = useState(null);
+  useEffect(() => {
+    if (needed) cached("/pipelines").then((d) => setPipelines(d.items), () => setPipelines([]));
+  }, [needed]);
+  return pipelines;
+}
+
+/** The process variables (marshrut:variable) a value may be compared with, by label. */
+function processVariables(element) {
+  let bo = getBusinessObject(element);
+  while (bo && !is(bo, "bpmn:Process") && bo.$parent) bo = bo.$parent;
+  if (bo && is(bo, "bpmn:Participant")) bo = bo.processRef;
+  return bo ? extensions(bo, "marshrut:Variable") : [];
+}
+
+function ValueInput({ rule, field, users, pipelines, variables, onChange, path }) {
   if (["empty", "not_empty", "true", "false"].includes(rule.operator)) return null;
   const kind = field ? field.type : "string";
   const common = { "data-test": `${path}-value`, class: "bio-properties-panel-input" };
-  if (field && field.choices && field.choices.length && rule.operator !== "in") {
-    return <select {...common} value={rule.value} onChange={(e) => onChange(e.target.value)}>
-      <option value="">—</option>
-      {field.choices.map((c) => <option value={c}>{c}</option>)}
+  if (rule.variable !== undefined) {
+    return <select {...common} value={rule.variable} onChange={(e) => onChange({ variable: e.target.value })}>
+      {variables.map((v) => <option value={v.name}>{v.label || v.name}</option>)}
     </select>;
   }
+  if (field && field.ref && kind === "ref" && rule.operator !== "in") {
+    return <RecordPicker entity={field.ref} value={rule.value} path={path} onChange={(value) => onChange({ value })} />;
+  }
   if (kind === "user" && rule.operator !== "in") {
-    return <select {...common} value={rule.value} onChange={(e) => onChange(e.target.value)}>
-      <option value="">{users ? "—" : t("Loading…")}</option>
-      {(users || []).map((u) => <option value={String(u.id)}>{u.full_name}</option>)}
+    return <RecordPicker entity="user" value={rule.value} path={path} onChange={(value) => onChange({ value })} />;
+  }
+  if (field && field.name === "pipeline_id" && rule.operator !== "in") {
+    return <select {...common} value={rule.value} onChange={(e) => onChange({ value: e.target.value })}>
+      <option value="">{pipelines ? "—" : t("Loading…")}</option>
+      {(pipelines || []).map((p) => <option value={String(p.id)}>{p.name}</option>)}
+    </select>;
+  }
+  if (kind === "stage" && rule.operator !== "in") {
+    const stages = (pipelines || []).flatMap((p) => p.stages.map((st) => [st.code, `${p.name}: ${st.name}`]));
+    return <select {...common} value={rule.value} onChange={(e) => onChange({ value: e.target.value })}>
+      <option value="">{pipelines ? "—" : t("Loading…")}</option>
+      {stages.map(([code, name]) => <option value={code}>{name}</option>)}
+      {rule.value && !stages.some(([code]) => code === rule.value) && <option value={rule.value}>{rule.value}</option>}
+    </select>;
+  }
+  if (field && field.choices && field.choices.length && rule.operator !== "in") {
+    return <select {...common} value={rule.value} onChange={(e) => onChange({ value: e.target.value })}>
+      <option value="">—</option>
+      {field.choices.map((c) => <option value={c}>{t(c)}</option>)}
     </select>;
   }
   return <input {...common} type="text" value={rule.value}
     placeholder={rule.operator === "in" ? "a, b, c" : ""}
-    onChange={(e) => onChange(e.target.value)} />;
+    onChange={(e) => onChange({ value: e.target.value })} />;
 }
 
-function Rule({ rule, fields, users, onChange, onRemove, path }) {
+const NUMERIC_KINDS = ["money", "int"];
+
+function Rule({ rule, fields, users, pipelines, variables, onChange, onRemove, path }) {
   const field = fields.find((f) => f.name === rule.field);
   const ops = operatorsFor(field ? field.type : "string");
-  return <div class="marshrut-cond-rule" data-test={path}>
-    <select class="bio-properties-panel-input" data-test={`${path}-field`} value={rule.field}
-      aria-label={t("Field")}
-      onChange={(e) => {
-        const f = fields.find((x) => x.name === e.target.value);
-        const allowed = operatorsFor(f ? f.type : "string");
-        onChange({ ...rule, field: e.target.value,
-          operator: allowed.includes(rule.operator) ? rule.operator : allowed[0] });
-      }}>
-      <option value="">—</option>
-      {fields.map((f) => <option value={f.name}>{label(f)}</option>)}
-    </select>
-    <select class="bio-properties-panel-input" data-test={`${path}-op`} value={rule.operator}
-      aria-label={t("Operator")} onChange={(e) => onChange({ ...rule, operator: e.target.value })}>
-      {ops.map((o) => <option value={o}>{t(OPERATORS[o])}</option>)}
-    </select>
-    <ValueInput rule={rule} field={field} users={users} path={path}
-      onChange={(value) => onChange({ ...rule, value })} />
-    <button type="button" class="marshrut-link" title={t("Remove")} onClick={onRemove}>×</button>
+  const problem = valueProblem(rule, field);
+  const canUseVariable = field && NUMERIC_KINDS.includes(field.type) && variables.length > 0
+    && !["empty", "not_empty", "in"].includes(rule.operator);
+  return <div class="marshrut-cond-rule-box">
+    <div class="marshrut-cond-rule" data-test={path}>
+      <select class="bio-properties-panel-input" data-test={`${path}-field`} value={rule.field}
+        aria-label={t("Field")}
+        onChange={(e) => {
+          const f = fields.find((x) => x.name === e.target.value);
+          const allowed = operatorsFor(f ? f.type : "string");
+          onChange({ type: "rule", field: e.target.value, value: "",
+            operator: allowed.includes(rule.operator) ? rule.operator : allowed[0] });
+        }}>
+        <option value="">—</option>
+        {fields.map((f) => <option value={f.name}>{label(f)}</option>)}
+      </select>
+      <select class="bio-properties-panel-input" data-test={`${path}-op`} value={rule.operator}
+        aria-label={t("Operator")} onChange={(e) => onChange({ ...rule, operator: e.target.value })}>
+        {ops.map((o) => <option value={o}>{t(OPERATORS[o])}</option>)}
+      </select>
+      <ValueInput rule={rule} field={field} users={users} pipelines={pipelines} variables={variables} path={path}
+        onChange={(patch) => onChange({ ...rule, ...patch })} />
+      <button type="button" class="marshrut-link" title={t("Remove")} onClick={onRemove}>×</button>
+    </div>
+    {canUseVariable && <label class="marshrut-check small">
+      <input type="checkbox" data-test={`${path}-use-variable`} checked={rule.variable !== undefined}
+        onChange={(e) => {
+          const next = { ...rule };
+          if (e.target.checked) next.variable = variables[0].name;
+          else delete next.variable;
+          onChange(next);
+        }} />{t("compare with a process variable")}</label>}
+    {problem && <div class="bio-properties-panel-error" data-test={`${path}-problem`}>{t(problem)}</div>}
   </div>;
 }
 
-function Group({ group, fields, users, onChange, onRemove, path, depth }) {
+function Group({ group, fields, users, pipelines, variables, onChange, onRemove, path, depth }) {
   const update = (i, item) => onChange({ ...group, items: group.items.map((x, j) => (j === i ? item : x)) });
   const remove = (i) => onChange({ ...group, items: group.items.filter((_x, j) => j !== i) });
   return <div class={`marshrut-cond-group depth-${depth}`} data-test={`${path}`}>
@@ -120,9 +176,11 @@ function Group({ group, fields, users, onChange, onRemove, path, depth }) {
     </select>
     {depth > 0 && <button type="button" class="marshrut-link" onClick={onRemove}>{t("Remove")}</button>}
     {group.items.map((item, i) => (item.type === "group"
-      ? <Group group={item} fields={fields} users={users} depth={depth + 1} path={`${path}-${i}`}
+      ? <Group group={item} fields={fields} users={users} pipelines={pipelines} variables={variables}
+        depth={depth + 1} path={`${path}-${i}`}
         onChange={(g) => update(i, g)} onRemove={() => remove(i)} />
-      : <Rule rule={item} fields={fields} users={users} path={`${path}-${i}`}
+      : <Rule rule={item} fields={fields} users={users} pipelines={pipelines} variables={variables}
+        path={`${path}-${i}`}
         onChange={(r) => update(i, r)} onRemove={() => remove(i)} />))}
     <div class="marshrut-cond-actions">
       <button type="button" class="marshrut-button" data-test={`${path}-add-rule`}
@@ -154,7 +212,9 @@ function ConditionBuilder({ element }) {
       if (parsed === null) setRaw(true);
     }
   }, [element.id, expr, entity]);
-  const users = useUsers(!!(fields && fields.some((f) => f.type === "user")));
+  const users = null;
+  const pipelines = usePipelines(entity === "deal");
+  const variables = processVariables(element).map((v) => ({ name: v.name, label: v.get ? v.get("label") : v.label }));
 
   const write = (text) => {
     written.current = text;
@@ -170,7 +230,10 @@ function ConditionBuilder({ element }) {
     setModel(m);
     const text = toExpression(m, entity, kinds);
     setDraft(text);
-    if (text !== expressionOf(element)) write(text);
+    if (text !== expressionOf(element)) {
+      write(text);
+      if (text) otherwiseByDefault(element, modeling);
+    }
   };
 
   if (raw || !entity) {
@@ -189,8 +252,11 @@ function ConditionBuilder({ element }) {
     </div>;
   }
   if (fields === null) return <div class="bio-properties-panel-entry">{t("Loading…")}</div>;
+  // an empty condition starts with one row to fill in
+  const shown = model && model.items.length ? model
+    : { ...(model || emptyGroup()), items: [{ type: "rule", field: "", operator: "==", value: "" }] };
   return <div class="bio-properties-panel-entry marshrut-condition" data-test="cond-builder-panel">
-    <Group group={model || emptyGroup()} fields={fields} users={users} depth={0} path="cond"
+    <Group group={shown} fields={fields} users={users} pipelines={pipelines} variables={variables} depth={0} path="cond"
       onChange={onModel} onRemove={() => {}} />
     <code class="marshrut-cond-preview" data-test="cond-preview">{draft}</code>
     <button type="button" class="marshrut-link" data-test="cond-advanced"

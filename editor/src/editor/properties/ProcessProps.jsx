@@ -34,9 +34,10 @@ function Variables({ element, id }) {
   const modeling = useService("modeling");
   const bpmnFactory = useService("bpmnFactory");
   const bo = processBo(element);
-  const rows = extensions(bo, "marshrut:Variable").map((v) => ({ name: v.name || "", type: v.type || "string", value: v.value || "" }));
+  const rows = extensions(bo, "marshrut:Variable").map((v) => ({ label: v.label || "", name: v.name || "", type: v.type || "string", value: v.value || "" }));
   const write = (next) => {
-    const items = next.map((r) => bpmnFactory.create("marshrut:Variable", r));
+    const items = next.map((r) => bpmnFactory.create("marshrut:Variable",
+      { name: r.name, type: r.type, value: r.value, label: r.label || undefined }));
     if (is(element, "bpmn:Participant")) {
       // the variables belong to the participant's process, not to the pool's shape
       let ext = bo.get("extensionElements");
@@ -54,16 +55,25 @@ function Variables({ element, id }) {
   };
   const update = (i, patch) => write(rows.map((r, j) => (j === i ? { ...r, ...patch } : r)));
   return <div class="bio-properties-panel-entry marshrut-list" data-entry-id={id}>
-    {rows.map((r, i) => <div class="marshrut-row" data-test={`variable-${i}`}>
-      <input class="bio-properties-panel-input" placeholder={t("Name")} value={r.name}
-        onChange={(e) => update(i, { name: e.target.value.trim() })} />
-      <select class="bio-properties-panel-input" value={r.type} onChange={(e) => update(i, { type: e.target.value })}>
-        {TYPES.map((ty) => <option value={ty}>{ty}</option>)}
-      </select>
-      <input class="bio-properties-panel-input" placeholder={t("Value")} value={r.value}
-        onChange={(e) => update(i, { value: e.target.value })} />
-      <button type="button" class="marshrut-link" onClick={() => write(rows.filter((_x, j) => j !== i))}>×</button>
-    </div>)}
+    {rows.map((r, i) => <fieldset class="marshrut-item" data-test={`variable-${i}`}>
+      <label class="bio-properties-panel-label">{t("Label")}
+        <input class="bio-properties-panel-input" data-test={`variable-${i}-label`} value={r.label}
+          onChange={(e) => update(i, { label: e.target.value })} /></label>
+      <label class="bio-properties-panel-label">{t("Value")}
+        <input class="bio-properties-panel-input" data-test={`variable-${i}-value`} value={r.value}
+          onChange={(e) => update(i, { value: e.target.value })} /></label>
+      <div class="marshrut-row">
+        <label class="small">{t("Name in conditions")}
+          <input class="bio-properties-panel-input" value={r.name}
+            onChange={(e) => update(i, { name: e.target.value.trim() })} /></label>
+        <label class="small">{t("Type")}
+          <select class="bio-properties-panel-input" value={r.type} onChange={(e) => update(i, { type: e.target.value })}>
+            {TYPES.map((ty) => <option value={ty}>{t(ty)}</option>)}
+          </select></label>
+        <button type="button" class="marshrut-link" title={t("Remove")}
+          onClick={() => write(rows.filter((_x, j) => j !== i))}>×</button>
+      </div>
+    </fieldset>)}
     <button type="button" class="marshrut-button"
       onClick={() => write([...rows, { name: `var${rows.length + 1}`, type: "decimal", value: "0" }])}>
       + {t("Add variable")}</button>

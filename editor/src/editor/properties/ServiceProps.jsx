@@ -35,7 +35,7 @@ function Operation({ element, id }) {
   const ops = useOperations();
   const current = attr(element, "operation");
   const options = [{ value: "", label: ops ? "—" : t("Loading…") },
-    ...(ops || []).map((o) => ({ value: o.name, label: `${o.title} (${o.name})` }))];
+    ...(ops || []).map((o) => ({ value: o.name, label: o.title }))];
   if (current && ops && !ops.some((o) => o.name === current)) options.push({ value: current, label: current });
   return <SelectEntry id={id} element={element} label={t("Operation")} getOptions={() => options}
     getValue={() => current}
@@ -53,7 +53,7 @@ function ParamInput({ param, value, onChange, path }) {
   const items = usePicker(param.type);
   const common = { class: "bio-properties-panel-input", "data-test": `${path}-value`, value };
   const choices = param.choices && param.choices.length ? param.choices.map((c) => [c, c])
-    : param.type === "boolean" ? [["true", "true"], ["false", "false"]] : items;
+    : param.type === "boolean" ? [["true", t("is true")], ["false", t("is false")]] : items;
   if (choices) {
     return <select {...common} onChange={(e) => onChange(e.target.value)}>
       <option value="">—</option>
@@ -94,7 +94,7 @@ function Parameters({ element, id }) {
       const path = `param-${p.name}`;
       return <fieldset class="marshrut-item" data-test={path}>
         <div class="marshrut-row">
-          <strong>{p.name}{p.required ? " *" : ""}</strong>
+          <strong title={p.name}>{p.label || p.name}{p.required ? " *" : ""}</strong>
           <select class="bio-properties-panel-input" value={mode} data-test={`${path}-mode`}
             onChange={(e) => {
               setModes({ ...modes, [p.name]: e.target.value });

@@ -5,24 +5,50 @@
 //
 //   group = { type: "group", op: "and" | "or", items: [rule | group] }
 //   rule  = { type: "rule", field: "amount", operator: ">", value: "500000" }
+//   rule  = { type: "rule", field: "amount", operator: ">", value: "", variable: "threshold" }
+//           (compared with a process variable, marshrut:variable)
 
 export const OPERATORS = {
   "==": "=", "!=": "≠", ">": ">", ">=": "≥", "<": "<", "<=": "≤",
   contains: "contains", in: "is one of", empty: "is empty", not_empty: "is not empty",
-  true: "is true", false: "is false",
+  true: "is true", false: "is false", rose_above: "rose above",
 };
+/** Fields every record has in the task data besides its schema (see automation.snapshot). */
+export const EXTRA_FIELDS = [
+  { name: "responsible_set_by", type: "process", readonly: true,
+    labels: { ru: "Ответственного уже назначил процесс", en: "Responsible already set by a process" } },
+];
 const NUMERIC = new Set(["money", "int", "ref", "user"]);
 const COMPARE = ["==", "!=", ">", ">=", "<", "<="];
 
 /** Which operators make sense for a field kind (from /api/v1/fields/<entity>). */
 export function operatorsFor(kind) {
+  if (kind === "process") return ["empty", "not_empty"];
   if (kind === "bool") return ["true", "false", "empty", "not_empty"];
+  if (kind === "money" || kind === "int") return [...COMPARE, "rose_above", "empty", "not_empty"];
   if (NUMERIC.has(kind) || kind === "date") return [...COMPARE, "empty", "not_empty"];
   if (kind === "enum" || kind === "stage" || kind === "currency") {
     return ["==", "!=", "in", "empty", "not_empty"];
   }
   if (kind === "phones" || kind === "emails" || kind === "refs") return ["empty", "not_empty"];
   return ["==", "!=", "contains", "empty", "not_empty"];
+}
+
+/**
+ * What is wrong with a rule's value for its field (shown under the rule, in English as the
+ * key of the translation), or null. The server checks the same on validate and deploy.
+ */
+export function valueProblem(rule, field) {
+  if (!field || rule.variable !== undefined) return null;
+  if (["empty", "not_empty", "true", "false", "contains"].includes(rule.operator)) return null;
+  const values = rule.operator === "in"
+    ? String(rule.value ?? "").split(",").map((v) => v.trim()).filter(Boolean)
+    : [String(rule.value ?? "").trim()];
+  if (!values.length || values.every((v) => v === "")) return "Give a value";
+  if (NUMERIC.has(field.type) && values.some((v) => normalizeNumber(v) === null)) {
+    return field.type === "ref" || field.type === "user" ? "Pick the record from the list" : "Give a number";
+  }
+  return null;
 }
 
 export function emptyGroup(op = "and") {
@@ -62,11 +88,14 @@ function ruleExpression(rule, entity, kinds) {
     case "true": return `${path} == True`;
     case "false": return `${path} == False`;
     case "contains": return `${pyString(rule.value ?? "")} in ${path}`;
+    case "rose_above":
+      return `rose_above(event, ${entity}, ${pyString(rule.field)}, ${rule.variable || literal(rule.value ?? "", kind)})`;
     case "in": {
       const values = String(rule.value ?? "").split(",").map((v) => v.trim()).filter(Boolean);
       return `${path} in [${values.map((v) => literal(v, kind)).join(", ")}]`;
     }
     default:
+      if (rule.variable) return `${path} ${rule.operator || "=="} ${rule.variable}`;
       return `${path} ${rule.operator || "=="} ${literal(rule.value ?? "", kind)}`;
   }
 }
@@ -122,6 +151,14 @@ class Parser {
   expr() { return this.chain("or", () => this.and()); }
   and() { return this.chain("and", () => this.atom()); }
   atom() {
+    const tok = this.tokens[this.i], next = this.tokens[this.i + 1];
+    if (tok && tok.t === "name" && tok.v === "rose_above" && next && next.v === "(") {
+      this.i += 2;
+      const args = [this.operand()];
+      while (this.peek(",")) { this.take(","); args.push(this.operand()); }
+      this.take(")");
+      return { type: "call", name: tok.v, args };
+    }
     if (this.peek("(")) {
       this.take("(");
       const inner = this.expr();
@@ -182,6 +219,9 @@ function toRule(node, entity) {
     if (COMPARE.includes(op) && (right.t === "num" || right.t === "str")) {
       return { type: "rule", field: f, operator: op, value: right.v };
     }
+    if (COMPARE.includes(op) && right.t === "name" && !right.v.includes(".")) {
+      return { type: "rule", field: f, operator: op, value: "", variable: right.v };
+    }
     return null;
   }
   const rf = field(right, entity);
@@ -189,7 +229,19 @@ function toRule(node, entity) {
   return null;
 }
 
+function callRule(node, entity) {
+  const [event, record, name, limit] = node.args;
+  if (node.args.length !== 4 || event.t !== "name" || event.v !== "event" || record.t !== "name"
+    || record.v !== entity || name.t !== "str") return null;
+  if (limit.t === "num") return { type: "rule", field: name.v, operator: "rose_above", value: limit.v };
+  if (limit.t === "name" && !limit.v.includes(".")) {
+    return { type: "rule", field: name.v, operator: "rose_above", value: "", variable: limit.v };
+  }
+  return null;
+}
+
 function toModel(node, entity) {
+  if (node.type === "call") return callRule(node, entity);
   if (node.type === "cmp") return toRule(node, entity);
   const items = node.items.map((n) => toModel(n, entity));
   return items.every(Boolean) ? { type: "group", op: node.op, items } : null;

@@ -21,6 +21,8 @@ export function MarshrutPropertiesProvider(propertiesPanel) {
     const kept = groups.filter((g) => !(replacing && REPLACED.has(g.id)));
     const general = kept.findIndex((g) => g.id === "general");
     kept.splice(general + 1, 0, ...ours);
+    // ours and "General" start open: a newcomer should see what to fill in, not closed headers
+    for (const g of [...ours, ...kept.filter((x) => x.id === "general")]) g.shouldOpen = true;
     return kept;
   };
   propertiesPanel.registerProvider(500, this);
