@@ -55,10 +55,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .calendar import BusinessCalendar
-from .data import to_json
+from .data import data_size, to_json
 from .errors import AlreadyStarted, Conflict, DefinitionInvalid, EngineError, NotFound
 from .executor import DEFAULT_DATA_LIMIT, FINAL_DATA, InstanceRun
 from .persistence import add_history, conflicts_guarded, lock_instance
+from .prefilter import StartFilter
+from .prefilter import derive as derive_start_filter
 from .ports import Assigner, Clock, EntitySelector, StartRequest, SystemClock
 from .sandbox import Limits, Sandbox
 from .scripting import SandboxScriptEngine
@@ -79,7 +81,7 @@ class Engine(TaskActions):
                  retry_delays: Sequence[float] = (1.0, 5.0),
                  calendar: BusinessCalendar | None = None,
                  selector: EntitySelector | None = None,
-                 data_limit: int | None = DEFAULT_DATA_LIMIT) -> None:
+                 data_limit: int | None = DEFAULT_DATA_LIMIT, prefilter: bool = True) -> None:
         """``retry_delays``: seconds before the 2nd, 3rd … attempt of a failing service call
         (so the default is 3 attempts: now, +1 s, +5 s). ``calendar``: working time for
         business-hours timers; its time zone is also the default of timers and schedules
@@ -99,6 +101,10 @@ class Engine(TaskActions):
         self.compiler = Compiler(registry, self.sandbox, assigner, selector=selector,
                                  default_timezone=self.calendar.timezone)
         self.timer_service = TimerService(self)
+        #: ``engine.prefilter``: a start whose condition cannot match skips the workflow run
+        #: (False: every start runs the workflow, e.g. to compare the two in a test)
+        self.prefilter = prefilter
+        self._start_filters: dict[tuple[Any, ...], StartFilter | None] = {}
 
     # ------------------------------------------------------------ definitions
     def validate(self, bpmn_xml: str | bytes, dmn_xmls: Sequence[str | bytes] = (), *,
@@ -218,6 +224,29 @@ class Engine(TaskActions):
                "serializer_version": self.serializer.version, "version": 1, "waiting": [],
                "started_by": request.started_by, "started_at": self.clock.now(),
                "incident_attempts": 0}
+        who = f"user {request.started_by}" if request.started_by else "the system"
+        how = (f"on '{message}'" if message else f"by the schedule of {timer}" if timer
+               else "manually")
+        started = f"v{definition.version} started by {who} {how}"
+        start_filter = self._start_filter(session, definition, message) if message else None
+        if start_filter is not None and self._filtered_out(start_filter, data):
+            # The start condition cannot match: the rows the full run would write for
+            # this outcome, without running the workflow (``engine.prefilter``).
+            with conflicts_guarded():
+                row.update(status=Status.COMPLETED, state={FINAL_DATA: data}, ended_at=row[
+                    "started_at"])
+                inst = _insert_instance(session, row)
+                if inst is None:
+                    raise AlreadyStarted(f"event {request.event_id} already started process "
+                                         f"{definition.key} v{definition.version}")
+                at = row["started_at"]
+                session.connection().execute(ProcessHistory.__table__.insert(), [
+                    {"instance_id": inst.id, "at": at, "event": event, "element_id": element,
+                     "user_id": user_id, "message": text, "changes": None}
+                    for event, element, text, user_id in
+                    [("started", None, started, request.started_by)]
+                    + [(*h, None) for h in start_filter.history()]])
+            return inst
         with conflicts_guarded():
             inst = _insert_instance(session, row)  # the (event, definition) pair is unique
             if inst is None:
@@ -228,11 +257,7 @@ class Engine(TaskActions):
                 self._script_engine(), cache_key=spec_cache_key(definition))
             wf.task_tree.data.update(data)
             run = InstanceRun(self, session, inst, definition, wf, fresh=True)
-            who = f"user {request.started_by}" if request.started_by else "the system"
-            how = (f"on '{message}'" if message else f"by the schedule of {timer}" if timer
-                   else "manually")
-            run.record("started", None, f"v{definition.version} started by {who} {how}",
-                       request.started_by)
+            run.record("started", None, started, request.started_by)
             run.start_on(message, timer)
             run.advance()
             run.save()
@@ -360,6 +385,32 @@ class Engine(TaskActions):
                                     .order_by(ProcessHistory.id)))
 
     # ---------------------------------------------------------------- helpers
+    def _start_filter(self, session: Session, definition: ProcessDefinition,
+                      message: str) -> StartFilter | None:
+        """The pre-filter of ``message``'s start in this definition version (derived from
+        its diagram once, kept while the process runs; None: no pre-filter)."""
+        key = (spec_cache_key(definition), self.serializer.version, message)
+        try:
+            return self._start_filters[key]
+        except KeyError:
+            pass
+        if not self.prefilter:
+            found = None
+        else:
+            spec, subs = self.serializer.specs(
+                lambda: self._spec_entry(session, definition, self.serializer.version),
+                cache_key=spec_cache_key(definition))
+            found = derive_start_filter(spec, subs, message)
+        if len(self._start_filters) > 1000:
+            self._start_filters.clear()
+        self._start_filters[key] = found
+        return found
+
+    def _filtered_out(self, start_filter: StartFilter, data: dict[str, Any]) -> bool:
+        if self.data_limit is not None and data_size(data) > self.data_limit:
+            return False  # the full run names the element that holds too much
+        return start_filter.skips(self.sandbox, data)
+
     def _script_engine(self) -> SandboxScriptEngine:
         return SandboxScriptEngine(self.sandbox)
 
