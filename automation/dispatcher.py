@@ -127,7 +127,8 @@ class _Event:
 
 def _collect_outbox_ids(session: Session, _flush_context: Any) -> None:
     """``after_flush``: remember the outbox events this session wrote (ids are known now)."""
-    new = [(obj.id, obj.event_type) for obj in session.new if isinstance(obj, OutboxEvent)]
+    new = [(obj.id, obj.event_type, obj.actor_label) for obj in session.new
+           if isinstance(obj, OutboxEvent)]
     if new:
         session.info.setdefault(OUTBOX_IDS, []).extend(new)
 
@@ -150,31 +151,41 @@ class Dispatcher:
     """Starts process instances for outbox events (see the module docstring)."""
 
     def __init__(self, engine: Engine, session_factory: SessionFactory, *,
-                 max_cascade: int = 5, max_attempts: int = 5, batch: int = 200) -> None:
+                 max_cascade: int = 5, max_attempts: int = 5, batch: int = 200,
+                 per_transaction: int = 50) -> None:
+        """``batch``: events the recovery loop reads at a time; ``per_transaction``: events
+        dispatched in one transaction when several are pending (1: each in its own)."""
         self.engine = engine
         self.session_factory = session_factory
         self.max_cascade = max_cascade
         self.max_attempts = max_attempts
         self.batch = batch
+        self.per_transaction = max(1, per_transaction)
         self._local = threading.local()
         self._definitions: dict[_Listener, ProcessDefinition] = {}
         track_outbox(session_factory)
 
     # --- entry points ---------------------------------------------------------------------
 
-    def dispatch(self, event_ids: Iterable[int]) -> DispatchReport:
-        """Dispatch these events now, then the events their processes wrote, and so on."""
+    def dispatch(self, event_ids: Iterable[int], per_transaction: int | None = None
+                 ) -> DispatchReport:
+        """Dispatch these events now, then the events their processes wrote, and so on.
+
+        Several events go ``per_transaction`` at a time (default: the dispatcher's) into one
+        transaction, each in a savepoint of its own (see ``_dispatch_together``)."""
         report = DispatchReport()
         queue = sorted(set(event_ids))
+        together = self.per_transaction if per_transaction is None else max(1, per_transaction)
         self._local.depth = getattr(self._local, "depth", 0) + 1
         try:
             while queue:
-                queue = self._dispatch_batch(queue, report)
+                queue = self._dispatch_batch(queue, report, together)
         finally:
             self._local.depth -= 1
         return report
 
-    def _dispatch_batch(self, ids: list[int], report: DispatchReport) -> list[int]:
+    def _dispatch_batch(self, ids: list[int], report: DispatchReport,
+                        together: int = 1) -> list[int]:
         """One pass: with several events, first mark those nobody listens to in one UPDATE;
         then each other event in its own transaction. Returns the ids the processes wrote."""
         if len(ids) > 1:
@@ -194,9 +205,53 @@ class Dispatcher:
                 self._mark_quiet(quiet, report)
             ids = [id_ for id_, type_ in pending if listeners.get(type_)]
         new_ids: list[int] = []
+        if together > 1 and len(ids) > 1:
+            for i in range(0, len(ids), together):
+                new_ids += self._dispatch_together(ids[i:i + together], report)
+            return sorted(set(new_ids))
         for id_ in ids:
             new_ids += self._dispatch_event(id_, report)
         return sorted(set(new_ids))
+
+    def _dispatch_together(self, ids: list[int], report: DispatchReport) -> list[int]:
+        """Bulk dispatch: these events in ONE transaction, each in its own savepoint — a
+        failing event rolls back only its own starts and is recorded (attempts + 1, its
+        error) in the same commit; the others are dispatched as usual. If the transaction
+        itself is lost (a lock, a lost connection, a failed commit) nothing of it stays
+        and every event of it goes again, one transaction each."""
+        part = DispatchReport()
+        new_ids: list[int] = []
+        try:
+            with self._session() as s:
+                triggers = self._listeners(s)
+                for event_id in ids:
+                    mark = len(s.info.get(OUTBOX_IDS, ()))
+                    try:
+                        with s.begin_nested():
+                            new_ids += self._dispatch_in(s, event_id, part, triggers)
+                    except OperationalError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - this event only; go on
+                        if lock_failure(exc):
+                            raise
+                        del s.info.get(OUTBOX_IDS, [])[mark:]
+                        message = f"{type(exc).__name__}: {exc}"
+                        log.exception("dispatching outbox event %s failed", event_id)
+                        part.failed.append(f"event {event_id}: {message}")
+                        s.execute(update(OutboxEvent).where(OutboxEvent.id == event_id)
+                                  .values(attempts=OutboxEvent.attempts + 1,
+                                          last_error=message[:4000]))
+                s.info.pop(OUTBOX_IDS, None)
+                s.commit()
+        except Exception:  # noqa: BLE001 - the batch is lost as a whole: one by one
+            log.warning("bulk dispatch of events %s… failed; one transaction each",
+                        ids[:5], exc_info=True)
+            new_ids = []
+            for event_id in ids:
+                new_ids += self._dispatch_event(event_id, report)
+            return new_ids
+        report.merge(part)
+        return new_ids
 
     def _mark_quiet(self, ids: list[int], report: DispatchReport) -> None:
         try:
@@ -209,9 +264,11 @@ class Dispatcher:
             log.exception("marking outbox events %s dispatched failed", ids)
             report.failed.append(f"events {ids[:10]}: {type(exc).__name__}: {exc}")
 
-    def dispatch_pending(self, limit: int | None = None) -> DispatchReport:
+    def dispatch_pending(self, limit: int | None = None, per_transaction: int | None = None
+                         ) -> DispatchReport:
         """The recovery loop: dispatch every undispatched event (oldest first) that has not
-        failed ``max_attempts`` times. Safe to run anywhere, any time, concurrently."""
+        failed ``max_attempts`` times, ``per_transaction`` of them (default: the
+        dispatcher's) per transaction. Safe to run anywhere, any time, concurrently."""
         report = DispatchReport()
         last_id = 0
         while limit is None or report.events < limit:
@@ -226,7 +283,7 @@ class Dispatcher:
             last_id = ids[-1]
             if limit is not None:
                 ids = ids[:limit - report.events]
-            report.merge(self.dispatch(ids))
+            report.merge(self.dispatch(ids, per_transaction))
         return report
 
     @property
@@ -266,17 +323,9 @@ class Dispatcher:
         (the others are marked dispatched in this transaction)."""
         try:
             with self._session() as s:
-                locked = self._lock_event(s, event_id)
-                if locked is None:  # dispatched meanwhile (or never was an event)
-                    return []
-                ev, attempts = locked
-                report.events += 1
-                triggers = self._listeners(s)
-                listeners = self._eligible(s, ev, triggers.get(ev.event_type, []), report)
-                if not listeners:
-                    s.commit()  # marked by ``_eligible``
-                    return []
-                return self._start_all(s, ev, attempts, listeners, triggers, report)
+                new_ids = self._dispatch_in(s, event_id, report)
+                s.commit()
+                return new_ids
         except Exception as exc:  # noqa: BLE001 - never lose the event; record and go on
             kind = lock_failure(exc)
             if kind:
@@ -286,6 +335,22 @@ class Dispatcher:
             report.failed.append(f"event {event_id}: {message}")
             self._record_failure(event_id, message)
             return []
+
+    def _dispatch_in(self, s: Session, event_id: int, report: DispatchReport,
+                     triggers: dict[str, list[_Listener]] | None = None) -> list[int]:
+        """The work of one event in ``s`` (not committed): lock it, start its listeners,
+        mark it. Returns the outbox ids its processes wrote that a definition listens to."""
+        locked = self._lock_event(s, event_id)
+        if locked is None:  # dispatched meanwhile (or never was an event)
+            return []
+        ev, attempts = locked
+        report.events += 1
+        if triggers is None:
+            triggers = self._listeners(s)
+        listeners = self._eligible(s, ev, triggers.get(ev.event_type, []), report)
+        if not listeners:
+            return []  # marked by ``_eligible``
+        return self._start_all(s, ev, attempts, listeners, triggers, report)
 
     def _eligible(self, s: Session, ev: _Event, listeners: list[_Listener],
                   report: DispatchReport) -> list[_Listener]:
@@ -313,7 +378,7 @@ class Dispatcher:
                    triggers: dict[str, list[_Listener]], report: DispatchReport) -> list[int]:
         # A first attempt holds the event's lock: no instance of it can exist yet.
         done = set(s.scalars(_STARTED, {"event_id": ev.id})) if attempts else set()
-        written: list[tuple[int, str]] = []
+        written: list[tuple[int, str, str | None]] = []
         failures: list[str] = []
         data: dict[str, Any] | None = None
         fresh = False  # whether ``data`` reflects every write made so far
@@ -353,7 +418,9 @@ class Dispatcher:
                 written += new
                 fresh = False
         s.info.pop(OUTBOX_IDS, None)
-        quiet = [id_ for id_, type_ in written if not triggers.get(type_)]
+        # An event that only its own writer's process listens to (the routing's own
+        # deal.updated) would be skipped as "its own write" by its dispatch: done here.
+        quiet = [id_ for id_, type_, label in written if not _others(triggers, type_, label)]
         if failures:  # not marked: the recovery loop starts what is missing
             s.execute(update(OutboxEvent).where(OutboxEvent.id == ev.id)
                       .values(attempts=OutboxEvent.attempts + 1,
@@ -362,8 +429,7 @@ class Dispatcher:
             quiet.append(ev.id)
         if quiet:  # nobody listens to these: done with them in this very transaction
             s.execute(_MARK_DISPATCHED, {"ids": quiet, "now": utcnow()})
-        s.commit()
-        return [id_ for id_, type_ in written if triggers.get(type_)]
+        return [id_ for id_, type_, label in written if _others(triggers, type_, label)]
 
     def _definition(self, s: Session, listener: _Listener) -> ProcessDefinition:
         """The definition row, attached to ``s`` without reloading its (large) stored spec:
@@ -453,6 +519,14 @@ class Dispatcher:
             s.commit()
 
 
+def _others(triggers: dict[str, list[_Listener]], event_type: str, label: str | None
+            ) -> bool:
+    """Whether a definition other than the writing process's own listens to the event."""
+    cause = parse_process_label(label)
+    own = cause.key if cause is not None else None
+    return any(x.key != own for x in triggers.get(event_type, ()))
+
+
 def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
     """Dispatch the outbox events of every session of ``factory`` right after it commits.
 
@@ -470,7 +544,7 @@ def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
             return  # a savepoint was released: the outer transaction has not committed yet
         if session.info.get(_DISPATCHER_SESSION):
             return  # the dispatcher collects its own sessions' events
-        ids = [id_ for id_, _type in session.info.pop(OUTBOX_IDS, ())]
+        ids = [id_ for id_, *_rest in session.info.pop(OUTBOX_IDS, ())]
         if not ids or session.info.get(NO_DISPATCH):
             return
         if dispatcher.busy:
@@ -495,6 +569,8 @@ def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
 
 
 def dispatch_pending(session_factory: SessionFactory, engine: Engine,
-                     limit: int | None = None) -> DispatchReport:
-    """The recovery loop as a function (see ``Dispatcher.dispatch_pending``)."""
-    return Dispatcher(engine, session_factory).dispatch_pending(limit)
+                     limit: int | None = None, per_transaction: int = 50) -> DispatchReport:
+    """The recovery loop as a function (see ``Dispatcher.dispatch_pending``): for imports
+    and batch writers that wrote many events with ``session.info[NO_DISPATCH]`` set, then
+    dispatch them ``per_transaction`` per transaction (each event in its own savepoint)."""
+    return Dispatcher(engine, session_factory).dispatch_pending(limit, per_transaction)

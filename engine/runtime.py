@@ -59,9 +59,9 @@ from .data import data_size, to_json
 from .errors import AlreadyStarted, Conflict, DefinitionInvalid, EngineError, NotFound
 from .executor import DEFAULT_DATA_LIMIT, FINAL_DATA, InstanceRun
 from .persistence import add_history, conflicts_guarded, lock_instance
+from .ports import Assigner, Clock, EntitySelector, StartRequest, SystemClock
 from .prefilter import StartFilter
 from .prefilter import derive as derive_start_filter
-from .ports import Assigner, Clock, EntitySelector, StartRequest, SystemClock
 from .sandbox import Limits, Sandbox
 from .scripting import SandboxScriptEngine
 from .serialization import WorkflowSerializer

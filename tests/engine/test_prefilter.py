@@ -9,12 +9,10 @@ import pytest
 from automation.seed import PROCESSES_DIR
 from engine.errors import AlreadyStarted
 from engine.executor import FINAL_DATA
-from engine.ports import StartRequest
+from engine.ports import ParamSpec, StartRequest
 from engine.prefilter import derive
 from engine.runtime import Engine
 from engine.store import ProcessInstance, Status
-
-from engine.ports import ParamSpec
 
 from .support import FakeOperation, bpmn, deal
 
