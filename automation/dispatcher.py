@@ -393,11 +393,23 @@ class Dispatcher:
                                       f"({ev.entity_type} {ev.entity_id} is gone)")
                 continue
             mark = len(s.info.get(OUTBOX_IDS, ()))
+            definition = self._definition(s, listener)
+            request = StartRequest(
+                data=data, entity_type=ev.entity_type, entity_id=ev.entity_id,
+                event_id=ev.id, started_by=ev.actor_user_id, message=ev.event_type)
+            # A rule whose start condition cannot match writes its instance and history
+            # without running (``engine.prefilter``) and with no savepoint: it writes no CRM
+            # data, and a failure of its INSERTs (the database's) is not caught here — the
+            # event's transaction fails as a whole and is retried.
             try:
-                with s.begin_nested():
-                    inst = self.engine.start(s, self._definition(s, listener), StartRequest(
-                        data=data, entity_type=ev.entity_type, entity_id=ev.entity_id,
-                        event_id=ev.id, started_by=ev.actor_user_id, message=ev.event_type))
+                inst = self.engine.start_if_filtered(s, definition, request)
+            except AlreadyStarted:
+                report.skipped.append(f"event {ev.id}: {listener.key} (already started)")
+                continue
+            try:
+                if inst is None:
+                    with s.begin_nested():
+                        inst = self.engine.start(s, definition, request)
             except (AlreadyStarted, IntegrityError):
                 # a concurrent dispatcher won: exactly one instance exists
                 del s.info.get(OUTBOX_IDS, [])[mark:]

@@ -116,8 +116,15 @@ def responsible_set_by(session: Session, entity: str, entity_id: int) -> str | N
     return None
 
 
-def entity_snapshot(session: Session, entity: str, entity_id: int) -> dict[str, Any]:
-    """The entity's fields and its related records as JSON values; raises SnapshotError."""
+#: ``entity_snapshot(set_by=UNKNOWN)``: read who set the responsible from the audit trail.
+UNKNOWN: Any = object()
+
+
+def entity_snapshot(session: Session, entity: str, entity_id: int, *,
+                    set_by: str | None = UNKNOWN) -> dict[str, Any]:
+    """The entity's fields and its related records as JSON values; raises SnapshotError.
+    ``set_by``: ``responsible_set_by`` when the caller knows it (it has just written the
+    audit row that decides it), else it is read from the audit trail."""
     model = ENTITY_MODELS.get(entity)
     if model is None:
         raise SnapshotError(f"unknown entity type {entity!r}")
@@ -135,7 +142,8 @@ def entity_snapshot(session: Session, entity: str, entity_id: int) -> dict[str, 
     session.info.setdefault(_KEEP, []).append(record)
     data = to_dict(record)
     data["responsible"] = user_summary(record.responsible)
-    data["responsible_set_by"] = responsible_set_by(session, entity, entity_id)
+    data["responsible_set_by"] = (responsible_set_by(session, entity, entity_id)
+                                  if set_by is UNKNOWN else set_by)
     if isinstance(record, Deal):
         data["company"] = company_summary(record.company)
         data["contacts"] = [contact_summary(c) for c in record.contacts]

@@ -203,6 +203,31 @@ class Engine(TaskActions):
         start data are JSON (Decimal/date are converted). An instance that fails while
         running is returned with status ``incident`` — this does not raise.
         """
+        data, row, started = self._prepare(definition, request)
+        skipped = self._start_skipped(session, definition, request, data, row, started)
+        if skipped is not None:
+            return skipped
+        message, timer = request.message, request.timer
+        with conflicts_guarded():
+            inst = _insert_instance(session, row)  # the (event, definition) pair is unique
+            if inst is None:
+                raise AlreadyStarted(f"event {request.event_id} already started process "
+                                     f"{definition.key} v{definition.version}")
+            wf = self.serializer.new_workflow(
+                lambda: self._spec_entry(session, definition, self.serializer.version),
+                self._script_engine(), cache_key=spec_cache_key(definition))
+            wf.task_tree.data.update(data)
+            run = InstanceRun(self, session, inst, definition, wf, fresh=True)
+            run.record("started", None, started, request.started_by)
+            run.start_on(message, timer)
+            run.advance()
+            run.save()
+            session.flush()
+        return inst
+
+    def _prepare(self, definition: ProcessDefinition, request: StartRequest
+                 ) -> tuple[dict[str, Any], dict[str, Any], str]:
+        """Check a start request; (start data, instance row, the ``started`` history text)."""
         if not definition.active:
             raise EngineError(f"process {definition.key} v{definition.version} is not active")
         message, timer = request.message, request.timer
@@ -228,6 +253,25 @@ class Engine(TaskActions):
         how = (f"on '{message}'" if message else f"by the schedule of {timer}" if timer
                else "manually")
         started = f"v{definition.version} started by {who} {how}"
+        return data, row, started
+
+    def start_if_filtered(self, session: Session, definition: ProcessDefinition,
+                          request: StartRequest) -> ProcessInstance | None:
+        """The pre-filtered start alone (``engine.prefilter``): when the request's start
+        condition cannot match, write its rows and return the instance; otherwise write
+        nothing and return None (call ``start``, which also reports a bad request). Writes
+        no CRM data and fails on nothing but the database: a duplicate start is skipped by
+        its INSERT (``AlreadyStarted``), so a caller needs no savepoint around it."""
+        try:
+            data, row, started = self._prepare(definition, request)
+        except EngineError:
+            return None
+        return self._start_skipped(session, definition, request, data, row, started)
+
+    def _start_skipped(self, session: Session, definition: ProcessDefinition,
+                       request: StartRequest, data: dict[str, Any], row: dict[str, Any],
+                       started: str) -> ProcessInstance | None:
+        message = request.message
         start_filter = self._start_filter(session, definition, message) if message else None
         if start_filter is not None and self._filtered_out(start_filter, data):
             # The start condition cannot match: the rows the full run would write for
@@ -247,22 +291,7 @@ class Engine(TaskActions):
                     [("started", None, started, request.started_by)]
                     + [(*h, None) for h in start_filter.history()]])
             return inst
-        with conflicts_guarded():
-            inst = _insert_instance(session, row)  # the (event, definition) pair is unique
-            if inst is None:
-                raise AlreadyStarted(f"event {request.event_id} already started process "
-                                     f"{definition.key} v{definition.version}")
-            wf = self.serializer.new_workflow(
-                lambda: self._spec_entry(session, definition, self.serializer.version),
-                self._script_engine(), cache_key=spec_cache_key(definition))
-            wf.task_tree.data.update(data)
-            run = InstanceRun(self, session, inst, definition, wf, fresh=True)
-            run.record("started", None, started, request.started_by)
-            run.start_on(message, timer)
-            run.advance()
-            run.save()
-            session.flush()
-        return inst
+        return None
 
     def send_message(self, session: Session, instance_id: int, message: str,
                      payload: dict[str, Any] | None = None) -> ProcessInstance:
