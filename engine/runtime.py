@@ -501,7 +501,8 @@ def _insert_instance(session: Session, row: dict[str, Any]) -> ProcessInstance |
     its (event, definition) pair has started already."""
     stmt = _INSERT_UNLESS_STARTED.get(session.get_bind().dialect.name)
     if stmt is not None:
-        new_id = session.execute(stmt, row).scalar_one_or_none()
+        # on the session's connection: a Core statement needs none of Session.execute
+        new_id = session.connection().execute(stmt, row).scalar_one_or_none()
     else:  # another database: the constraint violation, inside a savepoint
         try:
             with session.begin_nested():
