@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,6 +291,39 @@ class Dispatcher:
                 ids = ids[:limit - report.events]
             report.merge(self.dispatch(ids, per_transaction))
         return report
+
+    @contextmanager
+    def deferred(self, per_transaction: int | None = None) -> Iterator[None]:
+        """Within the block, the events that commits of this thread's sessions would
+        dispatch at once are collected instead, and dispatched together when the block ends
+        (``per_transaction`` per transaction, each event in its own savepoint): for a caller
+        that commits many small units of work in a row (a Bitrix ``batch``, an import).
+        Nested blocks dispatch once, at the outermost end; an error still dispatches what
+        was committed (the recovery loop would otherwise take it later)."""
+        outer = getattr(self._local, "deferred", None)
+        if outer is not None:
+            yield
+            return
+        collected: list[int] = []
+        self._local.deferred = collected
+        try:
+            yield
+        finally:
+            self._local.deferred = None
+            if collected:
+                try:
+                    self.dispatch(collected, per_transaction)
+                except Exception:  # noqa: BLE001 - the recovery loop picks them up
+                    log.exception("dispatching deferred outbox events %s… failed",
+                                  collected[:10])
+
+    def defer(self, ids: list[int]) -> bool:
+        """Collect ``ids`` for the ``deferred`` block this thread is in (False: none)."""
+        collected = getattr(self._local, "deferred", None)
+        if collected is None:
+            return False
+        collected.extend(ids)
+        return True
 
     @property
     def busy(self) -> bool:
@@ -575,6 +609,8 @@ def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
         ids = session.info.pop(_AFTER_END, None)
         if not ids:
             return
+        if dispatcher.defer(ids):
+            return  # dispatched with the others at the end of the ``deferred`` block
         try:
             dispatcher.dispatch(ids)
         except Exception:  # noqa: BLE001 - the recovery loop will pick the events up

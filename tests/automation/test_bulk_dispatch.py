@@ -114,3 +114,22 @@ def test_a_lost_bulk_transaction_falls_back_to_one_event_per_transaction(
     assert routed(db, demo, ids) == 4
     for i in ids:
         assert len(instances_of(db, "large_deal_routing", entity_id=i)) == 1
+
+
+def test_commits_in_a_deferred_block_are_routed_together_at_its_end(app, db, demo, dispatcher):
+    factory = app.extensions["db_sessionmaker"]
+    ids = []
+
+    def create_three():
+        with dispatcher.deferred():
+            for i in range(3):
+                with factory() as s:
+                    ids.append(create_deal(s, SYSTEM, title=f"Batch {i}", amount="3000000",
+                                           responsible_id=demo.m1.id).id)
+                    s.commit()  # its event waits for the end of the block
+            assert routed(db, demo, ids) == 0
+        return None
+
+    _none, commits = commits_during(app, create_three)
+    assert routed(db, demo, ids) == 3
+    assert commits == 3 + 1  # the three creates, then one transaction routing all three
