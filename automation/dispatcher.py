@@ -13,6 +13,17 @@ Delivery contract:
   one transaction, each in its own savepoint, so a failure in one undoes only that one; the
   start data are rebuilt from the database after a definition wrote to the CRM, so each sees
   what the ones before it did. The event is marked dispatched in the same commit.
+* **Bulk.** Several pending events (the recovery loop, ``dispatch_pending``, a ``deferred()``
+  block such as a Bitrix ``batch``) go ``per_transaction`` (default 50) to a transaction,
+  each event in a savepoint of its own: a failing event rolls back only its own starts and
+  is recorded (attempts + 1, its error) in the same commit; a transaction lost as a whole
+  (lock, connection) is run again one event per transaction. A single event (a request's
+  commit) keeps a transaction of its own.
+* **Pre-filtered starts.** A definition whose start condition cannot match the event
+  (``engine.prefilter``) is started by ``Engine.start_if_filtered`` without running its
+  workflow and without a savepoint (it writes no CRM data); an event a process wrote that
+  only that process listens to (the routing's own ``deal.updated``) is marked dispatched in
+  the transaction that wrote it.
 * **At most once.** ``process_instance`` has UNIQUE (event_id, definition_id): a definition
   that already started for an event (an earlier attempt, a racing dispatcher) is skipped.
 * **At least once.** ``OutboxEvent.dispatched_at`` is set only after every definition has
