@@ -13,6 +13,17 @@ Delivery contract:
   one transaction, each in its own savepoint, so a failure in one undoes only that one; the
   start data are rebuilt from the database after a definition wrote to the CRM, so each sees
   what the ones before it did. The event is marked dispatched in the same commit.
+* **Bulk.** Several pending events (the recovery loop, ``dispatch_pending``, a ``deferred()``
+  block such as a Bitrix ``batch``) go ``per_transaction`` (default 50) to a transaction,
+  each event in a savepoint of its own: a failing event rolls back only its own starts and
+  is recorded (attempts + 1, its error) in the same commit; a transaction lost as a whole
+  (lock, connection) is run again one event per transaction. A single event (a request's
+  commit) keeps a transaction of its own.
+* **Pre-filtered starts.** A definition whose start condition cannot match the event
+  (``engine.prefilter``) is started by ``Engine.start_if_filtered`` without running its
+  workflow and without a savepoint (it writes no CRM data); an event a process wrote that
+  only that process listens to (the routing's own ``deal.updated``) is marked dispatched in
+  the transaction that wrote it.
 * **At most once.** ``process_instance`` has UNIQUE (event_id, definition_id): a definition
   that already started for an event (an earlier attempt, a racing dispatcher) is skipped.
 * **At least once.** ``OutboxEvent.dispatched_at`` is set only after every definition has
@@ -27,7 +38,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,26 +71,31 @@ _DISPATCHER_SESSION = "marshrut_dispatcher"
 _AFTER_END = "marshrut_dispatch_when_ended"  # committed events, dispatched at transaction end
 
 # Built once: a reused statement also keeps its cache key (the per-event path runs them all).
+# On the tables, not the mapped classes, and run on the session's connection: plain Core
+# statements skip the ORM's statement handling (an ORM UPDATE … RETURNING costs several times
+# the statement), and nothing they read or write is held as an object by a dispatcher session.
+_OUTBOX = OutboxEvent.__table__
+_DEFINITIONS = ProcessDefinition.__table__
 _LOCK_EVENT = (
-    update(OutboxEvent)
-    .where(OutboxEvent.id == bindparam("event_id"), OutboxEvent.dispatched_at.is_(None))
-    .values(attempts=OutboxEvent.attempts)
-    .returning(OutboxEvent.event_type, OutboxEvent.entity_type, OutboxEvent.entity_id,
-               OutboxEvent.payload, OutboxEvent.actor_user_id, OutboxEvent.actor_label,
-               OutboxEvent.attempts))
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("event_id"), _OUTBOX.c.dispatched_at.is_(None))
+    .values(attempts=_OUTBOX.c.attempts)
+    .returning(_OUTBOX.c.event_type, _OUTBOX.c.entity_type, _OUTBOX.c.entity_id,
+               _OUTBOX.c.payload, _OUTBOX.c.actor_user_id, _OUTBOX.c.actor_label,
+               _OUTBOX.c.attempts))
 _LISTENERS = (
-    select(ProcessDefinition.id, ProcessDefinition.key, ProcessDefinition.version,
-           ProcessDefinition.deployed_at, ProcessDefinition.triggers, ProcessDefinition.active,
-           ProcessDefinition.catches)
-    .where(or_(ProcessDefinition.active.is_(True), ProcessDefinition.catches.isnot(None)))
-    .order_by(ProcessDefinition.priority, ProcessDefinition.key))
+    select(_DEFINITIONS.c.id, _DEFINITIONS.c.key, _DEFINITIONS.c.version,
+           _DEFINITIONS.c.deployed_at, _DEFINITIONS.c.triggers, _DEFINITIONS.c.active,
+           _DEFINITIONS.c.catches)
+    .where(or_(_DEFINITIONS.c.active.is_(True), _DEFINITIONS.c.catches.isnot(None)))
+    .order_by(_DEFINITIONS.c.priority, _DEFINITIONS.c.key))
 _MARK_DISPATCHED = (
-    update(OutboxEvent)
-    .where(OutboxEvent.id.in_(bindparam("ids", expanding=True)),
-           OutboxEvent.dispatched_at.is_(None))
-    .values(dispatched_at=bindparam("now", type_=OutboxEvent.__table__.c.dispatched_at.type)))
-_STARTED = select(ProcessInstance.definition_id).where(
-    ProcessInstance.event_id == bindparam("event_id"))
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id.in_(bindparam("ids", expanding=True)),
+           _OUTBOX.c.dispatched_at.is_(None))
+    .values(dispatched_at=bindparam("now", type_=_OUTBOX.c.dispatched_at.type)))
+_STARTED = select(ProcessInstance.__table__.c.definition_id).where(
+    ProcessInstance.__table__.c.event_id == bindparam("event_id"))
 
 
 LOCK_RETRIES = 3  # an event whose transaction lost a race runs again at once this often
@@ -140,7 +157,8 @@ class _Event:
 
 def _collect_outbox_ids(session: Session, _flush_context: Any) -> None:
     """``after_flush``: remember the outbox events this session wrote (ids are known now)."""
-    new = [(obj.id, obj.event_type) for obj in session.new if isinstance(obj, OutboxEvent)]
+    new = [(obj.id, obj.event_type, obj.actor_label) for obj in session.new
+           if isinstance(obj, OutboxEvent)]
     if new:
         session.info.setdefault(OUTBOX_IDS, []).extend(new)
 
@@ -163,31 +181,41 @@ class Dispatcher:
     """Starts process instances for outbox events (see the module docstring)."""
 
     def __init__(self, engine: Engine, session_factory: SessionFactory, *,
-                 max_cascade: int = 5, max_attempts: int = 5, batch: int = 200) -> None:
+                 max_cascade: int = 5, max_attempts: int = 5, batch: int = 200,
+                 per_transaction: int = 50) -> None:
+        """``batch``: events the recovery loop reads at a time; ``per_transaction``: events
+        dispatched in one transaction when several are pending (1: each in its own)."""
         self.engine = engine
         self.session_factory = session_factory
         self.max_cascade = max_cascade
         self.max_attempts = max_attempts
         self.batch = batch
+        self.per_transaction = max(1, per_transaction)
         self._local = threading.local()
         self._definitions: dict[_Listener, ProcessDefinition] = {}
         track_outbox(session_factory)
 
     # --- entry points ---------------------------------------------------------------------
 
-    def dispatch(self, event_ids: Iterable[int]) -> DispatchReport:
-        """Dispatch these events now, then the events their processes wrote, and so on."""
+    def dispatch(self, event_ids: Iterable[int], per_transaction: int | None = None
+                 ) -> DispatchReport:
+        """Dispatch these events now, then the events their processes wrote, and so on.
+
+        Several events go ``per_transaction`` at a time (default: the dispatcher's) into one
+        transaction, each in a savepoint of its own (see ``_dispatch_together``)."""
         report = DispatchReport()
         queue = sorted(set(event_ids))
+        together = self.per_transaction if per_transaction is None else max(1, per_transaction)
         self._local.depth = getattr(self._local, "depth", 0) + 1
         try:
             while queue:
-                queue = self._dispatch_batch(queue, report)
+                queue = self._dispatch_batch(queue, report, together)
         finally:
             self._local.depth -= 1
         return report
 
-    def _dispatch_batch(self, ids: list[int], report: DispatchReport) -> list[int]:
+    def _dispatch_batch(self, ids: list[int], report: DispatchReport,
+                        together: int = 1) -> list[int]:
         """One pass: with several events, first mark those nobody listens to in one UPDATE;
         then each other event in its own transaction. Returns the ids the processes wrote."""
         if len(ids) > 1:
@@ -210,9 +238,53 @@ class Dispatcher:
             ids = [id_ for id_, type_ in pending
                    if listeners.get(type_) or wants(catching, type_)]
         new_ids: list[int] = []
+        if together > 1 and len(ids) > 1:
+            for i in range(0, len(ids), together):
+                new_ids += self._dispatch_together(ids[i:i + together], report)
+            return sorted(set(new_ids))
         for id_ in ids:
             new_ids += self._dispatch_event(id_, report)
         return sorted(set(new_ids))
+
+    def _dispatch_together(self, ids: list[int], report: DispatchReport) -> list[int]:
+        """Bulk dispatch: these events in ONE transaction, each in its own savepoint — a
+        failing event rolls back only its own starts and is recorded (attempts + 1, its
+        error) in the same commit; the others are dispatched as usual. If the transaction
+        itself is lost (a lock, a lost connection, a failed commit) nothing of it stays
+        and every event of it goes again, one transaction each."""
+        part = DispatchReport()
+        new_ids: list[int] = []
+        try:
+            with self._session() as s:
+                triggers = self._listeners(s)
+                for event_id in ids:
+                    mark = len(s.info.get(OUTBOX_IDS, ()))
+                    try:
+                        with s.begin_nested():
+                            new_ids += self._dispatch_in(s, event_id, part, triggers)
+                    except OperationalError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - this event only; go on
+                        if lock_failure(exc):
+                            raise
+                        del s.info.get(OUTBOX_IDS, [])[mark:]
+                        message = f"{type(exc).__name__}: {exc}"
+                        log.exception("dispatching outbox event %s failed", event_id)
+                        part.failed.append(f"event {event_id}: {message}")
+                        s.execute(update(OutboxEvent).where(OutboxEvent.id == event_id)
+                                  .values(attempts=OutboxEvent.attempts + 1,
+                                          last_error=message[:4000]))
+                s.info.pop(OUTBOX_IDS, None)
+                s.commit()
+        except Exception:  # noqa: BLE001 - the batch is lost as a whole: one by one
+            log.warning("bulk dispatch of events %s… failed; one transaction each",
+                        ids[:5], exc_info=True)
+            new_ids = []
+            for event_id in ids:
+                new_ids += self._dispatch_event(event_id, report)
+            return new_ids
+        report.merge(part)
+        return new_ids
 
     def _mark_quiet(self, ids: list[int], report: DispatchReport) -> None:
         try:
@@ -225,9 +297,11 @@ class Dispatcher:
             log.exception("marking outbox events %s dispatched failed", ids)
             report.failed.append(f"events {ids[:10]}: {type(exc).__name__}: {exc}")
 
-    def dispatch_pending(self, limit: int | None = None) -> DispatchReport:
+    def dispatch_pending(self, limit: int | None = None, per_transaction: int | None = None
+                         ) -> DispatchReport:
         """The recovery loop: dispatch every undispatched event (oldest first) that has not
-        failed ``max_attempts`` times. Safe to run anywhere, any time, concurrently."""
+        failed ``max_attempts`` times, ``per_transaction`` of them (default: the
+        dispatcher's) per transaction. Safe to run anywhere, any time, concurrently."""
         report = DispatchReport()
         last_id = 0
         while limit is None or report.events < limit:
@@ -242,8 +316,41 @@ class Dispatcher:
             last_id = ids[-1]
             if limit is not None:
                 ids = ids[:limit - report.events]
-            report.merge(self.dispatch(ids))
+            report.merge(self.dispatch(ids, per_transaction))
         return report
+
+    @contextmanager
+    def deferred(self, per_transaction: int | None = None) -> Iterator[None]:
+        """Within the block, the events that commits of this thread's sessions would
+        dispatch at once are collected instead, and dispatched together when the block ends
+        (``per_transaction`` per transaction, each event in its own savepoint): for a caller
+        that commits many small units of work in a row (a Bitrix ``batch``, an import).
+        Nested blocks dispatch once, at the outermost end; an error still dispatches what
+        was committed (the recovery loop would otherwise take it later)."""
+        outer = getattr(self._local, "deferred", None)
+        if outer is not None:
+            yield
+            return
+        collected: list[int] = []
+        self._local.deferred = collected
+        try:
+            yield
+        finally:
+            self._local.deferred = None
+            if collected:
+                try:
+                    self.dispatch(collected, per_transaction)
+                except Exception:  # noqa: BLE001 - the recovery loop picks them up
+                    log.exception("dispatching deferred outbox events %s… failed",
+                                  collected[:10])
+
+    def defer(self, ids: list[int]) -> bool:
+        """Collect ``ids`` for the ``deferred`` block this thread is in (False: none)."""
+        collected = getattr(self._local, "deferred", None)
+        if collected is None:
+            return False
+        collected.extend(ids)
+        return True
 
     @property
     def busy(self) -> bool:
@@ -282,18 +389,9 @@ class Dispatcher:
         (the others are marked dispatched in this transaction)."""
         try:
             with self._session() as s:
-                locked = self._lock_event(s, event_id)
-                if locked is None:  # dispatched meanwhile (or never was an event)
-                    return []
-                ev, attempts = locked
-                report.events += 1
-                triggers = self._listeners(s)
-                listeners = self._eligible(s, ev, triggers.get(ev.event_type, []), report)
-                written = self._correlate(s, ev, triggers.catching, report)
-                if not listeners:
-                    s.commit()  # marked by ``_eligible``
-                    return written
-                return written + self._start_all(s, ev, attempts, listeners, triggers, report)
+                new_ids = self._dispatch_in(s, event_id, report)
+                s.commit()
+                return new_ids
         except Exception as exc:  # noqa: BLE001 - never lose the event; record and go on
             kind = lock_failure(exc)
             if kind:
@@ -326,6 +424,23 @@ class Dispatcher:
         del s.info.get(OUTBOX_IDS, [])[mark:]
         return [id_ for id_, _type in written]
 
+    def _dispatch_in(self, s: Session, event_id: int, report: DispatchReport,
+                     triggers: _Listeners | None = None) -> list[int]:
+        """The work of one event in ``s`` (not committed): lock it, start its listeners,
+        mark it. Returns the outbox ids its processes wrote that a definition listens to."""
+        locked = self._lock_event(s, event_id)
+        if locked is None:  # dispatched meanwhile (or never was an event)
+            return []
+        ev, attempts = locked
+        report.events += 1
+        if triggers is None:
+            triggers = self._listeners(s)
+        listeners = self._eligible(s, ev, triggers.get(ev.event_type, []), report)
+        written = self._correlate(s, ev, triggers.catching, report)
+        if not listeners:
+            return written  # marked by ``_eligible``
+        return written + self._start_all(s, ev, attempts, listeners, triggers, report)
+
     def _eligible(self, s: Session, ev: _Event, listeners: list[_Listener],
                   report: DispatchReport) -> list[_Listener]:
         """The listeners that may start: not the process whose write this event is, and
@@ -351,8 +466,9 @@ class Dispatcher:
     def _start_all(self, s: Session, ev: _Event, attempts: int, listeners: list[_Listener],
                    triggers: dict[str, list[_Listener]], report: DispatchReport) -> list[int]:
         # A first attempt holds the event's lock: no instance of it can exist yet.
-        done = set(s.scalars(_STARTED, {"event_id": ev.id})) if attempts else set()
-        written: list[tuple[int, str]] = []
+        done = set(s.connection().scalars(_STARTED, {"event_id": ev.id})) if attempts \
+            else set()
+        written: list[tuple[int, str, str | None]] = []
         failures: list[str] = []
         data: dict[str, Any] | None = None
         fresh = False  # whether ``data`` reflects every write made so far
@@ -367,11 +483,23 @@ class Dispatcher:
                                       f"({ev.entity_type} {ev.entity_id} is gone)")
                 continue
             mark = len(s.info.get(OUTBOX_IDS, ()))
+            definition = self._definition(s, listener)
+            request = StartRequest(
+                data=data, entity_type=ev.entity_type, entity_id=ev.entity_id,
+                event_id=ev.id, started_by=ev.actor_user_id, message=ev.event_type)
+            # A rule whose start condition cannot match writes its instance and history
+            # without running (``engine.prefilter``) and with no savepoint: it writes no CRM
+            # data, and a failure of its INSERTs (the database's) is not caught here — the
+            # event's transaction fails as a whole and is retried.
             try:
-                with s.begin_nested():
-                    inst = self.engine.start(s, self._definition(s, listener), StartRequest(
-                        data=data, entity_type=ev.entity_type, entity_id=ev.entity_id,
-                        event_id=ev.id, started_by=ev.actor_user_id, message=ev.event_type))
+                inst = self.engine.start_if_filtered(s, definition, request)
+            except AlreadyStarted:
+                report.skipped.append(f"event {ev.id}: {listener.key} (already started)")
+                continue
+            try:
+                if inst is None:
+                    with s.begin_nested():
+                        inst = self.engine.start(s, definition, request)
             except (AlreadyStarted, IntegrityError):
                 # a concurrent dispatcher won: exactly one instance exists
                 del s.info.get(OUTBOX_IDS, [])[mark:]
@@ -392,7 +520,9 @@ class Dispatcher:
                 written += new
                 fresh = False
         s.info.pop(OUTBOX_IDS, None)
-        quiet = [id_ for id_, type_ in written if not triggers.get(type_)]
+        # An event that only its own writer's process listens to (the routing's own
+        # deal.updated) would be skipped as "its own write" by its dispatch: done here.
+        quiet = [id_ for id_, type_, label in written if not _others(triggers, type_, label)]
         if failures:  # not marked: the recovery loop starts what is missing
             s.execute(update(OutboxEvent).where(OutboxEvent.id == ev.id)
                       .values(attempts=OutboxEvent.attempts + 1,
@@ -400,9 +530,8 @@ class Dispatcher:
         else:
             quiet.append(ev.id)
         if quiet:  # nobody listens to these: done with them in this very transaction
-            s.execute(_MARK_DISPATCHED, {"ids": quiet, "now": utcnow()})
-        s.commit()
-        return [id_ for id_, type_ in written if triggers.get(type_)]
+            s.connection().execute(_MARK_DISPATCHED, {"ids": quiet, "now": utcnow()})
+        return [id_ for id_, type_, label in written if _others(triggers, type_, label)]
 
     def _definition(self, s: Session, listener: _Listener) -> ProcessDefinition:
         """The definition row, attached to ``s`` without reloading its (large) stored spec:
@@ -438,7 +567,7 @@ class Dispatcher:
     def _listeners(self, s: Session) -> _Listeners:
         """Event type → the active definitions it starts, in (priority, key) order. Reads
         only the columns it needs (not the stored specs): it runs for every batch."""
-        rows = s.execute(_LISTENERS)
+        rows = s.connection().execute(_LISTENERS)
         out = _Listeners()
         for id_, key, version, deployed_at, triggers, active, catches in rows:
             out.catching.update(catches or ())
@@ -471,7 +600,7 @@ class Dispatcher:
         the row, so a second dispatcher of the same event waits and then finds it
         dispatched; on SQLite the transaction takes the write lock up front (waiting its
         turn) instead of failing later when a read snapshot turns out stale."""
-        row = s.execute(_LOCK_EVENT, {"event_id": event_id}).one_or_none()
+        row = s.connection().execute(_LOCK_EVENT, {"event_id": event_id}).one_or_none()
         if row is None:
             return None
         type_, entity_type, entity_id, payload, user_id, label, attempts = row
@@ -495,6 +624,17 @@ class Dispatcher:
             s.commit()
 
 
+def _others(triggers: dict[str, list[_Listener]], event_type: str, label: str | None
+            ) -> bool:
+    """Whether a definition other than the writing process's own listens to the event, or a
+    running instance may catch it (``engine.correlation``)."""
+    if isinstance(triggers, _Listeners) and wants(triggers.catching, event_type):
+        return True
+    cause = parse_process_label(label)
+    own = cause.key if cause is not None else None
+    return any(x.key != own for x in triggers.get(event_type, ()))
+
+
 def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
     """Dispatch the outbox events of every session of ``factory`` right after it commits.
 
@@ -512,7 +652,7 @@ def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
             return  # a savepoint was released: the outer transaction has not committed yet
         if session.info.get(_DISPATCHER_SESSION):
             return  # the dispatcher collects its own sessions' events
-        ids = [id_ for id_, _type in session.info.pop(OUTBOX_IDS, ())]
+        ids = [id_ for id_, *_rest in session.info.pop(OUTBOX_IDS, ())]
         if not ids or session.info.get(NO_DISPATCH):
             return
         if dispatcher.busy:
@@ -525,6 +665,8 @@ def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
         ids = session.info.pop(_AFTER_END, None)
         if not ids:
             return
+        if dispatcher.defer(ids):
+            return  # dispatched with the others at the end of the ``deferred`` block
         try:
             dispatcher.dispatch(ids)
         except Exception:  # noqa: BLE001 - the recovery loop will pick the events up
@@ -537,6 +679,8 @@ def install_after_commit(factory: Any, dispatcher: Dispatcher) -> None:
 
 
 def dispatch_pending(session_factory: SessionFactory, engine: Engine,
-                     limit: int | None = None) -> DispatchReport:
-    """The recovery loop as a function (see ``Dispatcher.dispatch_pending``)."""
-    return Dispatcher(engine, session_factory).dispatch_pending(limit)
+                     limit: int | None = None, per_transaction: int = 50) -> DispatchReport:
+    """The recovery loop as a function (see ``Dispatcher.dispatch_pending``): for imports
+    and batch writers that wrote many events with ``session.info[NO_DISPATCH]`` set, then
+    dispatch them ``per_transaction`` per transaction (each event in its own savepoint)."""
+    return Dispatcher(engine, session_factory).dispatch_pending(limit, per_transaction)

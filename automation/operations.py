@@ -35,7 +35,7 @@ from engine.ports import (
     SystemClock,
 )
 
-from .actors import process_actor
+from .actors import parse_process_label, process_actor
 from .assignment import (
     AssignmentFailed,
     CrmAssigner,
@@ -47,7 +47,7 @@ from .assignment import (
 )
 from .models import Notification
 from .params import bad_params, coerce_params
-from .snapshot import ENTITY_TYPES, SnapshotError, entity_snapshot
+from .snapshot import ENTITY_TYPES, UNKNOWN, SnapshotError, entity_snapshot
 
 Handler = Callable[[Session, Actor, "Target", dict[str, Any]], dict[str, Any]]
 
@@ -79,9 +79,19 @@ class CrmOperation:
                  data: Mapping[str, Any]) -> dict[str, Any]:
         values = coerce_params(self.spec, params)
         target = Target(ctx, data)
+        outer = session.info.get(records.RESPONSIBLE_WRITES)
+        writes: list[tuple[str, int, str]] = []
+        session.info[records.RESPONSIBLE_WRITES] = writes
         try:
             result = self._handler(session, process_actor(ctx), target, values)
-            result.setdefault(target.entity, entity_snapshot(session, target.entity, target.id))
+            # The post-write snapshot: when this call changed the record's responsible, the
+            # audit row it wrote (under the locked row) is the latest to say who set it.
+            mine = [label for entity, id_, label in writes
+                    if (entity, id_) == (target.entity, target.id)]
+            set_by = parse_process_label(mine[-1]) if mine else None
+            result.setdefault(target.entity, entity_snapshot(
+                session, target.entity, target.id,
+                set_by=(set_by.key if set_by is not None else None) if mine else UNKNOWN))
         except CrmError as exc:
             detail = "; ".join(f"{k}: {v}" for k, v in sorted(exc.fields.items()))
             message = f"{self.spec.name}: {detail or exc.message}"
@@ -89,6 +99,11 @@ class CrmOperation:
                                    error_code=exc.code) from exc
         except SnapshotError as exc:
             raise ServiceCallError(f"{self.spec.name}: {exc}", retryable=False) from exc
+        finally:
+            if outer is None:
+                session.info.pop(records.RESPONSIBLE_WRITES, None)
+            else:
+                session.info[records.RESPONSIBLE_WRITES] = outer
         return result
 
 

@@ -95,11 +95,14 @@ def contact_summary(contact: Contact | None) -> dict[str, Any] | None:
             "emails": list(contact.emails or [])}
 
 
+_AUDIT = AuditEvent.__table__
+#: On the table: a plain Core select, run on the session's connection (audit rows are written
+#: at once with Core too, so there is nothing for an autoflush to add).
 _AUDIT_TRAIL = (
-    select(AuditEvent.actor_label, AuditEvent.changes)
-    .where(AuditEvent.entity_type == bindparam("entity"),
-           AuditEvent.entity_id == bindparam("entity_id"))
-    .order_by(AuditEvent.id.desc()).limit(_AUDIT_LOOKBACK))
+    select(_AUDIT.c.actor_label, _AUDIT.c.changes)
+    .where(_AUDIT.c.entity_type == bindparam("entity"),
+           _AUDIT.c.entity_id == bindparam("entity_id"))
+    .order_by(_AUDIT.c.id.desc()).limit(_AUDIT_LOOKBACK))
 #: Per entity type, the entity with everything its snapshot reads (built once, so its cache
 #: key is computed once too).
 _LOAD = {entity: select(model).options(*_EAGER.get(entity, ()))
@@ -108,7 +111,8 @@ _LOAD = {entity: select(model).options(*_EAGER.get(entity, ()))
 
 def responsible_set_by(session: Session, entity: str, entity_id: int) -> str | None:
     """The key of the process whose write last changed the record's responsible, else None."""
-    rows = session.execute(_AUDIT_TRAIL, {"entity": entity, "entity_id": entity_id})
+    rows = session.connection(bind_arguments={"mapper": AuditEvent}).execute(
+        _AUDIT_TRAIL, {"entity": entity, "entity_id": entity_id})
     for label, changes in rows:
         if isinstance(changes, dict) and "responsible_id" in changes:
             parsed = parse_process_label(label)
@@ -116,8 +120,15 @@ def responsible_set_by(session: Session, entity: str, entity_id: int) -> str | N
     return None
 
 
-def entity_snapshot(session: Session, entity: str, entity_id: int) -> dict[str, Any]:
-    """The entity's fields and its related records as JSON values; raises SnapshotError."""
+#: ``entity_snapshot(set_by=UNKNOWN)``: read who set the responsible from the audit trail.
+UNKNOWN: Any = object()
+
+
+def entity_snapshot(session: Session, entity: str, entity_id: int, *,
+                    set_by: str | None = UNKNOWN) -> dict[str, Any]:
+    """The entity's fields and its related records as JSON values; raises SnapshotError.
+    ``set_by``: ``responsible_set_by`` when the caller knows it (it has just written the
+    audit row that decides it), else it is read from the audit trail."""
     model = ENTITY_MODELS.get(entity)
     if model is None:
         raise SnapshotError(f"unknown entity type {entity!r}")
@@ -135,7 +146,8 @@ def entity_snapshot(session: Session, entity: str, entity_id: int) -> dict[str, 
     session.info.setdefault(_KEEP, []).append(record)
     data = to_dict(record)
     data["responsible"] = user_summary(record.responsible)
-    data["responsible_set_by"] = responsible_set_by(session, entity, entity_id)
+    data["responsible_set_by"] = (responsible_set_by(session, entity, entity_id)
+                                  if set_by is UNKNOWN else set_by)
     if isinstance(record, Deal):
         data["company"] = company_summary(record.company)
         data["contacts"] = [contact_summary(c) for c in record.contacts]

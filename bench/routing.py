@@ -3,6 +3,7 @@ processes, against a raw SpiffWorkflow loop on the same BPMN.
 
     .venv/bin/python bench/routing.py [--n 5000] [--pg postgresql+psycopg://…/db]
                                       [--rules all|large-deal|both] [--profile tottime]
+                                      [--bulk [PER_TRANSACTION]] [--processes N]
 
 Marshrut path, per deal, exactly as a request does it: ``create_deal`` as manager1 in a
 session of the app's sessionmaker (``create_app`` + ``init-db --demo``), ``commit()`` — whose
@@ -20,6 +21,12 @@ engine stores it) and inserted with the task row into SQLite in one transaction.
 
 The two loops run in alternating blocks so both see the same machine load; the ratio is
 given by wall clock and by CPU time (``time.process_time``, steadier on a busy machine).
+
+``--bulk [N]``: bulk routing instead — ``--n`` deals committed with dispatch off (as an import
+writes them), then their pending events dispatched by the recovery loop N per transaction
+(default 50), each event in its own savepoint. ``--pg URL --processes K``: interactive routing
+by one and by K app processes at once on that database (``--n`` deals each), the aggregate
+rate and the ratio.
 Latency is event → task: from ``create_deal`` returning (the event is written) to ``commit()``
 returning (the instance and its task are committed). ``--pg URL`` EMPTIES that database.
 """
@@ -36,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +52,10 @@ sys.path.insert(0, str(ROOT))
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow  # noqa: E402
 from SpiffWorkflow.bpmn.parser import BpmnParser  # noqa: E402
-from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine  # noqa: E402
+from SpiffWorkflow.bpmn.script_engine import (  # noqa: E402
+    PythonScriptEngine,
+    TaskDataEnvironment,
+)
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer  # noqa: E402
 from SpiffWorkflow.bpmn.specs.defaults import UserTask  # noqa: E402
 from SpiffWorkflow.bpmn.specs.event_definitions.message import (  # noqa: E402
@@ -80,10 +91,10 @@ class MarshrutRun:
     way a request does. ``rules="large-deal"`` deactivates the key-client rule, so that only
     the BPMN of the raw loop runs."""
 
-    def __init__(self, url: str, rules: str = "all") -> None:
+    def __init__(self, url: str, rules: str = "all", fresh: bool = True) -> None:
         from app import create_app
 
-        if url.startswith("postgresql"):
+        if fresh and url.startswith("postgresql"):
             wipe = make_engine(url)
             with wipe.begin() as conn:
                 conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
@@ -92,13 +103,14 @@ class MarshrutRun:
         # wake-up hook is installed all the same, as in every app process.
         self.app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench",
                                "RUN_SCHEDULER": False})
-        result = self.app.test_cli_runner().invoke(args=["init-db", "--demo"])
-        if result.exit_code != 0:
-            raise SystemExit(f"init-db failed: {result.output}")
+        if fresh:
+            result = self.app.test_cli_runner().invoke(args=["init-db", "--demo"])
+            if result.exit_code != 0:
+                raise SystemExit(f"init-db failed: {result.output}")
         self.db_engine = self.app.extensions["db_engine"]
         self.factory = self.app.extensions["db_sessionmaker"]
         with self.factory() as s:
-            if rules == "large-deal":
+            if rules == "large-deal" and fresh:
                 self.app.extensions["engine"].deactivate(s, "key_client_routing")
                 s.commit()
             manager = s.scalars(select(User).where(User.email == "manager1@demo.local")).one()
@@ -138,6 +150,28 @@ class MarshrutRun:
         self._counting = False
         self.wall += time.perf_counter() - w
         self.cpu += time.process_time() - c
+
+    def bulk(self, n: int, per_transaction: int) -> None:
+        """Bulk routing: n deals committed with dispatch off (as an import writes them; not
+        measured), then the pending events dispatched ``per_transaction`` per transaction
+        by the recovery loop (measured)."""
+        from automation.dispatcher import NO_DISPATCH
+
+        with self.factory() as s:
+            s.info[NO_DISPATCH] = True
+            for _ in range(n):
+                create_deal(s, self.actor, title=f"Bench deal {self.done}", amount="2500000.00")
+                self.done += 1
+            s.commit()
+        dispatcher = self.app.extensions["dispatcher"]
+        w, c = time.perf_counter(), time.process_time()
+        self._counting = True
+        report = dispatcher.dispatch_pending(per_transaction=per_transaction)
+        self._counting = False
+        self.wall += time.perf_counter() - w
+        self.cpu += time.process_time() - c
+        if report.failed:
+            print(f"  ERROR: {report.failed[:3]}", file=sys.stderr)
 
     def check(self) -> tuple[int, int]:
         """(deals now with the corporate manager, new tasks)."""
@@ -180,7 +214,9 @@ class RawRun:
         parser.add_bpmn_file(str(BPMN))
         self.spec = parser.get_spec("large_deal_routing")
         self.serializer = BpmnWorkflowSerializer()
-        self.script_engine = RawScriptEngine()
+        # ``decimal`` as the engine's sandbox offers it (the deal.updated branch reads it)
+        self.script_engine = RawScriptEngine(
+            environment=TaskDataEnvironment({"decimal": Decimal}))
         self.conn = sqlite3.connect(dbfile, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
@@ -197,6 +233,7 @@ class RawRun:
         wf.task_tree.data.update({
             "deal": AttrDict(id=i, title=f"Raw {i}", amount=2500000, responsible_set_by=None,
                              responsible=AttrDict(id=4, email="manager1@demo.local")),
+            "event": AttrDict(type="deal.created", id=i, changed={}),
             "threshold": 1000000})
         wf.do_engine_steps()
         wf.catch(BpmnEvent(MessageEventDefinition("deal.created"), {}))
@@ -270,6 +307,53 @@ def run(label: str, url: str, raw_file: Path, n: int, blocks: int,
     return ok
 
 
+def run_bulk(label: str, url: str, n: int, per_transaction: int, rules: str) -> bool:
+    """Bulk routing: n pending events dispatched ``per_transaction`` per transaction."""
+    ours = MarshrutRun(url, rules)
+    ours.bulk(n, per_transaction)
+    routed, tasks = ours.check()
+    print(f"{label}, bulk: {n} pending deal.created events, {per_transaction} per transaction"
+          f" ({rules} rules)")
+    print(f"  Marshrut: {n / ours.wall:,.0f} routed deals/s ({ours.cpu / n * 1000:.2f} ms CPU "
+          f"each; {routed} deals now with the corporate manager, {tasks} tasks)")
+    print(f"  SQL statements per routed deal: {ours.statements / n:.1f}")
+    ok = routed == n and tasks == n
+    if not ok:
+        print("  ERROR: not every deal was routed", file=sys.stderr)
+    return ok
+
+
+def worker(url: str, n: int, start_at: float) -> int:
+    """One app process of ``--processes``: n deals on an initialised database, as JSON."""
+    ours = MarshrutRun(url, "all", fresh=False)
+    while time.time() < start_at:
+        time.sleep(0.01)
+    ours.block(n)
+    print(json.dumps({"n": n, "wall": ours.wall, "cpu": ours.cpu,
+                      "statements": ours.statements}))
+    return 0
+
+
+def run_processes(url: str, n: int, processes: int) -> bool:
+    """Interactive routing by 1 and by ``processes`` app processes on one PostgreSQL
+    database (n deals each), started together; the aggregate rate and its ratio."""
+    MarshrutRun(url, "all").db_engine.dispose()  # wipe, init-db --demo, warm-up
+    rates = {}
+    for k in (1, processes):
+        start_at = time.time() + 8  # every worker has built its app by then
+        procs = [subprocess.Popen([sys.executable, __file__, "--worker", "--pg", url,
+                                   "--n", str(n), "--start-at", str(start_at)],
+                                  stdout=subprocess.PIPE, text=True) for _ in range(k)]
+        results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+        wall = max(r["wall"] for r in results)
+        rates[k] = k * n / wall
+        cpu = statistics.fmean(r["cpu"] / r["n"] * 1000 for r in results)
+        print(f"PostgreSQL, {k} process{'es' if k > 1 else ''}, {n} deals each: "
+              f"{rates[k]:,.0f} routed deals/s in all ({cpu:.2f} ms client CPU per deal)")
+    print(f"  {processes} processes / 1: {rates[processes] / rates[1]:.2f}×")
+    return True
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=5000)
@@ -281,8 +365,30 @@ def main() -> int:
     ap.add_argument("--rules", choices=("all", "large-deal", "both"), default="both",
                     help="all: both shipped rules active, as in the demo; large-deal: only the "
                          "raw loop's BPMN; both: one run of each (default)")
+    ap.add_argument("--bulk", type=int, metavar="PER_TRANSACTION", nargs="?", const=50,
+                    help="bulk routing: --n pending events dispatched this many per "
+                         "transaction (default 50) instead of the interactive loop")
+    ap.add_argument("--processes", type=int,
+                    help="with --pg: also N app processes routing at once on that database")
     ap.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--start-at", type=float, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.worker:
+        return worker(args.pg, args.n, args.start_at)
+    if args.processes:
+        if not args.pg:
+            ap.error("--processes needs --pg")
+        return 0 if run_processes(args.pg, args.n, args.processes) else 1
+    if args.bulk:
+        ok = True
+        runs = [("SQLite", None)] * (not args.skip_sqlite) + [("PostgreSQL", args.pg)] * bool(args.pg)
+        for label, pg in runs:
+            with tempfile.TemporaryDirectory() as tmp:
+                url = pg or f"sqlite:///{Path(tmp) / 'marshrut.sqlite3'}"
+                ok &= run_bulk(label, url, args.n, args.bulk,
+                               "all" if args.rules == "both" else args.rules)
+        return 0 if ok else 1
     rule_sets = ("all", "large-deal") if args.rules == "both" else (args.rules,)
     runs = [("SQLite", None, r) for r in rule_sets if not args.skip_sqlite] + [
         ("PostgreSQL", args.pg, r) for r in rule_sets if args.pg]

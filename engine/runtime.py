@@ -56,11 +56,13 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from .calendar import BusinessCalendar
 from .correlation import Correlator
-from .data import to_json
+from .data import data_size, to_json
 from .errors import AlreadyStarted, Conflict, DefinitionInvalid, EngineError, NotFound
 from .executor import DEFAULT_DATA_LIMIT, FINAL_DATA, InstanceRun
 from .persistence import add_history, conflicts_guarded, lock_instance
 from .ports import Assigner, Clock, ConditionChecker, EntitySelector, StartRequest, SystemClock
+from .prefilter import StartFilter
+from .prefilter import derive as derive_start_filter
 from .sandbox import Limits, Sandbox
 from .scripting import SandboxScriptEngine
 from .serialization import WorkflowSerializer
@@ -81,7 +83,7 @@ class Engine(TaskActions):
                  calendar: BusinessCalendar | None = None,
                  selector: EntitySelector | None = None,
                  data_limit: int | None = DEFAULT_DATA_LIMIT,
-                 conditions: ConditionChecker | None = None) -> None:
+                 conditions: ConditionChecker | None = None, prefilter: bool = True) -> None:
         """``retry_delays``: seconds before the 2nd, 3rd … attempt of a failing service call
         (so the default is 3 attempts: now, +1 s, +5 s). ``calendar``: working time for
         business-hours timers; its time zone is also the default of timers and schedules
@@ -106,6 +108,10 @@ class Engine(TaskActions):
         self.timer_service = TimerService(self)
         #: CRM events to the running instances of their record (``engine.correlation``)
         self.correlator = Correlator(self)
+        #: ``engine.prefilter``: a start whose condition cannot match skips the workflow run
+        #: (False: every start runs the workflow, e.g. to compare the two in a test)
+        self.prefilter = prefilter
+        self._start_filters: dict[tuple[Any, ...], StartFilter | None] = {}
 
     # ------------------------------------------------------------ definitions
     def validate(self, bpmn_xml: str | bytes, dmn_xmls: Sequence[str | bytes] = (), *,
@@ -204,6 +210,31 @@ class Engine(TaskActions):
         start data are JSON (Decimal/date are converted). An instance that fails while
         running is returned with status ``incident`` — this does not raise.
         """
+        data, row, started = self._prepare(definition, request)
+        skipped = self._start_skipped(session, definition, request, data, row, started)
+        if skipped is not None:
+            return skipped
+        message, timer = request.message, request.timer
+        with conflicts_guarded():
+            inst = _insert_instance(session, row)  # the (event, definition) pair is unique
+            if inst is None:
+                raise AlreadyStarted(f"event {request.event_id} already started process "
+                                     f"{definition.key} v{definition.version}")
+            wf = self.serializer.new_workflow(
+                lambda: self._spec_entry(session, definition, self.serializer.version),
+                self._script_engine(), cache_key=spec_cache_key(definition))
+            wf.task_tree.data.update(data)
+            run = InstanceRun(self, session, inst, definition, wf, fresh=True)
+            run.record("started", None, started, request.started_by)
+            run.start_on(message, timer)
+            run.advance()
+            run.save()
+            session.flush()
+        return inst
+
+    def _prepare(self, definition: ProcessDefinition, request: StartRequest
+                 ) -> tuple[dict[str, Any], dict[str, Any], str]:
+        """Check a start request; (start data, instance row, the ``started`` history text)."""
         if not definition.active:
             raise EngineError(f"process {definition.key} v{definition.version} is not active")
         message, timer = request.message, request.timer
@@ -225,26 +256,49 @@ class Engine(TaskActions):
                "serializer_version": self.serializer.version, "version": 1, "waiting": [],
                "started_by": request.started_by, "started_at": self.clock.now(),
                "incident_attempts": 0}
-        with conflicts_guarded():
-            inst = _insert_instance(session, row)  # the (event, definition) pair is unique
-            if inst is None:
-                raise AlreadyStarted(f"event {request.event_id} already started process "
-                                     f"{definition.key} v{definition.version}")
-            wf = self.serializer.new_workflow(
-                lambda: self._spec_entry(session, definition, self.serializer.version),
-                self._script_engine(), cache_key=spec_cache_key(definition))
-            wf.task_tree.data.update(data)
-            run = InstanceRun(self, session, inst, definition, wf, fresh=True)
-            who = f"user {request.started_by}" if request.started_by else "the system"
-            how = (f"on '{message}'" if message else f"by the schedule of {timer}" if timer
-                   else "manually")
-            run.record("started", None, f"v{definition.version} started by {who} {how}",
-                       request.started_by)
-            run.start_on(message, timer)
-            run.advance()
-            run.save()
-            session.flush()
-        return inst
+        who = f"user {request.started_by}" if request.started_by else "the system"
+        how = (f"on '{message}'" if message else f"by the schedule of {timer}" if timer
+               else "manually")
+        started = f"v{definition.version} started by {who} {how}"
+        return data, row, started
+
+    def start_if_filtered(self, session: Session, definition: ProcessDefinition,
+                          request: StartRequest) -> ProcessInstance | None:
+        """The pre-filtered start alone (``engine.prefilter``): when the request's start
+        condition cannot match, write its rows and return the instance; otherwise write
+        nothing and return None (call ``start``, which also reports a bad request). Writes
+        no CRM data and fails on nothing but the database: a duplicate start is skipped by
+        its INSERT (``AlreadyStarted``), so a caller needs no savepoint around it."""
+        try:
+            data, row, started = self._prepare(definition, request)
+        except EngineError:
+            return None
+        return self._start_skipped(session, definition, request, data, row, started)
+
+    def _start_skipped(self, session: Session, definition: ProcessDefinition,
+                       request: StartRequest, data: dict[str, Any], row: dict[str, Any],
+                       started: str) -> ProcessInstance | None:
+        message = request.message
+        start_filter = self._start_filter(session, definition, message) if message else None
+        if start_filter is not None and self._filtered_out(start_filter, data):
+            # The start condition cannot match: the rows the full run would write for
+            # this outcome, without running the workflow (``engine.prefilter``).
+            with conflicts_guarded():
+                row.update(status=Status.COMPLETED, state={FINAL_DATA: data}, ended_at=row[
+                    "started_at"])
+                inst = _insert_instance(session, row)
+                if inst is None:
+                    raise AlreadyStarted(f"event {request.event_id} already started process "
+                                         f"{definition.key} v{definition.version}")
+                at = row["started_at"]
+                session.connection().execute(ProcessHistory.__table__.insert(), [
+                    {"instance_id": inst.id, "at": at, "event": event, "element_id": element,
+                     "user_id": user_id, "message": text, "changes": None}
+                    for event, element, text, user_id in
+                    [("started", None, started, request.started_by)]
+                    + [(*h, None) for h in start_filter.history()]])
+            return inst
+        return None
 
     def send_message(self, session: Session, instance_id: int, message: str,
                      payload: dict[str, Any] | None = None) -> ProcessInstance:
@@ -367,6 +421,32 @@ class Engine(TaskActions):
                                     .order_by(ProcessHistory.id)))
 
     # ---------------------------------------------------------------- helpers
+    def _start_filter(self, session: Session, definition: ProcessDefinition,
+                      message: str) -> StartFilter | None:
+        """The pre-filter of ``message``'s start in this definition version (derived from
+        its diagram once, kept while the process runs; None: no pre-filter)."""
+        key = (spec_cache_key(definition), self.serializer.version, message)
+        try:
+            return self._start_filters[key]
+        except KeyError:
+            pass
+        if not self.prefilter:
+            found = None
+        else:
+            spec, subs = self.serializer.specs(
+                lambda: self._spec_entry(session, definition, self.serializer.version),
+                cache_key=spec_cache_key(definition))
+            found = derive_start_filter(spec, subs, message)
+        if len(self._start_filters) > 1000:
+            self._start_filters.clear()
+        self._start_filters[key] = found
+        return found
+
+    def _filtered_out(self, start_filter: StartFilter, data: dict[str, Any]) -> bool:
+        if self.data_limit is not None and data_size(data) > self.data_limit:
+            return False  # the full run names the element that holds too much
+        return start_filter.skips(self.sandbox, data)
+
     def _script_engine(self) -> SandboxScriptEngine:
         return SandboxScriptEngine(self.sandbox)
 
@@ -429,7 +509,8 @@ def _insert_instance(session: Session, row: dict[str, Any]) -> ProcessInstance |
     its (event, definition) pair has started already."""
     stmt = _INSERT_UNLESS_STARTED.get(session.get_bind().dialect.name)
     if stmt is not None:
-        new_id = session.execute(stmt, row).scalar_one_or_none()
+        # on the session's connection: a Core statement needs none of Session.execute
+        new_id = session.connection().execute(stmt, row).scalar_one_or_none()
     else:  # another database: the constraint violation, inside a savepoint
         try:
             with session.begin_nested():

@@ -45,6 +45,12 @@ def model_for(entity: str) -> Any:
         raise NotFound(f"Unknown entity type '{str(entity)[:40]}'") from None
 
 
+#: ``session.info`` key: while a caller has put a list there, ``record_event`` appends
+#: (entity, id, actor label) for each update that changed a responsible (the record's row is
+#: locked by the update): who last set it is then known without reading the audit trail back.
+RESPONSIBLE_WRITES = "marshrut_responsible_writes"
+
+
 def record_event(session: Session, actor: Actor, *, entity: str, entity_id: int, action: str,
                  event_type: str | None, changes: dict[str, Any] | None = None,
                  payload: dict[str, Any] | None = None,
@@ -54,6 +60,9 @@ def record_event(session: Session, actor: Actor, *, entity: str, entity_id: int,
     The audit row is written at once (a plain INSERT: nothing watches audit rows being
     flushed, and the ORM's unit of work would cost several times the statement); the outbox
     event is added to the session, whose flush listeners dispatch and deliver it."""
+    writes = session.info.get(RESPONSIBLE_WRITES)
+    if writes is not None and action == "updated" and changes and "responsible_id" in changes:
+        writes.append((entity, entity_id, actor.label))
     rows.insert_audit(session, {
         "actor_user_id": actor.user_id, "actor_label": actor.label, "entity_type": entity,
         "entity_id": entity_id, "action": action, "changes": changes or {},

@@ -107,6 +107,13 @@ _FIRST_STAGE = (select(Pipeline.id, Stage).outerjoin(Stage, Stage.pipeline_id ==
 _STAGE_BY_CODE = select(Stage).where(Stage.code == bindparam("code"))
 
 
+def _core(session: Session, model: Any) -> Any:
+    """The session's connection, for the plain Core statements of this module (on tables):
+    ``Session.execute`` would add nothing to them (they are not ORM statements, so they
+    never autoflush either) but its own overhead."""
+    return session.connection(bind_arguments={"mapper": model})
+
+
 def read_record(session: Session, model: Any, record_id: int) -> Any | None:
     """The record (asked of the database: None once another transaction deleted it)."""
     return session.scalars(_sql(model).read, {"rid": record_id}).first()
@@ -137,9 +144,10 @@ def lock_record(session: Session, model: Any, record_id: int) -> Any | None:
                                                          params).first())
         return session.scalars(sql.load_locked, params).first()
     if sqlite:
-        row = _sqlite_write(lambda: session.execute(sql.lock_returning, params).first())
+        row = _sqlite_write(lambda: _core(session, model).execute(sql.lock_returning,
+                                                                  params).first())
     else:
-        row = session.execute(sql.lock, params).first()
+        row = _core(session, model).execute(sql.lock, params).first()
     if row is None:
         return None
     loaded = held.__dict__
@@ -148,7 +156,7 @@ def lock_record(session: Session, model: Any, record_id: int) -> Any | None:
         # Changed since this session read it: load it as the lock sees it (the lock is held).
         return session.scalars(sql.load_locked, params).first()
     if "contacts" in loaded and [c.id for c in held.contacts] != list(
-            session.scalars(_CONTACT_IDS, params)):
+            _core(session, model).scalars(_CONTACT_IDS, params)):
         session.expire(held, ["contacts"])
     expire_stale_references(session, held)
     return held
@@ -191,15 +199,15 @@ def _sqlite_write(run: Callable[[], T]) -> T:
 
 def user_active(session: Session, user_id: int) -> bool | None:
     """The user's ``active`` flag in the database; None when there is no such user."""
-    return session.scalar(_USER_ACTIVE, {"id": user_id})
+    return _core(session, User).scalar(_USER_ACTIVE, {"id": user_id})
 
 
 def record_exists(session: Session, model: Any, record_id: int) -> bool:
-    return session.scalar(_sql(model).exists, {"id": record_id}) is not None
+    return _core(session, model).scalar(_sql(model).exists, {"id": record_id}) is not None
 
 
 def existing_ids(session: Session, model: Any, ids: Iterable[int]) -> set[int]:
-    return set(session.scalars(_sql(model).existing, {"ids": list(ids)}))
+    return set(_core(session, model).scalars(_sql(model).existing, {"ids": list(ids)}))
 
 
 def first_stage(session: Session, pipeline_id: int) -> tuple[bool, Stage | None]:

@@ -195,3 +195,27 @@ def test_assigning_the_current_responsible_is_recorded_as_the_process_choice(db,
     audit = last_audit(db, deal.id)
     assert audit.action == "responsible_confirmed" and audit.changes == {
         "responsible_id": [org.head.id, org.head.id]}
+
+
+def test_the_post_write_snapshot_knows_who_set_the_responsible_without_reading_it_back(db, org):
+    from sqlalchemy import event
+
+    from automation.snapshot import responsible_set_by
+
+    deal = make_deal(db, org.m1, amount="2500000")
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        seen.append(statement)
+
+    bind = db.get_bind()
+    event.listen(bind, "before_cursor_execute", count)
+    try:
+        out = call(db, "crm.assign_responsible", "deal", deal.id, user="corporate@test.local")
+    finally:
+        event.remove(bind, "before_cursor_execute", count)
+    assert not [s for s in seen if s.lstrip().upper().startswith("SELECT")
+                and "audit_event" in s]  # the call wrote the audit row that decides it
+    assert out["deal"]["responsible_set_by"] == "routing" == responsible_set_by(
+        db, "deal", deal.id)  # … and it says what the audit trail says
+    assert db.info.get("marshrut_responsible_writes") is None  # nothing left behind

@@ -81,3 +81,29 @@ def test_each_command_commits_on_its_own(app, org, db, admin_hook, rest):
     assert "bad" in body["result"]["result_error"]
     status, body = rest(admin_hook, "crm.deal.list", {"select": ["TITLE"]})
     assert [d["TITLE"] for d in body["result"]] == ["Kept"]
+
+
+def test_the_events_of_a_batch_are_dispatched_together_when_it_ends(app, org, admin_hook, rest,
+                                                                    monkeypatch):
+    from sqlalchemy import select
+
+    from crm_models.activity import OutboxEvent
+
+    dispatcher = app.extensions["dispatcher"]
+    calls = []
+    original = dispatcher.dispatch
+
+    def dispatch(ids, *args, **kw):
+        calls.append(sorted(ids))
+        return original(ids, *args, **kw)
+
+    monkeypatch.setattr(dispatcher, "dispatch", dispatch)
+    status, body = rest(admin_hook, "batch", {"cmd": {
+        f"d{i}": f"crm.deal.add?fields%5BTITLE%5D=Batch+{i}" for i in range(3)}})
+    assert status == 200, body
+    new = [int(body["result"]["result"][f"d{i}"]) for i in range(3)]
+    with app.extensions["db_sessionmaker"]() as s:
+        events = s.scalars(select(OutboxEvent).where(
+            OutboxEvent.entity_id.in_(new), OutboxEvent.event_type == "deal.created")).all()
+        assert len(events) == 3 and all(e.dispatched_at is not None for e in events)
+        assert calls == [sorted(e.id for e in events)]  # one dispatch, at the end

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import re
 import time
+from contextlib import nullcontext
 from typing import Any
+
+from flask import current_app
 
 from strictnum import MAX_INT_DIGITS, is_digits
 
@@ -102,6 +105,20 @@ def batch(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
     sections: dict[str, dict[str, Any]] = {"result": {}, "result_total": {}, "result_next": {}}
     errors: dict[str, Any] = {}
     times: dict[str, Any] = {}
+    # The commands' events are routed together when the batch ends (bulk dispatch: N per
+    # transaction), not one transaction per command; a later command of the same batch sees
+    # the records as the command wrote them, before any process acted on them.
+    dispatcher = current_app.extensions.get("dispatcher")
+    with dispatcher.deferred() if dispatcher is not None else nullcontext():
+        _run_all(ctx, commands, halt, sections, errors, times)
+    return {"result": _section(sections["result"]), "result_error": _section(errors),
+            "result_total": _section(sections["result_total"]),
+            "result_next": _section(sections["result_next"]), "result_time": _section(times)}
+
+
+def _run_all(ctx: CallContext, commands: list[tuple[str, Any]], halt: bool,
+             sections: dict[str, dict[str, Any]], errors: dict[str, Any],
+             times: dict[str, Any]) -> None:
     for key, command in commands:
         started = time.time()
         try:
@@ -120,6 +137,3 @@ def batch(ctx: CallContext, params: dict[str, Any]) -> dict[str, Any]:
         else:
             sections["result"][key] = result
         times[key] = time_block(started, ctx.tz)
-    return {"result": _section(sections["result"]), "result_error": _section(errors),
-            "result_total": _section(sections["result_total"]),
-            "result_next": _section(sections["result_next"]), "result_time": _section(times)}
