@@ -422,7 +422,7 @@ class Dispatcher:
         if not moved:
             return []
         del s.info.get(OUTBOX_IDS, [])[mark:]
-        return [id_ for id_, _type in written]
+        return [entry[0] for entry in written]
 
     def _dispatch_in(self, s: Session, event_id: int, report: DispatchReport,
                      triggers: _Listeners | None = None) -> list[int]:

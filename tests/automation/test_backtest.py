@@ -24,7 +24,7 @@ def draft(threshold="400000", condition=None):
     xml = LARGE.replace('name="threshold" type="decimal" value="1000000"',
                         f'name="threshold" type="decimal" value="{threshold}"')
     if condition is not None:
-        start = xml.index('<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">deal.amount')
+        start = xml.index('<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">rose_above')
         end = xml.index("</bpmn:conditionExpression>", start)
         xml = (xml[:start] + '<bpmn:conditionExpression xsi:type="bpmn:tFormalExpression">'
                + condition + xml[end:])
