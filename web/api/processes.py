@@ -112,6 +112,8 @@ PARAM_LABELS = {
     "title": "Headline", "text": "Text", "responsible": "The responsible",
     "invoice_id": "Invoice", "fields": "Fields", "url": "URL", "event": "Event name",
     "token": "Token", "pipeline_id": "Pipeline",
+    "template": "Template", "lang": "Language", "body": "Body", "to": "To",
+    "mailbox": "Mailbox", "attach_invoice": "Attach the invoice",
 }
 
 
