@@ -47,7 +47,14 @@ def check_image(data: Any, field: str) -> tuple[str, int, int]:
             if width > MAX_SIDE or height > MAX_SIDE:
                 raise ValidationFailed({field: f"must be at most {MAX_SIDE}×{MAX_SIDE} "
                                                f"pixels (this one is {width}×{height})"})
-            img.load()  # decodes it: a truncated or corrupt file fails here
+            img.load()  # decodes it: a corrupt file fails here
+        # A truncated file must fail too, but WeasyPrint sets PIL's process-wide
+        # LOAD_TRUNCATED_IMAGES on import, and load() then pads it: check the ending ourselves.
+        if kind == "PNG":
+            with Image.open(io.BytesIO(data)) as again:
+                again.verify()  # walks every chunk to IEND, checking their CRCs
+        elif not bytes(data).rstrip(b"\x00").endswith(b"\xff\xd9"):
+            raise OSError("JPEG without its end marker")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
             Image.DecompressionBombError):
         raise ValidationFailed({field: "is not a readable PNG or JPEG picture"}) from None

@@ -86,3 +86,17 @@ def test_requisite_images_and_invoices_keep_theirs(db, org):
     assert again["signature"].id == kept["signature"].id and "stamp" in again
     newer = inv_svc.create_invoice(db, SYSTEM, deal_id=deal.id)
     assert set(images.invoice_images(db, newer.seller)) == {"signature"}
+
+
+def test_truncated_pictures_are_refused_once_weasyprint_is_loaded():
+    """WeasyPrint sets PIL's process-wide LOAD_TRUNCATED_IMAGES when imported (the app imports
+    it for invoice PDFs): a cut-off upload must still be refused."""
+    import weasyprint  # noqa: F401
+    from PIL import ImageFile
+
+    assert ImageFile.LOAD_TRUNCATED_IMAGES  # the condition this test is about
+    for fmt in ("PNG", "JPEG"):
+        whole = picture(fmt, size=(64, 64))
+        with pytest.raises(ValidationFailed):
+            images.check_image(whole[:len(whole) * 2 // 3], "picture")
+        assert images.check_image(whole, "picture")[1:] == (64, 64)
