@@ -233,7 +233,11 @@ const ACTIONS = {
     const entity = processEntity(state.modeler.get("canvas").getRootElement()) || "deal";
     dialog.querySelector("[name=entity_type]").value = entity;
     await renderValueInputs(dialog, entity);
-    dialog.show();  // beside the diagram, not over it: the path is drawn on the canvas
+    // Beside the diagram, not over it (the path is drawn on the canvas), and below the
+    // toolbar, however many lines it wraps to: its buttons (Deploy) stay reachable.
+    const toolbar = document.getElementById("editor-toolbar");
+    if (toolbar) dialog.style.top = `${Math.round(toolbar.getBoundingClientRect().bottom) + 8}px`;
+    dialog.show();
   },
 
   async deploy(state) {
