@@ -71,6 +71,11 @@ def test_import_answers_progress_in_bounded_steps(app, db, demo, client, exchang
     state = db.scalars(select(ExchangeSession).order_by(ExchangeSession.id.desc())).first()
     assert state.state["import"]["position"] == 3
     db.rollback()
+    from tests.conftest import AuthActions
+
+    AuthActions(client).login("admin@demo.local")  # the admin page shows where it stands
+    page = client.get("/admin/exchange-1c").get_data(as_text=True)
+    assert "Загрузка import.xml: 3 из 7" in page and '<progress max="7" value="3">' in page
     rest = import_until_done(one, "import.xml")
     assert rest[0] == "progress\nimport.xml: 6 of 7"
     assert rest[1].startswith("success\nimport.xml: 7 created, 0 updated"), rest
@@ -141,11 +146,12 @@ def test_stock_and_properties_on_the_card_and_in_the_api(app, db, demo, client, 
     auth.login("admin@demo.local")
     page = client.get(f"/products/{machine.id}").get_data(as_text=True)
     assert 'class="product-stock">6.500' in page and "Мощность" in page and "5 кВт" in page
+    assert "Остаток" in page  # the Russian UI
     # a product 1C never reported stock for says so
     other = cat.create_product(db, SYSTEM, name="Услуга")
     db.commit()
     page = client.get(f"/products/{other.id}").get_data(as_text=True)
-    assert 'class="product-stock">' in page and "6.500" not in page
+    assert 'class="product-stock">не передан' in page
     # the service refuses a stock that is not a quantity, naming the field
     from crm_models.errors import ValidationFailed
 
