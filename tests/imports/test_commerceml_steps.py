@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from crm_models.catalog import Product
 from crm_models.activity import Comment
+from crm_models.catalog import Product
 from crm_models.entities import Deal
 from crm_models.services import catalog as cat
 from crm_models.services import create_deal
@@ -21,7 +21,7 @@ from integrations.imports.commerceml import ExchangeSession
 from tests.factories import SYSTEM
 from tests.web.api_support import api_for
 
-from .test_commerceml import IMPORT_XML, OFFERS_XML, OneC, exchange_dir  # noqa: F401
+from .test_commerceml import IMPORT_XML, OFFERS_XML, OneC
 
 
 def many_products(n: int, bad_last: bool = False) -> bytes:
