@@ -9,7 +9,7 @@ import datetime as dt
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -56,6 +56,27 @@ class ProductSection(Base):
     parent: Mapped[ProductSection | None] = relationship(remote_side=[id])
 
 
+QUANTITY_STEP = Decimal("0.001")
+
+
+class Quantity(TypeDecorator[Decimal]):
+    """A quantity with up to three decimals (1.5 kg, 0.25 hour), stored as integer
+    thousandths so that it stays exact on SQLite as well."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | int | str | None, dialect: Any) -> int | None:
+        if value is None:
+            return None
+        return int((Decimal(value) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
+        if value is None:
+            return None
+        return (Decimal(value) / 1000).quantize(QUANTITY_STEP)
+
+
 class Product(Base):
     __tablename__ = "product"
     # A deleted product's id must not come back: product rows and audit events name it.
@@ -78,33 +99,17 @@ class Product(Base):
     picture_id: Mapped[int | None] = mapped_column(
         ForeignKey("stored_image.id", ondelete="SET NULL"))
     search_text: Mapped[str] = mapped_column(Text, default="")
+    #: the quantity in stock as the accounting system (1C offers.xml) last reported it;
+    #: None: never reported
+    stock: Mapped[Decimal | None] = mapped_column(Quantity, nullable=True)
+    #: characteristics from 1C (Свойства / ЗначенияСвойств): property name → value
+    properties: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     created_by_id: Mapped[int | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     section: Mapped[ProductSection | None] = relationship()
-
-
-QUANTITY_STEP = Decimal("0.001")
-
-
-class Quantity(TypeDecorator[Decimal]):
-    """A quantity with up to three decimals (1.5 kg, 0.25 hour), stored as integer
-    thousandths so that it stays exact on SQLite as well."""
-
-    impl = BigInteger
-    cache_ok = True
-
-    def process_bind_param(self, value: Decimal | int | str | None, dialect: Any) -> int | None:
-        if value is None:
-            return None
-        return int((Decimal(value) * 1000).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-
-    def process_result_value(self, value: int | None, dialect: Any) -> Decimal | None:
-        if value is None:
-            return None
-        return (Decimal(value) / 1000).quantize(QUANTITY_STEP)
 
 
 DISCOUNT_TYPES = ("percent", "amount")

@@ -18,7 +18,10 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from .db import Base
 
+#: Entities with a "Дубликаты" check on their card and an admin merge.
 DEDUP_ENTITIES = ("contact", "company")
+#: Entities whose phone / e-mail / ИНН keys are kept (leads too: an import matches them).
+KEYED_ENTITIES = (*DEDUP_ENTITIES, "lead")
 KINDS = ("phone", "email", "inn")
 
 
@@ -96,7 +99,7 @@ def record_keys(record: Any) -> set[tuple[str, str]]:
 
 def refresh_keys(session: Session, entity: str, record: Any, *, new: bool = False) -> None:
     """Make the key rows of ``record`` match its channels (``new``: it has none yet)."""
-    if entity not in DEDUP_ENTITIES:
+    if entity not in KEYED_ENTITIES:
         return
     wanted = record_keys(record)
     have: set[tuple[str, str]] = set()
@@ -118,7 +121,7 @@ def refresh_keys(session: Session, entity: str, record: Any, *, new: bool = Fals
 
 
 def drop_keys(session: Session, entity: str, record_id: int) -> None:
-    if entity in DEDUP_ENTITIES:
+    if entity in KEYED_ENTITIES:
         session.execute(delete(DedupKey).where(DedupKey.entity_type == entity,
                                                DedupKey.entity_id == record_id))
 
@@ -127,7 +130,7 @@ def matching_ids(session: Session, entity: str, keys: set[tuple[str, str]], *,
                  exclude: int | None = None) -> dict[int, set[str]]:
     """Records of ``entity`` sharing any of ``keys`` → the kinds they share (no rights
     applied: callers filter by what the actor may read)."""
-    if not keys or entity not in DEDUP_ENTITIES:
+    if not keys or entity not in KEYED_ENTITIES:
         return {}
     by_kind: dict[str, list[str]] = {}
     for kind, value in keys:

@@ -1,7 +1,9 @@
 """The 1C:Enterprise exchange endpoint (CommerceML 2), answering exactly the plain-text lines
 1C expects: ``success\\n<cookie name>\\n<cookie value>`` for ``checkauth``,
-``zip=yes\\nfile_limit=<bytes>`` for ``init``, ``success``/``failure\\n<reason>`` for the
-rest, and the orders document for ``type=sale&mode=query``.
+``zip=yes\\nfile_limit=<bytes>`` for ``init``, ``progress`` while a catalog import still has
+work (1C calls ``mode=import`` again), ``success``/``failure\\n<reason>`` for the rest, and
+the orders document for ``type=sale&mode=query``. A file may come in several
+``mode=file`` calls with the same name: the parts are appended.
 
 Reached at ``/1c/exchange`` and at ``/bitrix/admin/1c_exchange.php`` (the address 1C's "site
 exchange" proposes). ``checkauth`` takes HTTP Basic credentials of a Marshrut user (the
@@ -10,6 +12,8 @@ cookie it returned. Admins see each session and its log at ``/admin/exchange-1c`
 """
 from __future__ import annotations
 
+import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,8 @@ from .database import get_db
 bp = Blueprint("exchange1c", __name__)
 DEFAULT_FILE_LIMIT = 100 * 1024 * 1024
 CHUNK = 64 * 1024
+#: products or offers one ``mode=import`` call takes before answering ``progress``
+DEFAULT_STEP = 500
 
 
 def init_app(app: Flask) -> None:
@@ -111,10 +117,16 @@ def _checkauth(db: Any, kind: str) -> Response:
     return _plain("success", cml.COOKIE, ex.token)
 
 
+def _step() -> int:
+    return max(1, int(current_app.config.get("EXCHANGE_1C_IMPORT_STEP", DEFAULT_STEP)))
+
+
 def _mode(db: Any, actor: Any, ex: cml.ExchangeSession, kind: str, mode: str,
           filename: str) -> Response:
     folder = _folder(ex)
-    if mode == "init":
+    if mode == "init":  # a new exchange: what an earlier one left behind is dropped
+        shutil.rmtree(folder, ignore_errors=True)
+        ex.state = {}
         return _plain("zip=yes", f"file_limit={_limit()}")
     if mode == "file":
         if kind == "sale" and not filename:
@@ -125,22 +137,17 @@ def _mode(db: Any, actor: Any, ex: cml.ExchangeSession, kind: str, mode: str,
         stream = request.stream
         cml.save_chunk(folder, filename, iter(lambda: stream.read(CHUNK), b""),
                        limit=_limit())
-        if kind == "sale":  # 1C sends its documents here and expects them taken at once
-            _unpacked = cml.unpack(folder, filename)
-            xml = [n for n in _unpacked if n.lower().endswith(".xml")] or [filename]
-            for name in xml:
-                if name.lower().endswith(".xml"):
-                    cml.import_statuses(db, actor, folder / cml.safe_name(name))
+        if kind == "sale":  # taken as soon as the document is whole (1C may send it in parts)
+            _take_sale_file(db, actor, folder, cml.safe_name(filename), final=False)
         return _plain("success")
     if mode == "import" and kind == "catalog":
-        name = cml.safe_name(filename)
-        for zipped in folder.glob("*.zip") if folder.exists() else ():
-            cml.unpack(folder, zipped.name)
-        report = cml.import_catalog(db, actor, folder / name, price_type=str(
-            current_app.config.get("EXCHANGE_1C_PRICE_TYPE", "")))
-        return _plain("success", f"{name}: {report.created} created, {report.updated} updated,"
-                      f" {report.unchanged} unchanged, {report.deleted} deleted, "
-                      f"{report.prices} prices, {report.sections} sections")
+        return _import_step(db, actor, ex, folder, cml.safe_name(filename))
+    if mode == "import" and kind == "sale":  # newer 1C modules ask after the last part
+        names = [cml.safe_name(filename)] if filename else sorted(
+            p.name for p in folder.glob("*") if p.is_file()) if folder.exists() else []
+        for name in names:
+            _take_sale_file(db, actor, folder, name, final=True)
+        return _plain("success")
     if mode == "query" and kind == "sale":
         document, ids = cml.orders_document(db, actor)
         ex.log = [*ex.log, {"pending": ids}][-200:]
@@ -151,6 +158,66 @@ def _mode(db: Any, actor: Any, ex: cml.ExchangeSession, kind: str, mode: str,
         cml.confirm_sent(db, pending)
         return _plain("success")
     raise cml.ExchangeError(f"unknown mode '{mode[:30]}' for type={kind}")
+
+
+def _import_step(db: Any, actor: Any, ex: cml.ExchangeSession, folder: Path,
+                 name: str) -> Response:
+    """One bounded step of the catalog import: ``progress`` until the file is done, then
+    ``success`` with the counts. Where it stands is kept in the session's ``state``."""
+    state = dict(ex.state or {})
+    unpacked = list(state.get("unpacked", []))
+    for zipped in sorted(folder.glob("*.zip")) if folder.exists() else ():
+        if zipped.name not in unpacked:  # once: later calls must not rewrite the XML
+            cml.unpack(folder, zipped.name)
+            unpacked.append(zipped.name)
+    state["unpacked"] = unpacked
+    path = folder / name
+    size = path.stat().st_size if path.exists() else -1
+    job = dict(state.get("import") or {})
+    if job.get("file") != name or job.get("size") != size:
+        job = {"file": name, "size": size}
+    done = cml.import_catalog_step(db, actor, path, job, price_type=str(
+        current_app.config.get("EXCHANGE_1C_PRICE_TYPE", "")), step=_step())
+    if not done:
+        state["import"] = job
+        ex.state = state
+        return _plain("progress", f"{name}: {job['position']} of {job['total']}")
+    state.pop("import", None)
+    ex.state = state
+    r = job["report"]
+    return _plain("success", f"{name}: {r['created']} created, {r['updated']} updated,"
+                  f" {r['unchanged']} unchanged, {r['deleted']} deleted, "
+                  f"{r['prices']} prices, {r['stock']} stock, {r['sections']} sections")
+
+
+def _take_sale_file(db: Any, actor: Any, folder: Path, name: str, *, final: bool) -> None:
+    """Apply the statuses in a document 1C sent (a zip: the XML files in it), once: the
+    file is removed when taken. Not yet whole (a part of it still to come): kept, unless
+    ``final`` (then ExchangeError, nothing applied)."""
+    path = folder / name
+    if not path.exists():
+        if final:
+            raise cml.ExchangeError(f"no file '{name}' was uploaded")
+        return
+    if name.lower().endswith(".zip"):
+        if not zipfile.is_zipfile(path):
+            if final:
+                raise cml.ExchangeError(f"{name}: not a complete zip archive")
+            return
+        xml = [cml.safe_name(n) for n in cml.unpack(folder, name) if n.lower().endswith(".xml")]
+        path.unlink()
+        for inner in xml:
+            _take_sale_file(db, actor, folder, inner, final=True)
+        return
+    if not name.lower().endswith(".xml"):
+        return
+    try:
+        cml.import_statuses(db, actor, path)
+    except cml.ExchangeError:
+        if final:
+            raise
+        return  # truncated for now: the next part completes it
+    path.unlink()
 
 
 @bp.get("/admin/exchange-1c")

@@ -8,6 +8,7 @@ caller's transaction, as ``records`` does for deals.
 """
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sqlalchemy import and_, func, select
@@ -72,10 +73,45 @@ def _validate_product(session: Session, data: dict[str, Any], *,
     return values
 
 
+#: Written by the accounting exchange (1C), read everywhere, not by the product form.
+EXCHANGE_FIELDS = ("stock", "properties")
+MAX_PROPERTIES = 200
+
+
+def _clean_exchange_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """``stock`` (a quantity, negative when 1C reports goods oversold, three decimals at most, or None: unknown) and
+    ``properties`` (name → value strings); ValidationFailed naming the field."""
+    out: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if "stock" in data:
+        raw = data["stock"]
+        try:
+            value = None if raw is None else Decimal(str(raw).replace(" ", "").replace(",", "."))
+            if value is not None and (not value.is_finite() or abs(value) >= 10 ** 12
+                                      or value != value.quantize(Decimal("0.001"))):
+                raise InvalidOperation
+            out["stock"] = value
+        except (InvalidOperation, ValueError):
+            errors["stock"] = "must be a quantity with at most three decimals (negative: oversold)"
+    if "properties" in data:
+        props = data["properties"]
+        if not isinstance(props, dict) or len(props) > MAX_PROPERTIES or not all(
+                isinstance(k, str) and isinstance(v, str) and 0 < len(k) <= 255
+                and len(v) <= 2000 for k, v in props.items()):
+            errors["properties"] = (f"must map at most {MAX_PROPERTIES} names to text values")
+        else:
+            out["properties"] = {k.strip(): v.strip() for k, v in props.items()}
+    if errors:
+        raise ValidationFailed(errors)
+    return out
+
+
 def product_dict(p: Product) -> dict[str, Any]:
     out: dict[str, Any] = {"id": p.id}
     for f in PRODUCT_FIELDS:
         out[f.name] = json_value(getattr(p, f.name))
+    out["stock"] = None if p.stock is None else str(p.stock)
+    out["properties"] = dict(p.properties or {})
     out["created_by_id"] = p.created_by_id
     out["picture_id"] = p.picture_id
     out["created_at"] = json_value(p.created_at)
@@ -110,7 +146,9 @@ def get_product(session: Session, actor: Actor, product_id: int) -> Product:
 def create_product(session: Session, actor: Actor, **fields: Any) -> Product:
     """Add a product; emits ``product.created``."""
     actor.require("product", "add")
+    extra = {k: fields.pop(k) for k in EXCHANGE_FIELDS if k in fields}
     values = _validate_product(session, fields, partial=False)
+    values.update(_clean_exchange_fields(extra))
     product = Product(created_by_id=actor.user_id, **values)
     product.search_text = _search_text(product)
     session.add(product)
@@ -118,8 +156,8 @@ def create_product(session: Session, actor: Actor, **fields: Any) -> Product:
     data = product_dict(product)
     record_event(session, actor, entity="product", entity_id=product.id, action="created",
                  event_type="product.created",
-                 changes={k: [None, v] for k, v in data.items() if v not in (None, "")
-                          and k in PRODUCT_FIELD_MAP},
+                 changes={k: [None, v] for k, v in data.items() if v not in (None, "", {})
+                          and (k in PRODUCT_FIELD_MAP or k in EXCHANGE_FIELDS)},
                  payload={"fields": data})
     return product
 
@@ -128,13 +166,15 @@ def update_product(session: Session, actor: Actor, product_id: int, **fields: An
     """Change the given fields; emits ``product.updated`` with the changes (none: no event)."""
     actor.require("product", "update")
     product = get_product(session, actor, product_id)
+    extra = {k: fields.pop(k) for k in EXCHANGE_FIELDS if k in fields}
     values = _validate_product(session, fields, partial=True)
+    values.update(_clean_exchange_fields(extra))
     before = product_dict(product)
     for name, value in values.items():
         setattr(product, name, value)
     after = product_dict(product)
     changes = {k: [before[k], v] for k, v in after.items()
-               if k in PRODUCT_FIELD_MAP and before[k] != v}
+               if (k in PRODUCT_FIELD_MAP or k in EXCHANGE_FIELDS) and before[k] != v}
     if not changes:
         return product
     product.search_text = _search_text(product)

@@ -5,9 +5,11 @@ and the orders going out and their statuses coming back.
 The HTTP adapter (``web.exchange1c``) answers the plain-text lines 1C expects; everything here
 is plain Python over the CRM services. Catalog: ``import.xml`` (classifier groups → product
 sections, products with article, unit, VAT, the deletion mark → inactive) and ``offers.xml``
-(the price of the configured price type; stock is read and logged, the catalog keeps none).
-A file is parsed whole before anything is written, and written in one transaction: a
-truncated or invalid file imports nothing. A repeated exchange changes nothing (products are
+(the price of the configured price type, the stock quantity, kept on the product). Product
+properties (Свойства / ЗначенияСвойств) are kept on the product as name → value. 1C calls
+``mode=import`` repeatedly until it reads ``success``: each call does one bounded step
+(``import_catalog_step``) and answers ``progress`` meanwhile. The whole file is parsed and
+checked before the first write: a truncated or invalid file imports nothing. A repeated exchange changes nothing (products are
 matched by their 1C id, kept in ``exchange_ref``, and an update without changes writes no
 event). Sale: ``mode=query`` lists deals with product rows not yet confirmed by
 ``mode=success``; documents coming back set their invoices paid ("оплачен") or their deal won
@@ -62,6 +64,9 @@ class ExchangeSession(Base):
     #: [{"at", "mode", "filename", "ok", "message"}], newest last
     log: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     errors: Mapped[int] = mapped_column(Integer, default=0)
+    #: where a stepped ``mode=import`` stands: {"import": {"file", "size", "position",
+    #: "total", "report"}, "unpacked": [zip names]}
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class ExchangeRef(Base):
@@ -202,30 +207,108 @@ def _remember(session: Session, kind: str, external_id: str, local_id: int) -> N
 
 def import_catalog(session: Session, actor: Actor, path: Path, *,
                    price_type: str = "") -> CatalogReport:
-    """Import ``import.xml`` or ``offers.xml`` (by its content) in the caller's transaction;
-    ExchangeError (nothing written: the caller rolls back) on a bad document."""
+    """Import ``import.xml`` or ``offers.xml`` (by its content) whole, in the caller's
+    transaction; ExchangeError (nothing written: the caller rolls back) on a bad document."""
+    state: dict[str, Any] = {}
+    import_catalog_step(session, actor, path, state, price_type=price_type, step=0)
+    return CatalogReport(**state["report"])
+
+
+def import_catalog_step(session: Session, actor: Actor, path: Path, state: dict[str, Any], *,
+                        price_type: str = "", step: int = 0) -> bool:
+    """One bounded step of importing ``import.xml`` / ``offers.xml``: at most ``step``
+    products or offers (0: all) from ``state["position"]`` on; True when the file is done.
+
+    ``state`` (kept by the caller between 1C's repeated ``mode=import`` calls; empty to
+    start) gets ``position``, ``total`` and ``report``. The first step checks the whole
+    document (well-formed, every product valid, every offer's product known, every price and
+    quantity a number, the price type present) before it writes anything, so bad input
+    imports nothing; each step is then written in the caller's transaction."""
     actor.require("product", "import")
     root = parse(path)
-    report = CatalogReport()
+    classifier = _child(root, "Классификатор")
+    catalog = _child(root, "Каталог")
+    offers = _child(root, "ПакетПредложений")
+    if classifier is None and catalog is None and offers is None:
+        raise ExchangeError(f"{path.name}: no Классификатор, Каталог or ПакетПредложений in it")
+    props = _property_names(classifier)
+    items = _children(_child(catalog, "Товары"), "Товар")
+    offer_items = _children(_child(offers, "Предложения"), "Предложение")
+    types, type_id = _price_type(offers, price_type) if offers is not None else ({}, "")
+    total = len(items) + len(offer_items)
+    position = int(state.get("position", 0))
+    report = CatalogReport(**state.get("report", {}))
+    end = total if step <= 0 else min(total, position + step)
     try:
         with session.begin_nested():
-            classifier = _child(root, "Классификатор")
-            if classifier is not None:
-                _groups(session, actor, _child(classifier, "Группы"), None, report)
-            catalog = _child(root, "Каталог")
-            if catalog is not None:
-                for item in _children(_child(catalog, "Товары"), "Товар"):
-                    _product(session, actor, item, report)
-            offers = _child(root, "ПакетПредложений")
-            if offers is not None:
-                _offers(session, actor, offers, price_type, report)
-            if classifier is None and catalog is None and offers is None:
-                raise ExchangeError(f"{path.name}: no Классификатор, Каталог or "
-                                    "ПакетПредложений in it")
+            if not state.get("checked"):
+                _check(session, path.name, items, offer_items, types, type_id)
+                if classifier is not None:
+                    _groups(session, actor, _child(classifier, "Группы"), None, report)
+            for i in range(position, end):
+                if i < len(items):
+                    _product(session, actor, items[i], props, report)
+                else:
+                    _offer(session, actor, offer_items[i - len(items)], types, type_id,
+                           report)
     except ValidationFailed as exc:
         raise ExchangeError(f"{path.name}: " + "; ".join(
             f"{k}: {v}" for k, v in exc.fields.items())) from None
-    return report
+    state.update(checked=True, position=end, total=total, report=report.__dict__.copy())
+    return end >= total
+
+
+def _property_names(classifier: Element | None) -> dict[str, tuple[str, dict[str, str]]]:
+    """Property Ид → (its name, {value Ид → value}) from the classifier's Свойства."""
+    out: dict[str, tuple[str, dict[str, str]]] = {}
+    for prop in _children(_child(classifier, "Свойства"), "Свойство"):
+        choices = {_text(v, "ИдЗначения"): _text(v, "Значение")
+                   for v in _children(_child(prop, "ВариантыЗначений"), "Справочник")}
+        out[_text(prop, "Ид")] = (_text(prop, "Наименование") or _text(prop, "Ид"), choices)
+    return out
+
+
+def _price_type(offers: Element, price_type: str) -> tuple[dict[str, tuple[str, str]], str]:
+    types = {_text(t, "Ид"): (_text(t, "Наименование"), _text(t, "Валюта") or "RUB")
+             for t in _children(_child(offers, "ТипыЦен"), "ТипЦены")}
+    if price_type:
+        wanted = [i for i, (n, _c) in types.items() if price_type in (i, n)]
+        if not wanted:
+            raise ExchangeError(f"unknown price type '{price_type}' (the file has: "
+                                + ", ".join(n for n, _c in types.values()) + ")")
+        return types, wanted[0]
+    return types, next(iter(types), "")
+
+
+def _check(session: Session, filename: str, items: list[Element], offer_items: list[Element],
+           types: dict[str, tuple[str, str]], type_id: str) -> None:
+    """Everything that can be known wrong before writing: ExchangeError naming the item."""
+    from crm_models.services.catalog import _clean_exchange_fields, _validate_product
+
+    known: set[str] = set()
+    for item in items:
+        ext = _text(item, "Ид")
+        if not ext:
+            raise ExchangeError(f"{filename}: a product without Ид")
+        known.add(ext)
+        fields, deleted = _product_fields(item, {})
+        if deleted:
+            continue
+        fields.pop("properties", None)
+        try:
+            _validate_product(session, fields, partial=False)
+        except ValidationFailed as exc:
+            raise ExchangeError(f"{filename}: product '{ext[:60]}': " + "; ".join(
+                f"{k}: {v}" for k, v in exc.fields.items())) from None
+    for offer in offer_items:
+        ext = _text(offer, "Ид").split("#")[0]
+        if ext not in known and _ref(session, "product", ext) is None:
+            raise ExchangeError(f"an offer for an unknown product '{ext[:60]}'")
+        _offer_price(offer, types, type_id)
+        try:
+            _clean_exchange_fields({"stock": _offer_stock(offer)})
+        except ValidationFailed:
+            raise ExchangeError(f"offer '{ext[:60]}': Количество is not a number") from None
 
 
 def _groups(session: Session, actor: Actor, groups: Element | None, parent_id: int | None,
@@ -258,13 +341,11 @@ def _vat(item: Element) -> str | None:
     return None
 
 
-def _product(session: Session, actor: Actor, item: Element, report: CatalogReport) -> None:
-    ext = _text(item, "Ид")
-    name = _text(item, "Наименование")
-    if not ext:
-        raise ExchangeError("a product without Ид")
+def _product_fields(item: Element, props: dict[str, tuple[str, dict[str, str]]]
+                    ) -> tuple[dict[str, Any], bool]:
     deleted = _text(item, "ПометкаУдаления").lower() == "true" or item.get("Статус") == "Удален"
-    fields: dict[str, Any] = {"name": name, "sku": _text(item, "Артикул")[:100],
+    fields: dict[str, Any] = {"name": _text(item, "Наименование"),
+                              "sku": _text(item, "Артикул")[:100],
                               "description": _text(item, "Описание"), "active": not deleted}
     unit_el = _child(item, "БазоваяЕдиница")
     if unit_el is not None:
@@ -272,6 +353,22 @@ def _product(session: Session, actor: Actor, item: Element, report: CatalogRepor
     vat = _vat(item)
     if vat is not None:
         fields["vat_rate"] = vat
+    values = _child(item, "ЗначенияСвойств")
+    if values is not None:
+        out: dict[str, str] = {}
+        for v in _children(values, "ЗначенияСвойства"):
+            name, choices = props.get(_text(v, "Ид"), (_text(v, "Ид"), {}))
+            value = _text(v, "Значение")
+            if name:
+                out[name[:255]] = choices.get(value, value)[:2000]
+        fields["properties"] = out
+    return fields, deleted
+
+
+def _product(session: Session, actor: Actor, item: Element,
+             props: dict[str, tuple[str, dict[str, str]]], report: CatalogReport) -> None:
+    ext = _text(item, "Ид")
+    fields, deleted = _product_fields(item, props)
     group_ids = _children(_child(item, "Группы"), "Ид")
     if group_ids:
         fields["section_id"] = _ref(session, "section", (group_ids[0].text or "").strip())
@@ -296,40 +393,54 @@ def _product(session: Session, actor: Actor, item: Element, report: CatalogRepor
         report.unchanged += 1
 
 
-def _offers(session: Session, actor: Actor, offers: Element, price_type: str,
-            report: CatalogReport) -> None:
-    types = {_text(t, "Ид"): (_text(t, "Наименование"), _text(t, "Валюта") or "RUB")
-             for t in _children(_child(offers, "ТипыЦен"), "ТипЦены")}
-    if price_type:
-        wanted = [i for i, (n, _c) in types.items() if price_type in (i, n)]
-        if not wanted:
-            raise ExchangeError(f"unknown price type '{price_type}' (the file has: "
-                                + ", ".join(n for n, _c in types.values()) + ")")
-        type_id = wanted[0]
-    elif types:
-        type_id = next(iter(types))
-    else:
-        type_id = ""
-    for offer in _children(_child(offers, "Предложения"), "Предложение"):
-        ext = _text(offer, "Ид").split("#")[0]  # "product#characteristic"
-        local = _ref(session, "product", ext)
-        if local is None:
-            raise ExchangeError(f"an offer for an unknown product '{ext[:60]}'")
-        if _child(offer, "Количество") is not None:
-            report.stock += 1
-        for price in _children(_child(offer, "Цены"), "Цена"):
-            if _text(price, "ИдТипаЦены") not in (type_id, ""):
-                continue
-            raw = _text(price, "ЦенаЗаЕдиницу").replace(" ", "").replace(",", ".")
-            try:
-                value = Decimal(raw)
-            except InvalidOperation:
-                raise ExchangeError(f"offer '{ext[:60]}': price '{raw[:20]}' is not a number") \
-                    from None
-            currency = _text(price, "Валюта") or types.get(type_id, ("", "RUB"))[1]
-            update_product(session, actor, local, price=str(value),
-                           currency="RUB" if currency in ("руб", "руб.", "643") else currency)
-            report.prices += 1
+def _offer_stock(offer: Element) -> str | None:
+    """Количество, or the sum of the warehouses' КоличествоНаСкладе (2.08+); None: absent."""
+    if _child(offer, "Количество") is not None:
+        return _text(offer, "Количество").replace(" ", "").replace(",", ".") or None
+    stores = [s.get("КоличествоНаСкладе") for s in _children(offer, "Склад")]
+    found = [x.replace(",", ".") for x in stores if x]
+    if not found:
+        return None
+    try:
+        return str(sum((Decimal(x) for x in found), Decimal(0)))
+    except InvalidOperation:
+        return found[0]  # not a number: the check names it
+
+
+def _offer_price(offer: Element, types: dict[str, tuple[str, str]], type_id: str
+                 ) -> tuple[Decimal, str] | None:
+    ext = _text(offer, "Ид").split("#")[0]
+    for price in _children(_child(offer, "Цены"), "Цена"):
+        if _text(price, "ИдТипаЦены") not in (type_id, ""):
+            continue
+        raw = _text(price, "ЦенаЗаЕдиницу").replace(" ", "").replace(",", ".")
+        try:
+            value = Decimal(raw)
+        except InvalidOperation:
+            raise ExchangeError(f"offer '{ext[:60]}': price '{raw[:20]}' is not a number") \
+                from None
+        currency = _text(price, "Валюта") or types.get(type_id, ("", "RUB"))[1]
+        return value, "RUB" if currency in ("руб", "руб.", "643") else currency
+    return None
+
+
+def _offer(session: Session, actor: Actor, offer: Element, types: dict[str, tuple[str, str]],
+           type_id: str, report: CatalogReport) -> None:
+    ext = _text(offer, "Ид").split("#")[0]  # "product#characteristic"
+    local = _ref(session, "product", ext)
+    if local is None:
+        raise ExchangeError(f"an offer for an unknown product '{ext[:60]}'")
+    fields: dict[str, Any] = {}
+    stock = _offer_stock(offer)
+    if stock is not None:
+        fields["stock"] = stock
+        report.stock += 1
+    price = _offer_price(offer, types, type_id)
+    if price is not None:
+        fields["price"], fields["currency"] = str(price[0]), price[1]
+        report.prices += 1
+    if fields:
+        update_product(session, actor, local, **fields)
 
 
 # --- sale ----------------------------------------------------------------------------------

@@ -216,7 +216,7 @@ class JobRunner:
         if job.entity == "product":
             return self._product(s, actor, job.policy, data)
         match = None
-        if job.entity in ("contact", "company") and job.policy != "create":
+        if job.entity in ("contact", "company", "lead") and job.policy != "create":
             found = candidates(s, actor, job.entity, phones=_split(data.get("phones")),
                                emails=_split(data.get("emails")), inn=data.get("inn"),
                                limit=1)

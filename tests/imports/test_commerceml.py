@@ -7,10 +7,8 @@ import base64
 import io
 import zipfile
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from crm_models.catalog import Product, ProductSection
@@ -101,13 +99,6 @@ class OneC:
                                  content_type="application/octet-stream")
             out.append(r.get_data(as_text=True))
         return out
-
-
-@pytest.fixture()
-def exchange_dir(app: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setitem(app.config, "IMPORT_DIR", str(tmp_path))
-    monkeypatch.setitem(app.config, "EXCHANGE_1C_PRICE_TYPE", "Розничная")
-    return tmp_path
 
 
 def run_catalog(client: Any, import_xml: bytes, offers: bytes = OFFERS_XML.encode(),
