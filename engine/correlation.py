@@ -131,8 +131,8 @@ class Correlator:
                 kind, session, at, sender, etype, eid, name, data, hop = state.queue.pop(0)
                 if hop > MAX_HOPS:
                     add_history(session, sender, at, f"{kind}_dropped", None,
-                                f"{kind} '{name}' not passed on: {MAX_HOPS} instances in a "
-                                "row sent messages or signals to each other")
+                                f"'{name}' not passed on: {MAX_HOPS} instances in a row "
+                                f"sent {kind}s to each other")
                     continue
                 state.hop = hop
                 if kind == "signal":
