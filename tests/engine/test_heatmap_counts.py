@@ -3,6 +3,8 @@ the inbox, multi-instance activities and embedded sub-processes (and their inner
 — once per instance, however many rows or loops it ran."""
 from __future__ import annotations
 
+import pytest
+
 from automation.process_trace import heatmap, instance_trace
 from engine.ports import StartRequest
 
@@ -10,7 +12,8 @@ from .support import bpmn, deal
 from .test_bpmn_coverage import products_deal, reload, reserve  # noqa: F401  (fixtures)
 
 
-def test_heatmap_counts_user_tasks_multi_instance_and_sub_processes(engine, db, reserve):
+@pytest.mark.usefixtures("reserve")
+def test_heatmap_counts_user_tasks_multi_instance_and_sub_processes(engine, db):
     d = engine.deploy(db, bpmn("multi_instance.bpmn"))
     done = engine.start(db, d, StartRequest(products_deal(), "deal", 7))
     for _ in range(3):
