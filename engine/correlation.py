@@ -13,11 +13,12 @@ Two parts:
   on the fresh data ("until the deal's amount exceeds …"). An instance never receives an
   event its own write caused (no self-feeding loop).
 * Signals are broadcast (as in Camunda, and unlike messages): a signal an instance throws
-  that nothing inside it catches reaches every *other* running instance waiting for it —
+  reaches every *other* running instance waiting for it —
   of any record and any process (intermediate catch, boundary, event-based gateway,
   signal start of an event sub-process). The catcher gets ``signal = {"name",
   "from_instance"}`` (not the thrower's data: use a message to pass data to one record's
-  instances). A signal caught inside the throwing instance stays there.
+  instances). A signal caught inside the throwing instance reaches the others too
+  (``engine.signals``).
 """
 from __future__ import annotations
 

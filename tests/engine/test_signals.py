@@ -97,3 +97,37 @@ def test_a_signal_nobody_waits_for_is_noted_and_finished_instances_are_left_alon
         "signal 'prices.updated': no other instance waited for it"]
     assert notes(db, w.id, "signal") == [f"received signal 'prices.updated' from instance "
                                          f"{t2.id}"]
+
+
+SELF_CATCHING = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="D" targetNamespace="t">
+  <bpmn:signal id="Sig_prices" name="prices.updated"/>
+  <bpmn:process id="self_catching" isExecutable="true">
+    <bpmn:startEvent id="Start_1"/>
+    <bpmn:sequenceFlow id="F1" sourceRef="Start_1" targetRef="Fork"/>
+    <bpmn:parallelGateway id="Fork"/>
+    <bpmn:sequenceFlow id="F2" sourceRef="Fork" targetRef="Own_wait"/>
+    <bpmn:sequenceFlow id="F3" sourceRef="Fork" targetRef="Prices"/>
+    <bpmn:intermediateCatchEvent id="Own_wait"><bpmn:signalEventDefinition signalRef="Sig_prices"/></bpmn:intermediateCatchEvent>
+    <bpmn:sequenceFlow id="F4" sourceRef="Own_wait" targetRef="Own"/>
+    <bpmn:scriptTask id="Own"><bpmn:script>self_caught = True</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="F5" sourceRef="Own" targetRef="Join"/>
+    <bpmn:endEvent id="Prices"><bpmn:signalEventDefinition signalRef="Sig_prices"/></bpmn:endEvent>
+    <bpmn:parallelGateway id="Join"/>
+    <bpmn:sequenceFlow id="F6" sourceRef="Join" targetRef="End_1"/>
+    <bpmn:endEvent id="End_1"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_a_signal_caught_inside_its_own_instance_reaches_the_others_too(engine, db):
+    waiter = engine.deploy(db, bpmn("signal_waiter.bpmn"))
+    w = engine.start(db, waiter, StartRequest(deal(), "deal", 7))
+    engine = restarted(engine, db)
+    d = engine.deploy(db, SELF_CATCHING)  # a signal end event, caught on its own branch
+    t = engine.start(db, d, StartRequest({}, "deal", 9))
+    assert t.status == Status.COMPLETED
+    assert engine.instance_data(db, t.id)["self_caught"] is True
+    assert engine.instance(db, w.id).status == Status.COMPLETED
+    assert engine.instance_data(db, w.id)["repriced"] is True
+    assert notes(db, t.id, "signal_sent") == [f"signal 'prices.updated' reached instance {w.id}"]
