@@ -32,7 +32,10 @@ from engine.store import ProcessHistory, ProcessInstance, ProcessTask, Status, T
 
 _TOOK = re.compile(r"took flow (\S+) to ")
 #: history events that show the instance reached an element
-_REACHED = ("left", "assigned", "waiting", "incident", "retry_scheduled")
+_REACHED = ("left", "completed", "assigned", "waiting", "incident", "retry_scheduled")
+#: history events that show the instance went through an element: the engine's "left", and
+#: "completed" of a user or manual task done in the inbox (the engine writes no "left" then)
+_PASSED = ("left", "completed")
 
 
 def flow_graph(bpmn_xml: str) -> dict[str, tuple[str, str]]:
@@ -48,7 +51,7 @@ def flow_graph(bpmn_xml: str) -> dict[str, tuple[str, str]]:
 def taken_flows(bpmn_xml: str, history: Iterable[ProcessHistory]) -> list[str]:
     """The sequence flows an instance took, judged from its history (see module docstring)."""
     rows = list(history)
-    left = {h.element_id for h in rows if h.event == "left" and h.element_id}
+    left = {h.element_id for h in rows if h.event in _PASSED and h.element_id}
     reached = {h.element_id for h in rows if h.event in _REACHED and h.element_id}
     named: dict[str, set[str]] = {}
     for h in rows:
@@ -72,6 +75,10 @@ def instance_trace(session: Session, instance: ProcessInstance, bpmn_xml: str
     history = list(session.scalars(select(ProcessHistory).where(
         ProcessHistory.instance_id == instance.id).order_by(ProcessHistory.id)))
     counts = Counter(h.element_id for h in history if h.event == "left" and h.element_id)
+    done_by_hand = Counter(h.element_id for h in history
+                           if h.event == "completed" and h.element_id)
+    for element, n in done_by_hand.items():
+        counts.setdefault(element, n)  # a user task: its completions (a "left" counts once)
     open_tasks = session.scalars(select(ProcessTask.element_id).where(
         ProcessTask.instance_id == instance.id,
         ProcessTask.status.in_(TaskStatus.ACTIVE))).all()
@@ -108,7 +115,8 @@ def heatmap(session: Session, definition_id: int) -> dict[str, Any]:
     passed = session.execute(
         select(ProcessHistory.element_id, func.count(distinct(ProcessHistory.instance_id)))
         .join(ProcessInstance, ProcessInstance.id == ProcessHistory.instance_id)
-        .where(of_def, ProcessHistory.event == "left", ProcessHistory.element_id.is_not(None))
+        .where(of_def, ProcessHistory.event.in_(_PASSED),
+               ProcessHistory.element_id.is_not(None))
         .group_by(ProcessHistory.element_id)).all()
     waiting = session.execute(
         select(ProcessTask.element_id, func.count())

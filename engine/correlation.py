@@ -12,6 +12,13 @@ Two parts:
   fresh snapshot as payload; and conditional events of those instances are evaluated again
   on the fresh data ("until the deal's amount exceeds …"). An instance never receives an
   event its own write caused (no self-feeding loop).
+* Signals are broadcast (as in Camunda, and unlike messages): a signal an instance throws
+  reaches every *other* running instance waiting for it —
+  of any record and any process (intermediate catch, boundary, event-based gateway,
+  signal start of an event sub-process). The catcher gets ``signal = {"name",
+  "from_instance"}`` (not the thrower's data: use a message to pass data to one record's
+  instances). A signal caught inside the throwing instance reaches the others too
+  (``engine.signals``).
 """
 from __future__ import annotations
 
@@ -23,8 +30,9 @@ from typing import Any
 from SpiffWorkflow.bpmn.specs.event_definitions.conditional import ConditionalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
+from sqlalchemy import String, cast, select
 from sqlalchemy.exc import OperationalError
 
 from .data import to_json
@@ -77,6 +85,7 @@ def recheck_conditions(wf: Any, payload: dict[str, Any]) -> list[str]:
 
 
 MESSAGE_TYPES = ("MessageEventDefinition",)
+SIGNAL_TYPE = "SignalEventDefinition"
 
 
 def wants(catching: set[str], event_type: str) -> bool:
@@ -105,9 +114,14 @@ class Correlator:
         inst = run.instance
         state = self._hops
         hop = getattr(state, "hop", 0) + 1
-        items = [(run.session, run.now, inst.id, inst.entity_type, inst.entity_id,
-                  e.event_definition.name, e.payload or {}, hop)
-                 for e in events if isinstance(e.event_definition, MessageEventDefinition)]
+        items = []
+        for e in events:
+            definition = e.event_definition
+            kind = ("message" if isinstance(definition, MessageEventDefinition) else
+                    "signal" if isinstance(definition, SignalEventDefinition) else None)
+            if kind is not None:
+                items.append((kind, run.session, run.now, inst.id, inst.entity_type,
+                              inst.entity_id, definition.name, e.payload or {}, hop))
         queue = getattr(state, "queue", None)
         if queue is not None:  # inside a delivery: the outermost call runs it
             queue.extend(items)
@@ -115,13 +129,21 @@ class Correlator:
         state.queue = list(items)
         try:
             while state.queue:
-                session, at, sender, etype, eid, name, data, hop = state.queue.pop(0)
+                kind, session, at, sender, etype, eid, name, data, hop = state.queue.pop(0)
                 if hop > MAX_HOPS:
-                    add_history(session, sender, at, "message_dropped", None,
+                    add_history(session, sender, at, f"{kind}_dropped", None,
                                 f"'{name}' not passed on: {MAX_HOPS} instances in a row "
-                                "sent messages to each other")
+                                f"sent {kind}s to each other")
                     continue
                 state.hop = hop
+                if kind == "signal":
+                    moved = self.broadcast(session, name, sender)
+                    add_history(session, sender, at, "signal_sent", None,
+                                f"signal '{name}' reached instance"
+                                f"{'s' if len(moved) != 1 else ''} "
+                                f"{', '.join(map(str, moved))}" if moved else
+                                f"signal '{name}': no other instance waited for it")
+                    continue
                 payload = {"message": {"name": name, "from_instance": sender, "data": data}}
                 moved = self.deliver(session, name, etype, eid, payload, skip_instance=sender)
                 add_history(session, sender, at, "message_sent", None,
@@ -131,6 +153,47 @@ class Correlator:
         finally:
             state.queue = None
             state.hop = 0
+
+    def broadcast(self, session: Any, signal: str, sender: int | None) -> list[int]:
+        """Hand ``signal`` to every running instance (any record, any process) waiting for
+        it, except ``sender``; each in its own savepoint. Returns the ids that moved."""
+        rows = session.execute(
+            select(ProcessInstance.id, ProcessInstance.waiting)
+            .where(ProcessInstance.status == Status.WAITING,
+                   cast(ProcessInstance.waiting, String).like(f"%{SIGNAL_TYPE}%"))
+            .order_by(ProcessInstance.id)).all()
+        moved = []
+        for instance_id, waiting in rows:
+            if instance_id == sender or not _waits_for_signal(waiting, signal):
+                continue
+            try:
+                with session.begin_nested():
+                    if self._signal(session, instance_id, signal, sender):
+                        moved.append(instance_id)
+            except OperationalError:
+                raise
+            except EngineError as exc:
+                log.warning("signal %s to instance %s failed: %s", signal, instance_id, exc)
+        return moved
+
+    def _signal(self, session: Any, instance_id: int, signal: str, sender: int | None) -> bool:
+        with conflicts_guarded():
+            inst = lock_instance(session, instance_id)
+            if inst.status != Status.WAITING:
+                return False
+            run = self.engine._load(session, inst)
+            if not _waits_for_signal(run.waiting_events(), signal):
+                return False
+            event = BpmnEvent(SignalEventDefinition(signal),
+                              {"signal": {"name": signal, "from_instance": sender}})
+            if run.wf.event_manager.catch(event, internal=False) == 0:
+                return False
+            run.record("signal", None, f"received signal '{signal}'"
+                       + (f" from instance {sender}" if sender is not None else ""))
+            run.advance()
+            run.save()
+            session.flush()
+        return True
 
     @staticmethod
     def catching(session: Any) -> set[str]:
@@ -199,3 +262,8 @@ class Correlator:
             run.save()
             session.flush()
         return True
+
+
+def _waits_for_signal(waiting: list[dict[str, Any]] | None, signal: str) -> bool:
+    return any(w.get("type") == SIGNAL_TYPE and w.get("event") == signal
+               for w in waiting or ())

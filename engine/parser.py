@@ -41,6 +41,7 @@ from SpiffWorkflow.bpmn.serializer.default.task_spec import (
     MultiInstanceTaskConverter,
     SubWorkflowConverter,
 )
+from SpiffWorkflow.bpmn.serializer.helpers import EventDefinitionConverter
 from SpiffWorkflow.bpmn.specs.defaults import (
     BoundaryEvent,
     CallActivity,
@@ -71,6 +72,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import extensions as ext
 from .data import normalize_in_place
 from .dmn import decide, table_info
+from .signals import BroadcastSignal, parse_signal_throw
 from .timer_events import (
     MarshrutTimerConverter,
     MarshrutTimerEvent,
@@ -292,7 +294,11 @@ class StartParser(TimerStartEventParser):
 
 
 class EndParser(EndEventParser):
-    """Adds signal end events (the library's end event parser skips them)."""
+    """Adds signal end events (the library's end event parser skips them); signals thrown
+    are broadcast (``engine.signals``)."""
+
+    def parse_signal_event(self, signal_event: Any) -> Any:
+        return parse_signal_throw(self, signal_event)
 
     def create_task(self) -> Any:
         event_definition = self.get_event_definition(
@@ -301,6 +307,13 @@ class EndParser(EndEventParser):
         task = self._create_task(event_definition)
         task.connect(self.spec.end)
         return task
+
+
+class ThrowParser(IntermediateThrowEventParser):
+    """Signals thrown are broadcast (``engine.signals``)."""
+
+    def parse_signal_event(self, signal_event: Any) -> Any:
+        return parse_signal_throw(self, signal_event)
 
 
 class MarshrutParser(BpmnDmnParser):
@@ -318,8 +331,7 @@ class MarshrutParser(BpmnDmnParser):
         full_tag("task"): (NoneTaskParser, MarshrutNoneTask),
         full_tag("subProcess"): (SubProcessParser, SubWorkflowTask),
         full_tag("callActivity"): (CallParser, CallActivity),
-        full_tag("intermediateThrowEvent"): (IntermediateThrowEventParser,
-                                             IntermediateThrowEvent),
+        full_tag("intermediateThrowEvent"): (ThrowParser, IntermediateThrowEvent),
         full_tag("endEvent"): (EndParser, EndEvent),
         full_tag("sendTask"): (SendParser, SendTask),
         full_tag("receiveTask"): (ReceiveParser, ReceiveTask),
@@ -340,6 +352,7 @@ def serializer_config() -> dict[type, type]:
     config[MarshrutSequentialMI] = MultiInstanceTaskConverter
     config[MarshrutBusinessRuleTask] = BaseBusinessRuleTaskConverter
     config[MarshrutTimerEvent] = MarshrutTimerConverter
+    config[BroadcastSignal] = EventDefinitionConverter
     return config
 
 
