@@ -240,6 +240,8 @@ class MailWorker:
                       .values(last_poll_at=self.clock(), last_error="")
                       .execution_options(synchronize_session=False))
             s.commit()
+            log.info("mailbox %s: %d of %d new message(s) imported", mailbox_id, imported,
+                     len(messages))
             return imported
         except MailError as exc:
             s.rollback()

@@ -7,6 +7,7 @@ job, started with the app's other background work (``web.scheduling``) or by ``f
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -116,7 +117,8 @@ def init_app(app: Flask) -> None:
                                   timeout=float(cfg.get("MAIL_TIMEOUT") or 20))
     worker = MailWorker(app.extensions["db_sessionmaker"], box, guard,
                         pdf=lambda s, invoice_id: render_invoice_pdf(app, s, invoice_id),
-                        attachment_limit=int(cfg["MAIL_ATTACHMENT_MAX_BYTES"]))
+                        attachment_limit=int(cfg["MAIL_ATTACHMENT_MAX_BYTES"]),
+                        lease=dt.timedelta(seconds=float(cfg.get("MAIL_LEASE_SECONDS", 300))))
     app.extensions.update(mail_box=box, mail_guard=guard, mail_worker=worker)
     job = MailScheduler(worker, float(cfg.get("MAIL_POLL_SECONDS") or 60))
     app.extensions["mail_scheduler"] = job
