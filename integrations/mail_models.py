@@ -138,3 +138,27 @@ class EmailAttachment(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     stored: Mapped[bool] = mapped_column(Boolean, default=True)  # False: over the size limit
     data: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+
+
+class EmailTemplate(Base):
+    """A template admins write (beside the built-in ones): subject and text in Russian and
+    English with ``{{ entity.field }}`` placeholders, checked when saved."""
+
+    __tablename__ = "email_template"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    subject_ru: Mapped[str] = mapped_column(String(500), default="")
+    body_ru: Mapped[str] = mapped_column(Text, default="")
+    subject_en: Mapped[str] = mapped_column(String(500), default="")
+    body_en: Mapped[str] = mapped_column(Text, default="")
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "code": self.code, "title": self.title,
+                "subject_ru": self.subject_ru, "body_ru": self.body_ru,
+                "subject_en": self.subject_en, "body_en": self.body_en,
+                "updated_at": self.updated_at.isoformat() if self.updated_at else None}

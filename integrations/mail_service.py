@@ -29,7 +29,7 @@ from crm_models.services import activities, records
 from crm_models.services import invoices as invoice_services
 
 from .mail_crypto import PasswordBox
-from .mail_models import SECURITY_MODES, EmailAttachment, EmailMessage, Mailbox
+from .mail_models import SECURITY_MODES, EmailAttachment, EmailMessage, EmailTemplate, Mailbox
 from .mail_transport import MailError, MailGuard
 
 MAIL_ENTITIES = ("lead", "deal", "contact", "company", "invoice")
@@ -317,10 +317,141 @@ def render(text: str, ctx: dict[str, dict[str, Any]]) -> str:
     return PLACEHOLDER.sub(sub, text)
 
 
-def template_text(name: str, lang: str) -> tuple[str, str]:
-    if name not in TEMPLATES:
-        raise ValidationFailed({"template": "must be one of: " + ", ".join(TEMPLATES)})
-    return TEMPLATES[name]["en" if lang == "en" else "ru"]
+def template_text(name: str, lang: str, session: Session | None = None) -> tuple[str, str]:
+    """(subject, body) of a built-in template or (with ``session``) one admins wrote."""
+    en = lang == "en"
+    if name in TEMPLATES:
+        return TEMPLATES[name]["en" if en else "ru"]
+    if session is not None and isinstance(name, str):
+        t = session.scalars(select(EmailTemplate).where(EmailTemplate.code == name)).first()
+        if t is not None:
+            if en and (t.subject_en or t.body_en):
+                return t.subject_en, t.body_en
+            return (t.subject_ru, t.body_ru) if (t.subject_ru or t.body_ru or not en) else (
+                t.subject_en, t.body_en)
+    names = list(TEMPLATES)
+    if session is not None:
+        names += list(session.scalars(select(EmailTemplate.code).order_by(EmailTemplate.code)))
+    raise ValidationFailed({"template": "must be one of: " + ", ".join(names)})
+
+
+def template_choices(session: Session) -> list[tuple[str, str]]:
+    """(code, title) of the templates admins wrote, by title."""
+    return [(t.code, t.title) for t in session.scalars(
+        select(EmailTemplate).order_by(EmailTemplate.title, EmailTemplate.id))]
+
+
+def _placeholder_fields() -> dict[str, frozenset[str]]:
+    from crm_models.invoices import Invoice as _Invoice
+
+    def cols(model: Any) -> set[str]:
+        return {c.key for c in model.__table__.columns}
+
+    return {"lead": frozenset(cols(Lead)), "deal": frozenset(cols(Deal)),
+            "contact": frozenset(cols(Contact) | {"name"}),
+            "company": frozenset(cols(Company)),
+            "invoice": frozenset(cols(_Invoice) | {"total", "currency", "number",
+                                                   "issued_on"}),
+            "user": frozenset({"name", "email"})}
+
+
+ANY_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+TEMPLATE_FIELDS = ("code", "title", "subject_ru", "body_ru", "subject_en", "body_en")
+
+
+def placeholder_problem(text: str) -> str | None:
+    """The first placeholder in ``text`` that would not be filled in, described; else None."""
+    fields = _placeholder_fields()
+    for m in ANY_PLACEHOLDER.finditer(text):
+        shown = m.group(0)[:80]
+        inner = PLACEHOLDER.fullmatch(m.group(0))
+        if inner is None:
+            return f"{shown} is not a placeholder; write {{{{ entity.field }}}}, e.g. " \
+                   "{{ deal.title }}"
+        entity, name = inner.group(1), inner.group(2)
+        if entity not in fields:
+            return f"{shown}: unknown record \"{entity}\"; use one of: " + ", ".join(fields)
+        if name not in fields[entity]:
+            return f"{shown}: {entity} has no field \"{name}\""
+    if "{{" in ANY_PLACEHOLDER.sub("", text) or "}}" in ANY_PLACEHOLDER.sub("", text):
+        return "an unclosed {{ or }}"
+    return None
+
+
+def get_template(session: Session, actor: Actor, template_id: Any) -> EmailTemplate:
+    t = session.get(EmailTemplate, template_id) if _is_id(template_id) else None
+    if t is None:
+        raise NotFound(f"No e-mail template {str(template_id)[:20]}")
+    return t
+
+
+def save_template(session: Session, actor: Actor, *, template_id: Any = None,
+                  **fields: Any) -> EmailTemplate:
+    """Create or change an e-mail template (admins: ``manage_settings``); every placeholder is
+    checked, a wrong one is a field error naming it."""
+    actor.require_flag("manage_settings")
+    t = get_template(session, actor, template_id) if template_id is not None else \
+        EmailTemplate()
+    unknown = set(fields) - set(TEMPLATE_FIELDS)
+    errors: dict[str, str] = {k: "unknown field" for k in sorted(unknown)}
+    values: dict[str, Any] = {}
+    for name in TEMPLATE_FIELDS:
+        if name not in fields and template_id is not None:
+            continue
+        limit = 60 if name == "code" else 200 if name == "title" else \
+            500 if name.startswith("subject") else MAX_BODY
+        value = _text(errors, name, fields.get(name, ""), limit,
+                      required=name in ("code", "title"))
+        if name in errors:
+            continue
+        if name == "code":
+            value = value.strip().lower()
+            if not CODE_RE.match(value):
+                errors[name] = "letters a-z, digits, - and _ (at most 60)"
+                continue
+            if value in TEMPLATES:
+                errors[name] = f"{value} is a built-in template"
+                continue
+            clash = session.scalars(select(EmailTemplate.id).where(
+                EmailTemplate.code == value, EmailTemplate.id != (t.id or 0))).first()
+            if clash is not None:
+                errors[name] = f"a template {value} exists already"
+                continue
+        elif name != "title" and (problem := placeholder_problem(value)):
+            errors[name] = problem
+            continue
+        values[name] = value
+    merged = {n: values.get(n, getattr(t, n, None) or "") for n in TEMPLATE_FIELDS}
+    if not errors and not (merged["subject_ru"] or merged["body_ru"] or merged["subject_en"]
+                           or merged["body_en"]):
+        errors["subject_ru"] = "give a subject or a text in at least one language"
+    if errors:
+        raise ValidationFailed(errors)
+    changes = {k: [getattr(t, k, None), v] for k, v in values.items()
+               if getattr(t, k, None) != v}
+    for k, v in values.items():
+        setattr(t, k, v)
+    t.updated_by_id = actor.user_id
+    t.updated_at = utcnow()
+    session.add(t)
+    session.flush()
+    records.record_event(session, actor, entity="email_template", entity_id=t.id,
+                         action="created" if template_id is None else "updated",
+                         event_type="email_template.saved", changes=changes,
+                         payload={"template": {"id": t.id, "code": t.code}})
+    return t
+
+
+def delete_template(session: Session, actor: Actor, template_id: Any) -> None:
+    actor.require_flag("manage_settings")
+    t = get_template(session, actor, template_id)
+    records.record_event(session, actor, entity="email_template", entity_id=t.id,
+                         action="deleted", event_type="email_template.deleted",
+                         changes={"code": [t.code, None]},
+                         payload={"template": {"id": t.id, "code": t.code}})
+    session.delete(t)
+    session.flush()
 
 
 # --- composing ---------------------------------------------------------------------------------

@@ -62,6 +62,11 @@ MESSAGES = {"give at least one address": _l("give at least one address"),
                 _l("give the users who get the new leads in turn"),
             "must be a port number 1–65535": _l("must be a port number 1–65535"),
             "is not this deal's invoice": _l("is not this deal's invoice"),
+            "an unclosed {{ or }}": _l("an unclosed {{ or }}"),
+            "letters a-z, digits, - and _ (at most 60)":
+                _l("letters a-z, digits, - and _ (at most 60)"),
+            "give a subject or a text in at least one language":
+                _l("give a subject or a text in at least one language"),
             "is not a message of this record": _l("is not a message of this record"),
             "only an unsent outgoing message can be retried":
                 _l("only an unsent outgoing message can be retried")}
@@ -91,6 +96,19 @@ _PATTERNS = (
      lambda g: _("at most %(n)s addresses", n=g["n"])),
     (re.compile(r"^(?P<v>.*) is larger than (?P<n>\d+) MB$"),
      lambda g: _("%(name)s is larger than %(n)s MB", name=g["v"], n=g["n"])),
+    (re.compile(r"^(?P<v>.*) is not a placeholder; write .*$", re.S),
+     lambda g: _("%(value)s is not a placeholder; write {{ entity.field }}, e.g. "
+                 "{{ deal.title }}", value=g["v"])),
+    (re.compile(r"^(?P<v>.*): unknown record \"(?P<e>[a-z_]+)\"; use one of: (?P<l>.*)$", re.S),
+     lambda g: _("%(value)s: unknown record \"%(entity)s\"; use one of: %(list)s",
+                 value=g["v"], entity=g["e"], list=g["l"])),
+    (re.compile(r"^(?P<v>.*): (?P<e>[a-z_]+) has no field \"(?P<f>[a-z_]+)\"$", re.S),
+     lambda g: _("%(value)s: %(entity)s has no field \"%(field)s\"", value=g["v"],
+                 entity=g["e"], field=g["f"])),
+    (re.compile(r"^a template (?P<v>.*) exists already$"),
+     lambda g: _("a template %(code)s exists already", code=g["v"])),
+    (re.compile(r"^(?P<v>.*) is a built-in template$"),
+     lambda g: _("%(code)s is a built-in template", code=g["v"])),
 )
 
 
@@ -281,7 +299,7 @@ def compose(entity_type: str, entity_id: int) -> Any:
                                   else "blank")
     ctx = svc.template_context(db, actor, record)
     try:
-        subj_t, body_t = svc.template_text(template, lang)
+        subj_t, body_t = svc.template_text(template, lang, db)
     except ValidationFailed:
         subj_t, body_t = "", ""
     invoices = ([record] if entity_type == "invoice" else
@@ -324,9 +342,51 @@ def compose(entity_type: str, entity_id: int) -> Any:
             errors, status = _tr_fields(exc.fields), 422
     return render_template("mail/compose.html", section="mail", record=record,
                            entity_type=entity_type, boxes=boxes, addresses=addresses,
-                           values=values, errors=errors, templates=TEMPLATE_LABELS,
+                           values=values, errors=errors,
+                           templates={**TEMPLATE_LABELS, **dict(svc.template_choices(db))},
                            template=template, lang=lang, invoices=invoices,
                            thread=thread), status
+
+
+# --- templates written by admins -----------------------------------------------------------
+
+@bp.get("/templates")
+def templates() -> Any:
+    actor = require_actor()
+    actor.require_flag("manage_settings")
+    db = get_db()
+    return render_template("mail/templates.html", section="mail",
+                           items=db.scalars(svc.select(svc.EmailTemplate)
+                                            .order_by(svc.EmailTemplate.title)).all())
+
+
+@bp.route("/templates/new", methods=["GET", "POST"], defaults={"template_id": None})
+@bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
+def template_form(template_id: int | None) -> Any:
+    actor = require_actor()
+    actor.require_flag("manage_settings")
+    db = get_db()
+    t = svc.get_template(db, actor, template_id) if template_id else None
+    values = t.summary() if t else {k: "" for k in svc.TEMPLATE_FIELDS}
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        if request.form.get("delete") and t is not None:
+            svc.delete_template(db, actor, t.id)
+            db.commit()
+            flash(_("The template is deleted."), "success")
+            return redirect(url_for("mail.templates"))
+        values = {k: request.form.get(k, "") for k in svc.TEMPLATE_FIELDS}
+        try:
+            svc.save_template(db, actor, template_id=template_id, **values)
+            db.commit()
+            flash(_("The template is saved."), "success")
+            return redirect(url_for("mail.templates"))
+        except ValidationFailed as exc:
+            db.rollback()
+            errors, status = _tr_fields(exc.fields), 422
+    return render_template("mail/template.html", section="mail", t=t, values=values,
+                           errors=errors), status
 
 
 @bp.get("/<int:email_id>")

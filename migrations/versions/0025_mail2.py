@@ -1,0 +1,39 @@
+"""mail2: e-mail templates written by admins
+
+Revision ID: 0025_mail2
+Revises: 0017_invoices2
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import crm_models.db
+
+revision = '0025_mail2'
+down_revision = '0017_invoices2'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table('email_template',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('code', sa.String(length=60), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('subject_ru', sa.String(length=500), nullable=False),
+    sa.Column('body_ru', sa.Text(), nullable=False),
+    sa.Column('subject_en', sa.String(length=500), nullable=False),
+    sa.Column('body_en', sa.Text(), nullable=False),
+    sa.Column('updated_by_id', sa.Integer(), nullable=True),
+    sa.Column('updated_at', crm_models.db.UTCDateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['updated_by_id'], ['user_account.id'],
+                            name=op.f('fk_email_template_updated_by_id_user_account'),
+                            ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_email_template')),
+    sa.UniqueConstraint('code', name=op.f('uq_email_template_code'))
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('email_template')
