@@ -91,7 +91,7 @@ def _send(session: Session, actor: Actor, t: Target, p: dict[str, Any]) -> dict[
     msg = svc.queue_email(session, actor, mailbox_id=box.id, entity_type=t.entity,
                           entity_id=t.id, to=to, subject=svc.render(subject_t, ctx) or "—",
                           body=svc.render(body_t, ctx), attach_invoice_id=invoice_id,
-                          vouched=True)
+                          vouched=True, pdf_lang=p.get("lang") or "ru")
     return {"email": {"id": msg.id, "message_id": msg.message_id, "to": to}}
 
 

@@ -104,6 +104,7 @@ class EmailMessage(Base):
     responsible_id: Mapped[int | None] = mapped_column(Integer)
     activity_id: Mapped[int | None] = mapped_column(Integer)
     invoice_id: Mapped[int | None] = mapped_column(Integer)  # "sent" once this went out
+    pdf_lang: Mapped[str] = mapped_column(String(2), default="ru")  # the invoice PDF's layout
     imap_uid: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)

@@ -485,11 +485,12 @@ def queue_email(session: Session, actor: Actor, *, mailbox_id: Any, entity_type:
                 entity_id: Any, to: Any, subject: Any, body: Any, cc: Any = None,
                 attachments: Iterable[Upload] = (), attach_invoice_id: Any = None,
                 reply_to_id: Any = None, max_attachment_bytes: int = 10 * 1024 * 1024,
-                vouched: bool = False) -> EmailMessage:
+                vouched: bool = False, pdf_lang: Any = None) -> EmailMessage:
     """Queue an e-mail about a record (the actor needs update on it): the message row, its
     e-mail activity on the record's timeline, ``email.queued``. ``attach_invoice_id``: the
     invoice's PDF is rendered and attached when it is sent, and the invoice moves to "sent"
-    once it went out. ``reply_to_id``: a message on this record it answers (threading)."""
+    once it went out, in the layout of ``pdf_lang`` (ru/en; default the sender's UI language).
+    ``reply_to_id``: a message on this record it answers (threading)."""
     errors: dict[str, str] = {}
     mb = None
     try:
@@ -536,7 +537,8 @@ def queue_email(session: Session, actor: Actor, *, mailbox_id: Any, entity_type:
         from_addr=mb.email, from_name=mb.display_name, to_addrs=to_list, cc_addrs=cc_list,
         subject=subj, body=text, entity_type=entity_type, entity_id=record.id,
         responsible_id=record.responsible_id, invoice_id=invoice.id if invoice else None,
-        next_attempt_at=utcnow(), created_by_id=actor.user_id)
+        next_attempt_at=utcnow(), created_by_id=actor.user_id,
+        pdf_lang=_pdf_lang(session, actor, pdf_lang))
     session.add(msg)
     session.flush()
     for f in files:
@@ -570,6 +572,13 @@ def email_event(msg: EmailMessage) -> dict[str, Any]:
             "status": msg.status}
 
 
+def _pdf_lang(session: Session, actor: Actor, lang: Any) -> str:
+    if lang in ("ru", "en"):
+        return str(lang)
+    user = session.get(User, actor.user_id) if actor.user_id else None
+    return "en" if user is not None and user.locale == "en" else "ru"
+
+
 def send_invoice(session: Session, actor: Actor, invoice_id: Any, *, mailbox_id: Any = None,
                  lang: str = "ru") -> EmailMessage:
     """"Send" on an invoice: the invoice template, the PDF attached, to the buyer's contact
@@ -588,7 +597,7 @@ def send_invoice(session: Session, actor: Actor, invoice_id: Any, *, mailbox_id:
     ctx = template_context(session, actor, inv)
     return queue_email(session, actor, mailbox_id=mailbox_id, entity_type="invoice",
                        entity_id=inv.id, to=to[:1], subject=render(subject, ctx),
-                       body=render(body, ctx), attach_invoice_id=inv.id)
+                       body=render(body, ctx), attach_invoice_id=inv.id, pdf_lang=lang)
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -47,8 +47,9 @@ from .mail_transport import MailError, MailGuard, Server, imap_new_messages, ima
 
 log = logging.getLogger(__name__)
 
-#: invoice id → (file name, PDF bytes); given by the web layer (the PDF needs templates).
-PdfRenderer = Callable[[Session, int], tuple[str, bytes]]
+#: (invoice id, layout ru/en) → (file name, PDF bytes); given by the web layer (the PDF
+#: needs templates).
+PdfRenderer = Callable[[Session, int, str], tuple[str, bytes]]
 #: Domains shared by many people: a sender there says nothing about their company.
 PUBLIC_DOMAINS = frozenset({"gmail.com", "mail.ru", "yandex.ru", "ya.ru", "outlook.com",
                             "hotmail.com", "yahoo.com", "icloud.com", "bk.ru", "list.ru",
@@ -145,7 +146,7 @@ class MailWorker:
                for a in attachments_of(s, msg.id)):
             return
         try:
-            name, data = self.pdf(s, msg.invoice_id)
+            name, data = self.pdf(s, msg.invoice_id, msg.pdf_lang or "ru")
         except Exception as exc:  # noqa: BLE001 - reported on the message, retried
             raise MailError("pdf", f"the invoice PDF could not be made: {exc}"[:300]) from None
         s.add(EmailAttachment(email_id=msg.id, filename=name, content_type="application/pdf",

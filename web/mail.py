@@ -134,7 +134,8 @@ def init_app(app: Flask) -> None:
     guard = MailGuard.from_config(cfg.get("MAIL_HOST_ALLOWLIST"), ca_file=cfg.get("MAIL_CA_FILE"),
                                   timeout=float(cfg.get("MAIL_TIMEOUT") or 20))
     worker = MailWorker(app.extensions["db_sessionmaker"], box, guard,
-                        pdf=lambda s, invoice_id: render_invoice_pdf(app, s, invoice_id),
+                        pdf=lambda s, invoice_id, lang: render_invoice_pdf(app, s, invoice_id,
+                                                                           lang),
                         attachment_limit=int(cfg["MAIL_ATTACHMENT_MAX_BYTES"]),
                         lease=dt.timedelta(seconds=float(cfg.get("MAIL_LEASE_SECONDS", 300))))
     app.extensions.update(mail_box=box, mail_guard=guard, mail_worker=worker)
@@ -171,8 +172,10 @@ def _files_of(email_id: int) -> list[Any]:
     return svc.attachments_of(get_db(), email_id)
 
 
-def render_invoice_pdf(app: Flask, session: Any, invoice_id: int) -> tuple[str, bytes]:
+def render_invoice_pdf(app: Flask, session: Any, invoice_id: int,
+                       lang: str = "ru") -> tuple[str, bytes]:
     from crm_models.invoices import Invoice
+    from crm_models.services.images import invoice_images
 
     from .invoice_pdf import invoice_pdf
 
@@ -180,7 +183,8 @@ def render_invoice_pdf(app: Flask, session: Any, invoice_id: int) -> tuple[str, 
     if inv is None:
         raise ValueError(f"no invoice {invoice_id}")
     with app.app_context():
-        pdf = invoice_pdf(inv, inv_svc.invoice_rows(session, inv.id), "ru")
+        pdf = invoice_pdf(inv, inv_svc.invoice_rows(session, inv.id),
+                          "en" if lang == "en" else "ru", invoice_images(session, inv.seller or {}))
     return f"invoice-{inv.year}-{inv.seq}.pdf", pdf
 
 
@@ -331,7 +335,7 @@ def compose(entity_type: str, entity_id: int) -> Any:
                 attach_invoice_id=int(values["attach_invoice_id"])
                 if values["attach_invoice_id"].isdigit() else None,
                 reply_to_id=int(values["reply_to_id"]) if values["reply_to_id"].isdigit()
-                else None, max_attachment_bytes=_max_bytes())
+                else None, max_attachment_bytes=_max_bytes(), pdf_lang=lang)
             msg_id = msg.id
             db.commit()
             current_app.extensions["mail_scheduler"].wake()

@@ -1,4 +1,4 @@
-"""mail2: e-mail templates written by admins
+"""mail2: e-mail templates written by admins; the invoice PDF's language on an e-mail
 
 Revision ID: 0025_mail2
 Revises: 0017_invoices2
@@ -33,7 +33,12 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_email_template')),
     sa.UniqueConstraint('code', name=op.f('uq_email_template_code'))
     )
+    with op.batch_alter_table('email_message', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('pdf_lang', sa.String(length=2), nullable=False,
+                                      server_default='ru'))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('email_message', schema=None) as batch_op:
+        batch_op.drop_column('pdf_lang')
     op.drop_table('email_template')

@@ -61,7 +61,7 @@ def email_send() -> Any:
     if body["body"] is None:
         body["body"] = ""
     msg = svc.queue_email(db, actor, max_attachment_bytes=int(
-        current_app.config["MAIL_ATTACHMENT_MAX_BYTES"]), **body)
+        current_app.config["MAIL_ATTACHMENT_MAX_BYTES"]), pdf_lang=lang, **body)
     out = _full(db, msg)
     commit()
     _wake()
