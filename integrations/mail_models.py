@@ -54,6 +54,9 @@ class Mailbox(Base):
     imap_folder: Mapped[str] = mapped_column(String(255), default="INBOX")
     login: Mapped[str] = mapped_column(String(255), default="")
     password_enc: Mapped[str] = mapped_column(Text, default="")
+    # IMAP's own login and password when they differ from SMTP's (empty: the same).
+    imap_login: Mapped[str] = mapped_column(String(255), default="")
+    imap_password_enc: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Unknown senders → a new lead, responsible in turn among these users.
     create_leads: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -30,7 +30,7 @@ from crm_models.services import invoices as invoice_services
 
 from .mail_crypto import PasswordBox
 from .mail_models import SECURITY_MODES, EmailAttachment, EmailMessage, EmailTemplate, Mailbox
-from .mail_transport import MailError, MailGuard
+from .mail_transport import MailError, MailGuard, Server
 
 MAIL_ENTITIES = ("lead", "deal", "contact", "company", "invoice")
 MAX_RECIPIENTS = 50
@@ -68,15 +68,30 @@ PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
 
 MAILBOX_FIELDS = ("name", "email", "display_name", "smtp_host", "smtp_port", "smtp_security",
                   "imap_host", "imap_port", "imap_security", "imap_folder", "login", "password",
-                  "active", "create_leads", "lead_user_ids")
+                  "imap_login", "imap_password", "active", "create_leads", "lead_user_ids")
+SECRET_FIELDS = ("password", "imap_password")
 
 
 def mailbox_dict(mb: Mailbox) -> dict[str, Any]:
-    out = {k: getattr(mb, k) for k in MAILBOX_FIELDS if k != "password"}
+    out = {k: getattr(mb, k) for k in MAILBOX_FIELDS if k not in SECRET_FIELDS}
     out.update(id=mb.id, user_id=mb.user_id, shared=mb.shared,
-               password_set=bool(mb.password_enc), last_error=mb.last_error,
+               password_set=bool(mb.password_enc),
+               imap_password_set=bool(mb.imap_password_enc), last_error=mb.last_error,
                last_poll_at=mb.last_poll_at.isoformat() if mb.last_poll_at else None)
     return out
+
+
+def smtp_server(box: PasswordBox, mb: Mailbox) -> Server:
+    """SMTP connection settings (``PasswordUnreadable`` when the key changed)."""
+    return Server(mb.smtp_host, mb.smtp_port, mb.smtp_security, mb.login,
+                  box.decrypt(mb.password_enc))
+
+
+def imap_server(box: PasswordBox, mb: Mailbox) -> Server:
+    """IMAP connection settings: its own login and password, else SMTP's."""
+    password = box.decrypt(mb.imap_password_enc or mb.password_enc)
+    return Server(mb.imap_host, mb.imap_port, mb.imap_security, mb.imap_login or mb.login,
+                  password)
 
 
 def mailboxes_for(session: Session, actor: Actor) -> list[Mailbox]:
@@ -156,7 +171,7 @@ def save_mailbox(session: Session, actor: Actor, box: PasswordBox, guard: MailGu
     for k in unknown:
         errors[str(k)[:60]] = "is not a mailbox setting"
     values: dict[str, Any] = {}
-    merged = {k: getattr(mb, k, None) for k in MAILBOX_FIELDS if k != "password"}
+    merged = {k: getattr(mb, k, None) for k in MAILBOX_FIELDS if k not in SECRET_FIELDS}
     merged.update({k: v for k, v in fields.items() if k in MAILBOX_FIELDS})
     values["name"] = _text(errors, "name", merged.get("name"), 100)
     values["email"] = _text(errors, "email", merged.get("email"), 255, required=True)
@@ -164,6 +179,7 @@ def save_mailbox(session: Session, actor: Actor, box: PasswordBox, guard: MailGu
         errors["email"] = "must be an e-mail address"
     values["display_name"] = _text(errors, "display_name", merged.get("display_name"), 255)
     values["login"] = _text(errors, "login", merged.get("login"), 255)
+    values["imap_login"] = _text(errors, "imap_login", merged.get("imap_login"), 255)
     values["smtp_host"] = _text(errors, "smtp_host", merged.get("smtp_host"), 255,
                                 required=True)
     values["imap_host"] = _text(errors, "imap_host", merged.get("imap_host"), 255)
@@ -203,9 +219,10 @@ def save_mailbox(session: Session, actor: Actor, box: PasswordBox, guard: MailGu
                 guard.check_host(values[name], values[port] or 1)
             except MailError as exc:
                 errors[name] = exc.message
-    password = fields.get("password")
-    if password is not None and (not isinstance(password, str) or len(password) > 1000):
-        errors["password"] = "must be text of at most 1000 characters"
+    password, imap_password = fields.get("password"), fields.get("imap_password")
+    for name, secret in (("password", password), ("imap_password", imap_password)):
+        if secret is not None and (not isinstance(secret, str) or len(secret) > 1000):
+            errors[name] = "must be text of at most 1000 characters"
     if errors:
         raise ValidationFailed(errors)
     changes = {k: [getattr(mb, k, None), v] for k, v in values.items()
@@ -215,6 +232,9 @@ def save_mailbox(session: Session, actor: Actor, box: PasswordBox, guard: MailGu
     if password:
         mb.password_enc = box.encrypt(password)
         changes["password"] = ["***", "***"]
+    if imap_password:
+        mb.imap_password_enc = box.encrypt(imap_password)
+        changes["imap_password"] = ["***", "***"]
     mb.updated_at = utcnow()
     if mb.imap_host != (changes.get("imap_host") or [mb.imap_host])[0]:
         mb.imap_uidvalidity, mb.imap_last_uid = None, 0

@@ -32,7 +32,7 @@ from crm_models.errors import CrmError, NotFound, ValidationFailed
 from crm_models.services import invoices as inv_svc
 from integrations import mail_service as svc
 from integrations.mail_crypto import PasswordBox
-from integrations.mail_transport import MailError, MailGuard, Server, test_server
+from integrations.mail_transport import MailError, MailGuard, test_server
 from integrations.mail_worker import MailScheduler, MailWorker
 
 from .auth import require_actor
@@ -72,7 +72,9 @@ MESSAGES = {"give at least one address": _l("give at least one address"),
                 _l("only an unsent outgoing message can be retried")}
 FIELD_LABELS = {"name": _l("Name"), "email": _l("E-mail address"),
                 "display_name": _l("Sender name"), "login": _l("Login"),
-                "password": _l("Password"), "smtp_host": _l("SMTP server"),
+                "password": _l("Password"), "imap_login": _l("IMAP login (if not the same)"),
+                "imap_password": _l("IMAP password (if not the same)"),
+                "smtp_host": _l("SMTP server"),
                 "smtp_port": _l("SMTP port"), "smtp_security": _l("SMTP security"),
                 "imap_host": _l("IMAP server"), "imap_port": _l("IMAP port"),
                 "imap_security": _l("IMAP security"), "imap_folder": _l("IMAP folder"),
@@ -259,15 +261,12 @@ def connection_report(mb: Any) -> list[tuple[str, bool]]:
     """One line per server: what worked, or exactly what failed."""
     box, guard = current_app.extensions["mail_box"], current_app.extensions["mail_guard"]
     try:
-        password = box.decrypt(mb.password_enc)
+        checks = [("smtp", svc.smtp_server(box, mb))]
+        if mb.imap_host:
+            checks.append(("imap", svc.imap_server(box, mb)))
     except ValueError:
         return [(_("The stored password cannot be decrypted; enter it again."), False)]
     out = []
-    checks = [("smtp", Server(mb.smtp_host, mb.smtp_port, mb.smtp_security, mb.login,
-                              password))]
-    if mb.imap_host:
-        checks.append(("imap", Server(mb.imap_host, mb.imap_port, mb.imap_security, mb.login,
-                                      password)))
     for kind, server in checks:
         try:
             test_server(guard, kind, server, mb.imap_folder)

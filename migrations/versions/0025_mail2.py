@@ -1,4 +1,5 @@
-"""mail2: e-mail templates written by admins; the invoice PDF's language on an e-mail
+"""mail2: e-mail templates written by admins; the invoice PDF's language on an e-mail;
+IMAP's own login and password
 
 Revision ID: 0025_mail2
 Revises: 0017_invoices2
@@ -36,9 +37,17 @@ def upgrade() -> None:
     with op.batch_alter_table('email_message', schema=None) as batch_op:
         batch_op.add_column(sa.Column('pdf_lang', sa.String(length=2), nullable=False,
                                       server_default='ru'))
+    with op.batch_alter_table('mailbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('imap_login', sa.String(length=255), nullable=False,
+                                      server_default=''))
+        batch_op.add_column(sa.Column('imap_password_enc', sa.Text(), nullable=False,
+                                      server_default=''))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('mailbox', schema=None) as batch_op:
+        batch_op.drop_column('imap_password_enc')
+        batch_op.drop_column('imap_login')
     with op.batch_alter_table('email_message', schema=None) as batch_op:
         batch_op.drop_column('pdf_lang')
     op.drop_table('email_template')

@@ -8,7 +8,7 @@ from flask import current_app
 
 from crm_models.errors import ValidationFailed
 from integrations import mail_service as svc
-from integrations.mail_transport import MailError, Server, test_server
+from integrations.mail_transport import MailError, test_server
 
 from .common import api_route, commit, db_actor, json_body, only_keys, query_args, single
 
@@ -205,13 +205,11 @@ def mailbox_test(mailbox_id: int) -> Any:
     ext = current_app.extensions
     results: dict[str, Any] = {}
     try:
-        password = ext["mail_box"].decrypt(mb.password_enc)
+        checks = {"smtp": svc.smtp_server(ext["mail_box"], mb)}
+        if mb.imap_host:
+            checks["imap"] = svc.imap_server(ext["mail_box"], mb)
     except ValueError as exc:
         return {"ok": False, "smtp": {"ok": False, "kind": "login", "message": str(exc)}}
-    checks = {"smtp": Server(mb.smtp_host, mb.smtp_port, mb.smtp_security, mb.login, password)}
-    if mb.imap_host:
-        checks["imap"] = Server(mb.imap_host, mb.imap_port, mb.imap_security, mb.login,
-                                password)
     for kind, server in checks.items():
         try:
             results[kind] = {"ok": True, "message": test_server(ext["mail_guard"], kind,
