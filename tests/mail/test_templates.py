@@ -113,3 +113,15 @@ def test_template_pages_in_russian(app, db, demo, auth, client):
     assert "Коммерческое предложение" in html
     auth.login("manager1@demo.local")
     assert client.get("/mail/templates").status_code == 403
+
+
+def test_unknown_keys_and_wrong_types_are_field_errors(app, db, demo):
+    admin = api_as(app, db, "admin@demo.local")
+    r = admin.post("/api/v1/email-templates", json={**GOOD, "template_id": 5})
+    assert r.status_code == 422 and "template_id" in str(r.get_json())
+    r = admin.post("/api/v1/email-templates", json={**GOOD, "body_en": 12})
+    assert r.status_code == 422 and r.get_json()["error"]["fields"] == {"body_en": "must be text"}
+    tid = admin.post("/api/v1/email-templates", json=GOOD).get_json()["id"]
+    r = admin.call("PATCH", f"/api/v1/email-templates/{tid}", json={"template_id": 1})
+    assert r.status_code == 422
+    assert admin.call("PATCH", "/api/v1/email-templates/999999", json={}).status_code == 404

@@ -90,6 +90,7 @@ def email_templates() -> Any:
            "subject_en, body_en; every placeholder is checked")
 def email_template_create() -> Any:
     body = json_body()
+    only_keys(body, svc.TEMPLATE_FIELDS, "an e-mail template")
     db, actor = db_actor()
     t = svc.save_template(db, actor, **body)
     out = t.summary()
@@ -102,6 +103,7 @@ def email_template_create() -> Any:
            summary="Change an e-mail template (admins)")
 def email_template_update(template_id: int) -> Any:
     body = json_body()
+    only_keys(body, svc.TEMPLATE_FIELDS, "an e-mail template")
     db, actor = db_actor()
     t = svc.save_template(db, actor, template_id=template_id, **body)
     out = t.summary()
