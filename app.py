@@ -54,6 +54,7 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_POLL_SECONDS": 60,  # the mail job: send due e-mails, import new ones this often
     "MAIL_TIMEOUT": 20,  # seconds per SMTP/IMAP operation
     "MAIL_ATTACHMENT_MAX_BYTES": 10 * 1024 * 1024,  # per file, sent or received
+    "MAIL_LEASE_SECONDS": 300,  # a poller's/sender's claim on a mailbox/e-mail
     "MAIL_THREAD": None,  # the mail job runs in-process (None: as RUN_SCHEDULER)
 }
 

@@ -57,7 +57,8 @@ def _send(session: Session, actor: Actor, t: Target, p: dict[str, Any]) -> dict[
     else:
         raise bad_params(SEND_EMAIL, {"to": "contact, responsible or an e-mail address"})
     box = _mailbox(session, p.get("mailbox"), record.responsible_id)
-    subject_t, body_t = svc.template_text(p.get("template") or "blank", p.get("lang") or "ru")
+    subject_t, body_t = svc.template_text(p.get("template") or "blank", p.get("lang") or "ru",
+                                        session)
     subject_t, body_t = p.get("subject") or subject_t, p.get("body") or body_t
     if "user" in p:
         sender = _user_param(session, SEND_EMAIL, "user", p["user"])
@@ -90,7 +91,7 @@ def _send(session: Session, actor: Actor, t: Target, p: dict[str, Any]) -> dict[
     msg = svc.queue_email(session, actor, mailbox_id=box.id, entity_type=t.entity,
                           entity_id=t.id, to=to, subject=svc.render(subject_t, ctx) or "—",
                           body=svc.render(body_t, ctx), attach_invoice_id=invoice_id,
-                          vouched=True)
+                          vouched=True, pdf_lang=p.get("lang") or "ru")
     return {"email": {"id": msg.id, "message_id": msg.message_id, "to": to}}
 
 

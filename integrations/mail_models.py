@@ -54,6 +54,9 @@ class Mailbox(Base):
     imap_folder: Mapped[str] = mapped_column(String(255), default="INBOX")
     login: Mapped[str] = mapped_column(String(255), default="")
     password_enc: Mapped[str] = mapped_column(Text, default="")
+    # IMAP's own login and password when they differ from SMTP's (empty: the same).
+    imap_login: Mapped[str] = mapped_column(String(255), default="")
+    imap_password_enc: Mapped[str] = mapped_column(Text, default="")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Unknown senders → a new lead, responsible in turn among these users.
     create_leads: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -104,6 +107,7 @@ class EmailMessage(Base):
     responsible_id: Mapped[int | None] = mapped_column(Integer)
     activity_id: Mapped[int | None] = mapped_column(Integer)
     invoice_id: Mapped[int | None] = mapped_column(Integer)  # "sent" once this went out
+    pdf_lang: Mapped[str] = mapped_column(String(2), default="ru")  # the invoice PDF's layout
     imap_uid: Mapped[int | None] = mapped_column(BigInteger)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
@@ -138,3 +142,27 @@ class EmailAttachment(Base):
     size: Mapped[int] = mapped_column(Integer, default=0)
     stored: Mapped[bool] = mapped_column(Boolean, default=True)  # False: over the size limit
     data: Mapped[bytes] = mapped_column(LargeBinary, default=b"")
+
+
+class EmailTemplate(Base):
+    """A template admins write (beside the built-in ones): subject and text in Russian and
+    English with ``{{ entity.field }}`` placeholders, checked when saved."""
+
+    __tablename__ = "email_template"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(60), unique=True)
+    title: Mapped[str] = mapped_column(String(200))
+    subject_ru: Mapped[str] = mapped_column(String(500), default="")
+    body_ru: Mapped[str] = mapped_column(Text, default="")
+    subject_en: Mapped[str] = mapped_column(String(500), default="")
+    body_en: Mapped[str] = mapped_column(Text, default="")
+    updated_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"))
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    def summary(self) -> dict[str, Any]:
+        return {"id": self.id, "code": self.code, "title": self.title,
+                "subject_ru": self.subject_ru, "body_ru": self.body_ru,
+                "subject_en": self.subject_en, "body_en": self.body_en,
+                "updated_at": self.updated_at.isoformat() if self.updated_at else None}

@@ -29,8 +29,8 @@ from crm_models.services import activities, records
 from crm_models.services import invoices as invoice_services
 
 from .mail_crypto import PasswordBox
-from .mail_models import SECURITY_MODES, EmailAttachment, EmailMessage, Mailbox
-from .mail_transport import MailError, MailGuard
+from .mail_models import SECURITY_MODES, EmailAttachment, EmailMessage, EmailTemplate, Mailbox
+from .mail_transport import MailError, MailGuard, Server
 
 MAIL_ENTITIES = ("lead", "deal", "contact", "company", "invoice")
 MAX_RECIPIENTS = 50
@@ -68,15 +68,30 @@ PLACEHOLDER = re.compile(r"\{\{\s*([a-z_]+)\.([a-z_]+)\s*\}\}")
 
 MAILBOX_FIELDS = ("name", "email", "display_name", "smtp_host", "smtp_port", "smtp_security",
                   "imap_host", "imap_port", "imap_security", "imap_folder", "login", "password",
-                  "active", "create_leads", "lead_user_ids")
+                  "imap_login", "imap_password", "active", "create_leads", "lead_user_ids")
+SECRET_FIELDS = ("password", "imap_password")
 
 
 def mailbox_dict(mb: Mailbox) -> dict[str, Any]:
-    out = {k: getattr(mb, k) for k in MAILBOX_FIELDS if k != "password"}
+    out = {k: getattr(mb, k) for k in MAILBOX_FIELDS if k not in SECRET_FIELDS}
     out.update(id=mb.id, user_id=mb.user_id, shared=mb.shared,
-               password_set=bool(mb.password_enc), last_error=mb.last_error,
+               password_set=bool(mb.password_enc),
+               imap_password_set=bool(mb.imap_password_enc), last_error=mb.last_error,
                last_poll_at=mb.last_poll_at.isoformat() if mb.last_poll_at else None)
     return out
+
+
+def smtp_server(box: PasswordBox, mb: Mailbox) -> Server:
+    """SMTP connection settings (``PasswordUnreadable`` when the key changed)."""
+    return Server(mb.smtp_host, mb.smtp_port, mb.smtp_security, mb.login,
+                  box.decrypt(mb.password_enc))
+
+
+def imap_server(box: PasswordBox, mb: Mailbox) -> Server:
+    """IMAP connection settings: its own login and password, else SMTP's."""
+    password = box.decrypt(mb.imap_password_enc or mb.password_enc)
+    return Server(mb.imap_host, mb.imap_port, mb.imap_security, mb.imap_login or mb.login,
+                  password)
 
 
 def mailboxes_for(session: Session, actor: Actor) -> list[Mailbox]:
@@ -156,7 +171,7 @@ def save_mailbox(session: Session, actor: Actor, box: PasswordBox, guard: MailGu
     for k in unknown:
         errors[str(k)[:60]] = "is not a mailbox setting"
     values: dict[str, Any] = {}
-    merged = {k: getattr(mb, k, None) for k in MAILBOX_FIELDS if k != "password"}
+    merged = {k: getattr(mb, k, None) for k in MAILBOX_FIELDS if k not in SECRET_FIELDS}
     merged.update({k: v for k, v in fields.items() if k in MAILBOX_FIELDS})
     values["name"] = _text(errors, "name", merged.get("name"), 100)
     values["email"] = _text(errors, "email", merged.get("email"), 255, required=True)
@@ -164,6 +179,7 @@ def save_mailbox(session: Session, actor: Actor, box: PasswordBox, guard: MailGu
         errors["email"] = "must be an e-mail address"
     values["display_name"] = _text(errors, "display_name", merged.get("display_name"), 255)
     values["login"] = _text(errors, "login", merged.get("login"), 255)
+    values["imap_login"] = _text(errors, "imap_login", merged.get("imap_login"), 255)
     values["smtp_host"] = _text(errors, "smtp_host", merged.get("smtp_host"), 255,
                                 required=True)
     values["imap_host"] = _text(errors, "imap_host", merged.get("imap_host"), 255)
@@ -203,9 +219,10 @@ def save_mailbox(session: Session, actor: Actor, box: PasswordBox, guard: MailGu
                 guard.check_host(values[name], values[port] or 1)
             except MailError as exc:
                 errors[name] = exc.message
-    password = fields.get("password")
-    if password is not None and (not isinstance(password, str) or len(password) > 1000):
-        errors["password"] = "must be text of at most 1000 characters"
+    password, imap_password = fields.get("password"), fields.get("imap_password")
+    for name, secret in (("password", password), ("imap_password", imap_password)):
+        if secret is not None and (not isinstance(secret, str) or len(secret) > 1000):
+            errors[name] = "must be text of at most 1000 characters"
     if errors:
         raise ValidationFailed(errors)
     changes = {k: [getattr(mb, k, None), v] for k, v in values.items()
@@ -215,6 +232,9 @@ def save_mailbox(session: Session, actor: Actor, box: PasswordBox, guard: MailGu
     if password:
         mb.password_enc = box.encrypt(password)
         changes["password"] = ["***", "***"]
+    if imap_password:
+        mb.imap_password_enc = box.encrypt(imap_password)
+        changes["imap_password"] = ["***", "***"]
     mb.updated_at = utcnow()
     if mb.imap_host != (changes.get("imap_host") or [mb.imap_host])[0]:
         mb.imap_uidvalidity, mb.imap_last_uid = None, 0
@@ -317,10 +337,141 @@ def render(text: str, ctx: dict[str, dict[str, Any]]) -> str:
     return PLACEHOLDER.sub(sub, text)
 
 
-def template_text(name: str, lang: str) -> tuple[str, str]:
-    if name not in TEMPLATES:
-        raise ValidationFailed({"template": "must be one of: " + ", ".join(TEMPLATES)})
-    return TEMPLATES[name]["en" if lang == "en" else "ru"]
+def template_text(name: str, lang: str, session: Session | None = None) -> tuple[str, str]:
+    """(subject, body) of a built-in template or (with ``session``) one admins wrote."""
+    en = lang == "en"
+    if name in TEMPLATES:
+        return TEMPLATES[name]["en" if en else "ru"]
+    if session is not None and isinstance(name, str):
+        t = session.scalars(select(EmailTemplate).where(EmailTemplate.code == name)).first()
+        if t is not None:
+            if en and (t.subject_en or t.body_en):
+                return t.subject_en, t.body_en
+            return (t.subject_ru, t.body_ru) if (t.subject_ru or t.body_ru or not en) else (
+                t.subject_en, t.body_en)
+    names = list(TEMPLATES)
+    if session is not None:
+        names += list(session.scalars(select(EmailTemplate.code).order_by(EmailTemplate.code)))
+    raise ValidationFailed({"template": "must be one of: " + ", ".join(names)})
+
+
+def template_choices(session: Session) -> list[tuple[str, str]]:
+    """(code, title) of the templates admins wrote, by title."""
+    return [(t.code, t.title) for t in session.scalars(
+        select(EmailTemplate).order_by(EmailTemplate.title, EmailTemplate.id))]
+
+
+def _placeholder_fields() -> dict[str, frozenset[str]]:
+    from crm_models.invoices import Invoice as _Invoice
+
+    def cols(model: Any) -> set[str]:
+        return {c.key for c in model.__table__.columns}
+
+    return {"lead": frozenset(cols(Lead)), "deal": frozenset(cols(Deal)),
+            "contact": frozenset(cols(Contact) | {"name"}),
+            "company": frozenset(cols(Company)),
+            "invoice": frozenset(cols(_Invoice) | {"total", "currency", "number",
+                                                   "issued_on"}),
+            "user": frozenset({"name", "email"})}
+
+
+ANY_PLACEHOLDER = re.compile(r"\{\{(.*?)\}\}", re.S)
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+TEMPLATE_FIELDS = ("code", "title", "subject_ru", "body_ru", "subject_en", "body_en")
+
+
+def placeholder_problem(text: str) -> str | None:
+    """The first placeholder in ``text`` that would not be filled in, described; else None."""
+    fields = _placeholder_fields()
+    for m in ANY_PLACEHOLDER.finditer(text):
+        shown = m.group(0)[:80]
+        inner = PLACEHOLDER.fullmatch(m.group(0))
+        if inner is None:
+            return f"{shown} is not a placeholder; write {{{{ entity.field }}}}, e.g. " \
+                   "{{ deal.title }}"
+        entity, name = inner.group(1), inner.group(2)
+        if entity not in fields:
+            return f"{shown}: unknown record \"{entity}\"; use one of: " + ", ".join(fields)
+        if name not in fields[entity]:
+            return f"{shown}: {entity} has no field \"{name}\""
+    if "{{" in ANY_PLACEHOLDER.sub("", text) or "}}" in ANY_PLACEHOLDER.sub("", text):
+        return "an unclosed {{ or }}"
+    return None
+
+
+def get_template(session: Session, actor: Actor, template_id: Any) -> EmailTemplate:
+    t = session.get(EmailTemplate, template_id) if _is_id(template_id) else None
+    if t is None:
+        raise NotFound(f"No e-mail template {str(template_id)[:20]}")
+    return t
+
+
+def save_template(session: Session, actor: Actor, *, template_id: Any = None,
+                  **fields: Any) -> EmailTemplate:
+    """Create or change an e-mail template (admins: ``manage_settings``); every placeholder is
+    checked, a wrong one is a field error naming it."""
+    actor.require_flag("manage_settings")
+    t = get_template(session, actor, template_id) if template_id is not None else \
+        EmailTemplate()
+    unknown = set(fields) - set(TEMPLATE_FIELDS)
+    errors: dict[str, str] = {k: "unknown field" for k in sorted(unknown)}
+    values: dict[str, Any] = {}
+    for name in TEMPLATE_FIELDS:
+        if name not in fields and template_id is not None:
+            continue
+        limit = 60 if name == "code" else 200 if name == "title" else \
+            500 if name.startswith("subject") else MAX_BODY
+        value = _text(errors, name, fields.get(name, ""), limit,
+                      required=name in ("code", "title"))
+        if name in errors:
+            continue
+        if name == "code":
+            value = value.strip().lower()
+            if not CODE_RE.match(value):
+                errors[name] = "letters a-z, digits, - and _ (at most 60)"
+                continue
+            if value in TEMPLATES:
+                errors[name] = f"{value} is a built-in template"
+                continue
+            clash = session.scalars(select(EmailTemplate.id).where(
+                EmailTemplate.code == value, EmailTemplate.id != (t.id or 0))).first()
+            if clash is not None:
+                errors[name] = f"a template {value} exists already"
+                continue
+        elif name != "title" and (problem := placeholder_problem(value)):
+            errors[name] = problem
+            continue
+        values[name] = value
+    merged = {n: values.get(n, getattr(t, n, None) or "") for n in TEMPLATE_FIELDS}
+    if not errors and not (merged["subject_ru"] or merged["body_ru"] or merged["subject_en"]
+                           or merged["body_en"]):
+        errors["subject_ru"] = "give a subject or a text in at least one language"
+    if errors:
+        raise ValidationFailed(errors)
+    changes = {k: [getattr(t, k, None), v] for k, v in values.items()
+               if getattr(t, k, None) != v}
+    for k, v in values.items():
+        setattr(t, k, v)
+    t.updated_by_id = actor.user_id
+    t.updated_at = utcnow()
+    session.add(t)
+    session.flush()
+    records.record_event(session, actor, entity="email_template", entity_id=t.id,
+                         action="created" if template_id is None else "updated",
+                         event_type="email_template.saved", changes=changes,
+                         payload={"template": {"id": t.id, "code": t.code}})
+    return t
+
+
+def delete_template(session: Session, actor: Actor, template_id: Any) -> None:
+    actor.require_flag("manage_settings")
+    t = get_template(session, actor, template_id)
+    records.record_event(session, actor, entity="email_template", entity_id=t.id,
+                         action="deleted", event_type="email_template.deleted",
+                         changes={"code": [t.code, None]},
+                         payload={"template": {"id": t.id, "code": t.code}})
+    session.delete(t)
+    session.flush()
 
 
 # --- composing ---------------------------------------------------------------------------------
@@ -354,11 +505,12 @@ def queue_email(session: Session, actor: Actor, *, mailbox_id: Any, entity_type:
                 entity_id: Any, to: Any, subject: Any, body: Any, cc: Any = None,
                 attachments: Iterable[Upload] = (), attach_invoice_id: Any = None,
                 reply_to_id: Any = None, max_attachment_bytes: int = 10 * 1024 * 1024,
-                vouched: bool = False) -> EmailMessage:
+                vouched: bool = False, pdf_lang: Any = None) -> EmailMessage:
     """Queue an e-mail about a record (the actor needs update on it): the message row, its
     e-mail activity on the record's timeline, ``email.queued``. ``attach_invoice_id``: the
     invoice's PDF is rendered and attached when it is sent, and the invoice moves to "sent"
-    once it went out. ``reply_to_id``: a message on this record it answers (threading)."""
+    once it went out, in the layout of ``pdf_lang`` (ru/en; default the sender's UI language).
+    ``reply_to_id``: a message on this record it answers (threading)."""
     errors: dict[str, str] = {}
     mb = None
     try:
@@ -405,7 +557,8 @@ def queue_email(session: Session, actor: Actor, *, mailbox_id: Any, entity_type:
         from_addr=mb.email, from_name=mb.display_name, to_addrs=to_list, cc_addrs=cc_list,
         subject=subj, body=text, entity_type=entity_type, entity_id=record.id,
         responsible_id=record.responsible_id, invoice_id=invoice.id if invoice else None,
-        next_attempt_at=utcnow(), created_by_id=actor.user_id)
+        next_attempt_at=utcnow(), created_by_id=actor.user_id,
+        pdf_lang=_pdf_lang(session, actor, pdf_lang))
     session.add(msg)
     session.flush()
     for f in files:
@@ -439,6 +592,13 @@ def email_event(msg: EmailMessage) -> dict[str, Any]:
             "status": msg.status}
 
 
+def _pdf_lang(session: Session, actor: Actor, lang: Any) -> str:
+    if lang in ("ru", "en"):
+        return str(lang)
+    user = session.get(User, actor.user_id) if actor.user_id else None
+    return "en" if user is not None and user.locale == "en" else "ru"
+
+
 def send_invoice(session: Session, actor: Actor, invoice_id: Any, *, mailbox_id: Any = None,
                  lang: str = "ru") -> EmailMessage:
     """"Send" on an invoice: the invoice template, the PDF attached, to the buyer's contact
@@ -457,7 +617,7 @@ def send_invoice(session: Session, actor: Actor, invoice_id: Any, *, mailbox_id:
     ctx = template_context(session, actor, inv)
     return queue_email(session, actor, mailbox_id=mailbox_id, entity_type="invoice",
                        entity_id=inv.id, to=to[:1], subject=render(subject, ctx),
-                       body=render(body, ctx), attach_invoice_id=inv.id)
+                       body=render(body, ctx), attach_invoice_id=inv.id, pdf_lang=lang)
 
 
 # --- reading -----------------------------------------------------------------------------------

@@ -117,7 +117,8 @@ def _network_error(exc: BaseException, what: str, host: str, port: int) -> MailE
         return MailError("tls", f"{where}: the server's certificate is not trusted "
                          f"({exc.verify_message})", retryable=False)
     if isinstance(exc, ssl.SSLError):
-        reason = exc.reason or str(exc)
+        # OpenSSL's errors carry a reason; ours (made below) carry their text as the argument.
+        reason = getattr(exc, "reason", None) or (exc.args[-1] if exc.args else str(exc))
         return MailError("tls", f"{where}: TLS failed ({reason}); check the security mode "
                          "(SSL/TLS, STARTTLS or none) and the port")
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -130,6 +131,14 @@ def _network_error(exc: BaseException, what: str, host: str, port: int) -> MailE
     if isinstance(exc, OSError):
         return MailError("connect", f"{where}: {exc.strerror or exc}")
     return MailError("protocol", f"{where}: {type(exc).__name__}: {exc}"[:500])
+
+
+def _silent(exc: BaseException) -> BaseException:
+    """A plain-text client on a TLS port waits for a greeting that never comes (the server
+    waits for a TLS hello): say so rather than a bare timeout."""
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return ssl.SSLError("no greeting in plain text: the port may expect SSL/TLS")
+    return exc
 
 
 # --- SMTP --------------------------------------------------------------------------------------
@@ -154,6 +163,7 @@ def smtp_session(guard: MailGuard, server: Server) -> Iterator[smtplib.SMTP]:
     """A logged-in SMTP session (``MailError`` for every failure)."""
     address = guard.address(server.host, server.port)
     conn: smtplib.SMTP | None = None
+    greeted = False
     try:
         if server.security == "ssl":
             conn = _PinnedSMTPSSL(timeout=guard.timeout, context=guard.tls_context())
@@ -162,6 +172,7 @@ def smtp_session(guard: MailGuard, server: Server) -> Iterator[smtplib.SMTP]:
         conn.pinned = address  # type: ignore[attr-defined]
         conn._host = server.host  # type: ignore[attr-defined]
         conn.connect(server.host, server.port)
+        greeted = True
         conn.ehlo()
         if server.security == "starttls":
             if not conn.has_extn("starttls"):
@@ -183,6 +194,8 @@ def smtp_session(guard: MailGuard, server: Server) -> Iterator[smtplib.SMTP]:
         raise
     except (OSError, smtplib.SMTPException, EOFError) as exc:
         _quit(conn)
+        if not greeted and server.security != "ssl":
+            exc = _silent(exc)
         raise _network_error(exc, "SMTP", server.host, server.port) from None
     try:
         yield conn
@@ -247,12 +260,14 @@ def imap_session(guard: MailGuard, server: Server, folder: str) -> Iterator[tupl
     """A logged-in IMAP session with ``folder`` selected read-only; (conn, UIDVALIDITY)."""
     address = guard.address(server.host, server.port)
     conn: imaplib.IMAP4 | None = None
+    greeted = False
     try:
         if server.security == "ssl":
             conn = _PinnedIMAPSSL(server.host, server.port, address, guard.timeout,
                                   guard.tls_context())
         else:
             conn = _PinnedIMAP(server.host, server.port, address, guard.timeout)
+            greeted = True
             if server.security == "starttls":
                 conn.starttls(guard.tls_context())
         try:
@@ -272,6 +287,8 @@ def imap_session(guard: MailGuard, server: Server, folder: str) -> Iterator[tupl
         _logout(conn)
         if isinstance(exc, imaplib.IMAP4.abort) and server.security == "none":
             exc = ssl.SSLError("the server expects TLS")
+        elif not greeted and server.security != "ssl":
+            exc = _silent(exc)
         raise _network_error(exc, "IMAP", server.host, server.port) from None
     try:
         yield conn, uidvalidity

@@ -42,13 +42,14 @@ from crm_models.services import invoices as invoice_services
 
 from .mail_crypto import PasswordBox, PasswordUnreadable
 from .mail_models import EmailAttachment, EmailMessage, Mailbox
-from .mail_service import email_event, from_header, sender_address
+from .mail_service import email_event, from_header, imap_server, sender_address, smtp_server
 from .mail_transport import MailError, MailGuard, Server, imap_new_messages, imap_session, smtp_send
 
 log = logging.getLogger(__name__)
 
-#: invoice id → (file name, PDF bytes); given by the web layer (the PDF needs templates).
-PdfRenderer = Callable[[Session, int], tuple[str, bytes]]
+#: (invoice id, layout ru/en) → (file name, PDF bytes); given by the web layer (the PDF
+#: needs templates).
+PdfRenderer = Callable[[Session, int, str], tuple[str, bytes]]
 #: Domains shared by many people: a sender there says nothing about their company.
 PUBLIC_DOMAINS = frozenset({"gmail.com", "mail.ru", "yandex.ru", "ya.ru", "outlook.com",
                             "hotmail.com", "yahoo.com", "icloud.com", "bk.ru", "list.ru",
@@ -118,8 +119,7 @@ class MailWorker:
                 mb = s.get(Mailbox, msg.mailbox_id) if msg.mailbox_id else None
                 if mb is None:
                     raise MailError("config", "the mailbox was deleted", retryable=False)
-                server = Server(mb.smtp_host, mb.smtp_port, mb.smtp_security, mb.login,
-                                self._password(mb))
+                server = self._server(smtp_server, mb)
                 self._attach_invoice(s, msg)
                 raw = build_mime(msg, attachments_of(s, msg.id))
                 rcpts = [*msg.to_addrs, *msg.cc_addrs]
@@ -132,9 +132,9 @@ class MailWorker:
             self._sent(s, email_id)
         return 1
 
-    def _password(self, mb: Mailbox) -> str:
+    def _server(self, make: Callable[[PasswordBox, Mailbox], Server], mb: Mailbox) -> Server:
         try:
-            return self.box.decrypt(mb.password_enc)
+            return make(self.box, mb)
         except PasswordUnreadable as exc:
             raise MailError("login", str(exc), retryable=False) from None
 
@@ -145,7 +145,7 @@ class MailWorker:
                for a in attachments_of(s, msg.id)):
             return
         try:
-            name, data = self.pdf(s, msg.invoice_id)
+            name, data = self.pdf(s, msg.invoice_id, msg.pdf_lang or "ru")
         except Exception as exc:  # noqa: BLE001 - reported on the message, retried
             raise MailError("pdf", f"the invoice PDF could not be made: {exc}"[:300]) from None
         s.add(EmailAttachment(email_id=msg.id, filename=name, content_type="application/pdf",
@@ -222,8 +222,7 @@ class MailWorker:
         mb = s.get(Mailbox, mailbox_id)
         assert mb is not None
         try:
-            server = Server(mb.imap_host, mb.imap_port, mb.imap_security, mb.login,
-                            self._password(mb))
+            server = self._server(imap_server, mb)
             folder, after, validity = mb.imap_folder, mb.imap_last_uid, mb.imap_uidvalidity
             s.commit()
             imported = 0
@@ -240,6 +239,8 @@ class MailWorker:
                       .values(last_poll_at=self.clock(), last_error="")
                       .execution_options(synchronize_session=False))
             s.commit()
+            log.info("mailbox %s: %d of %d new message(s) imported", mailbox_id, imported,
+                     len(messages))
             return imported
         except MailError as exc:
             s.rollback()

@@ -7,6 +7,7 @@ job, started with the app's other background work (``web.scheduling``) or by ``f
 """
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -31,7 +32,7 @@ from crm_models.errors import CrmError, NotFound, ValidationFailed
 from crm_models.services import invoices as inv_svc
 from integrations import mail_service as svc
 from integrations.mail_crypto import PasswordBox
-from integrations.mail_transport import MailError, MailGuard, Server, test_server
+from integrations.mail_transport import MailError, MailGuard, test_server
 from integrations.mail_worker import MailScheduler, MailWorker
 
 from .auth import require_actor
@@ -61,12 +62,19 @@ MESSAGES = {"give at least one address": _l("give at least one address"),
                 _l("give the users who get the new leads in turn"),
             "must be a port number 1–65535": _l("must be a port number 1–65535"),
             "is not this deal's invoice": _l("is not this deal's invoice"),
+            "an unclosed {{ or }}": _l("an unclosed {{ or }}"),
+            "letters a-z, digits, - and _ (at most 60)":
+                _l("letters a-z, digits, - and _ (at most 60)"),
+            "give a subject or a text in at least one language":
+                _l("give a subject or a text in at least one language"),
             "is not a message of this record": _l("is not a message of this record"),
             "only an unsent outgoing message can be retried":
                 _l("only an unsent outgoing message can be retried")}
 FIELD_LABELS = {"name": _l("Name"), "email": _l("E-mail address"),
                 "display_name": _l("Sender name"), "login": _l("Login"),
-                "password": _l("Password"), "smtp_host": _l("SMTP server"),
+                "password": _l("Password"), "imap_login": _l("IMAP login (if not the same)"),
+                "imap_password": _l("IMAP password (if not the same)"),
+                "smtp_host": _l("SMTP server"),
                 "smtp_port": _l("SMTP port"), "smtp_security": _l("SMTP security"),
                 "imap_host": _l("IMAP server"), "imap_port": _l("IMAP port"),
                 "imap_security": _l("IMAP security"), "imap_folder": _l("IMAP folder"),
@@ -90,6 +98,19 @@ _PATTERNS = (
      lambda g: _("at most %(n)s addresses", n=g["n"])),
     (re.compile(r"^(?P<v>.*) is larger than (?P<n>\d+) MB$"),
      lambda g: _("%(name)s is larger than %(n)s MB", name=g["v"], n=g["n"])),
+    (re.compile(r"^(?P<v>.*) is not a placeholder; write .*$", re.S),
+     lambda g: _("%(value)s is not a placeholder; write {{ entity.field }}, e.g. "
+                 "{{ deal.title }}", value=g["v"])),
+    (re.compile(r"^(?P<v>.*): unknown record \"(?P<e>[a-z_]+)\"; use one of: (?P<l>.*)$", re.S),
+     lambda g: _("%(value)s: unknown record \"%(entity)s\"; use one of: %(list)s",
+                 value=g["v"], entity=g["e"], list=g["l"])),
+    (re.compile(r"^(?P<v>.*): (?P<e>[a-z_]+) has no field \"(?P<f>[a-z_]+)\"$", re.S),
+     lambda g: _("%(value)s: %(entity)s has no field \"%(field)s\"", value=g["v"],
+                 entity=g["e"], field=g["f"])),
+    (re.compile(r"^a template (?P<v>.*) exists already$"),
+     lambda g: _("a template %(code)s exists already", code=g["v"])),
+    (re.compile(r"^(?P<v>.*) is a built-in template$"),
+     lambda g: _("%(code)s is a built-in template", code=g["v"])),
 )
 
 
@@ -115,8 +136,10 @@ def init_app(app: Flask) -> None:
     guard = MailGuard.from_config(cfg.get("MAIL_HOST_ALLOWLIST"), ca_file=cfg.get("MAIL_CA_FILE"),
                                   timeout=float(cfg.get("MAIL_TIMEOUT") or 20))
     worker = MailWorker(app.extensions["db_sessionmaker"], box, guard,
-                        pdf=lambda s, invoice_id: render_invoice_pdf(app, s, invoice_id),
-                        attachment_limit=int(cfg["MAIL_ATTACHMENT_MAX_BYTES"]))
+                        pdf=lambda s, invoice_id, lang: render_invoice_pdf(app, s, invoice_id,
+                                                                           lang),
+                        attachment_limit=int(cfg["MAIL_ATTACHMENT_MAX_BYTES"]),
+                        lease=dt.timedelta(seconds=float(cfg.get("MAIL_LEASE_SECONDS", 300))))
     app.extensions.update(mail_box=box, mail_guard=guard, mail_worker=worker)
     job = MailScheduler(worker, float(cfg.get("MAIL_POLL_SECONDS") or 60))
     app.extensions["mail_scheduler"] = job
@@ -151,8 +174,10 @@ def _files_of(email_id: int) -> list[Any]:
     return svc.attachments_of(get_db(), email_id)
 
 
-def render_invoice_pdf(app: Flask, session: Any, invoice_id: int) -> tuple[str, bytes]:
+def render_invoice_pdf(app: Flask, session: Any, invoice_id: int,
+                       lang: str = "ru") -> tuple[str, bytes]:
     from crm_models.invoices import Invoice
+    from crm_models.services.images import invoice_images
 
     from .invoice_pdf import invoice_pdf
 
@@ -160,7 +185,8 @@ def render_invoice_pdf(app: Flask, session: Any, invoice_id: int) -> tuple[str, 
     if inv is None:
         raise ValueError(f"no invoice {invoice_id}")
     with app.app_context():
-        pdf = invoice_pdf(inv, inv_svc.invoice_rows(session, inv.id), "ru")
+        pdf = invoice_pdf(inv, inv_svc.invoice_rows(session, inv.id),
+                          "en" if lang == "en" else "ru", invoice_images(session, inv.seller or {}))
     return f"invoice-{inv.year}-{inv.seq}.pdf", pdf
 
 
@@ -235,15 +261,12 @@ def connection_report(mb: Any) -> list[tuple[str, bool]]:
     """One line per server: what worked, or exactly what failed."""
     box, guard = current_app.extensions["mail_box"], current_app.extensions["mail_guard"]
     try:
-        password = box.decrypt(mb.password_enc)
+        checks = [("smtp", svc.smtp_server(box, mb))]
+        if mb.imap_host:
+            checks.append(("imap", svc.imap_server(box, mb)))
     except ValueError:
         return [(_("The stored password cannot be decrypted; enter it again."), False)]
     out = []
-    checks = [("smtp", Server(mb.smtp_host, mb.smtp_port, mb.smtp_security, mb.login,
-                              password))]
-    if mb.imap_host:
-        checks.append(("imap", Server(mb.imap_host, mb.imap_port, mb.imap_security, mb.login,
-                                      password)))
     for kind, server in checks:
         try:
             test_server(guard, kind, server, mb.imap_folder)
@@ -279,7 +302,7 @@ def compose(entity_type: str, entity_id: int) -> Any:
                                   else "blank")
     ctx = svc.template_context(db, actor, record)
     try:
-        subj_t, body_t = svc.template_text(template, lang)
+        subj_t, body_t = svc.template_text(template, lang, db)
     except ValidationFailed:
         subj_t, body_t = "", ""
     invoices = ([record] if entity_type == "invoice" else
@@ -311,7 +334,7 @@ def compose(entity_type: str, entity_id: int) -> Any:
                 attach_invoice_id=int(values["attach_invoice_id"])
                 if values["attach_invoice_id"].isdigit() else None,
                 reply_to_id=int(values["reply_to_id"]) if values["reply_to_id"].isdigit()
-                else None, max_attachment_bytes=_max_bytes())
+                else None, max_attachment_bytes=_max_bytes(), pdf_lang=lang)
             msg_id = msg.id
             db.commit()
             current_app.extensions["mail_scheduler"].wake()
@@ -322,9 +345,51 @@ def compose(entity_type: str, entity_id: int) -> Any:
             errors, status = _tr_fields(exc.fields), 422
     return render_template("mail/compose.html", section="mail", record=record,
                            entity_type=entity_type, boxes=boxes, addresses=addresses,
-                           values=values, errors=errors, templates=TEMPLATE_LABELS,
+                           values=values, errors=errors,
+                           templates={**TEMPLATE_LABELS, **dict(svc.template_choices(db))},
                            template=template, lang=lang, invoices=invoices,
                            thread=thread), status
+
+
+# --- templates written by admins -----------------------------------------------------------
+
+@bp.get("/templates")
+def templates() -> Any:
+    actor = require_actor()
+    actor.require_flag("manage_settings")
+    db = get_db()
+    return render_template("mail/templates.html", section="mail",
+                           items=db.scalars(svc.select(svc.EmailTemplate)
+                                            .order_by(svc.EmailTemplate.title)).all())
+
+
+@bp.route("/templates/new", methods=["GET", "POST"], defaults={"template_id": None})
+@bp.route("/templates/<int:template_id>", methods=["GET", "POST"])
+def template_form(template_id: int | None) -> Any:
+    actor = require_actor()
+    actor.require_flag("manage_settings")
+    db = get_db()
+    t = svc.get_template(db, actor, template_id) if template_id else None
+    values = t.summary() if t else {k: "" for k in svc.TEMPLATE_FIELDS}
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "POST":
+        if request.form.get("delete") and t is not None:
+            svc.delete_template(db, actor, t.id)
+            db.commit()
+            flash(_("The template is deleted."), "success")
+            return redirect(url_for("mail.templates"))
+        values = {k: request.form.get(k, "") for k in svc.TEMPLATE_FIELDS}
+        try:
+            svc.save_template(db, actor, template_id=template_id, **values)
+            db.commit()
+            flash(_("The template is saved."), "success")
+            return redirect(url_for("mail.templates"))
+        except ValidationFailed as exc:
+            db.rollback()
+            errors, status = _tr_fields(exc.fields), 422
+    return render_template("mail/template.html", section="mail", t=t, values=values,
+                           errors=errors), status
 
 
 @bp.get("/<int:email_id>")

@@ -7,7 +7,9 @@ nothing of the system's Dovecot set-up is used.
 """
 from __future__ import annotations
 
+import datetime as dt
 import imaplib
+import ipaddress
 import os
 import pwd
 import shutil
@@ -20,6 +22,10 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
@@ -28,6 +34,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def make_certs(tmp: Path) -> tuple[Path, Path, Path]:
+    """A CA and a certificate for 127.0.0.1 signed by it: (ca, cert, key) PEM files."""
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Marshrut test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - dt.timedelta(minutes=5))
+          .not_valid_after(now + dt.timedelta(days=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = tmp / "ca.pem", tmp / "server.pem", tmp / "server.key"
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return paths
 
 
 # --- SMTP --------------------------------------------------------------------------------------
@@ -80,7 +116,7 @@ log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 default_login_user = {user}
@@ -106,7 +142,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 service anvil {{
@@ -136,6 +173,9 @@ class ImapServer:
     port: int
     users: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
+    #: (certificate, key) files: STARTTLS on ``port`` and implicit TLS on ``tls_port``.
+    tls: tuple[Path, Path] | None = None
+    tls_port: int = 0
 
     def start(self) -> ImapServer:
         account = pwd.getpwnam("nobody") if os.geteuid() == 0 else pwd.getpwuid(os.getuid())
@@ -143,8 +183,15 @@ class ImapServer:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         (self.root / "passwd").write_text(
             "".join(f"{u}:{{PLAIN}}{p}\n" for u, p in self.users.items()))
+        ssl_conf = "ssl = no"
+        if self.tls:
+            cert, key = (self.root / "server.pem", self.root / "server.key")
+            shutil.copyfile(self.tls[0], cert)
+            shutil.copyfile(self.tls[1], key)
+            ssl_conf = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
         conf = self.root / "dovecot.conf"
         conf.write_text(CONFIG.format(root=self.root, port=self.port, user=account.pw_name,
+                                      ssl=ssl_conf, tls_port=self.tls_port if self.tls else 0,
                                       group=_group(account.pw_gid), uid=account.pw_uid,
                                       gid=account.pw_gid))
         for path in [self.root, *self.root.rglob("*")]:

@@ -156,3 +156,35 @@ def test_send_button_on_the_invoice_card(app, db, demo, mail, smtp, auth, client
     assert db.get(Invoice, inv.id).stage == "sent"
     card = client.get(f"/invoices/{inv.id}").get_data(as_text=True)
     assert f"invoice-{inv.year}-{inv.seq}.pdf" in card and "Отправлено" in card
+
+
+def test_imap_may_have_its_own_login_and_password(app, db, demo, mail, smtp, imap):
+    """SMTP logs in as manager1, IMAP as another account (Dovecot's ``sales``)."""
+    from integrations.mail_models import EmailMessage as Stored
+    from integrations.mail_models import Mailbox
+
+    from .test_import import _mime
+
+    api, mb = add_mailbox(app, db, smtp_port=smtp.port, imap_port=imap.port,
+                          imap_login="sales", imap_password="wrong")
+    assert mb["imap_login"] == "sales" and mb["imap_password_set"] is True
+    assert "imap_password" not in mb and "wrong" not in str(api.get("/api/v1/mailboxes")
+                                                            .get_json())
+    result = api.post(f"/api/v1/mailboxes/{mb['id']}/test").get_json()
+    assert result["smtp"]["ok"] is True  # SMTP keeps its own login
+    assert result["imap"]["kind"] == "login" and "IMAP" in result["imap"]["message"]
+    db.rollback()
+    stored = db.get(Mailbox, mb["id"])
+    assert "wrong" not in stored.imap_password_enc and stored.imap_password_enc
+    # Only the IMAP password changes; an empty one keeps what is stored.
+    api.call("PATCH", f"/api/v1/mailboxes/{mb['id']}", json={"imap_password": "sales-secret"})
+    api.call("PATCH", f"/api/v1/mailboxes/{mb['id']}", json={"imap_password": ""})
+    assert api.post(f"/api/v1/mailboxes/{mb['id']}/test").get_json()["ok"] is True
+    imap.append("sales", _mime("petrov@vector.example", "В ящик sales", "текст"))
+    imap.append("manager1", _mime("petrov@vector.example", "В ящик manager1", "текст"))
+    assert mail.poll(mb["id"]) == 1
+    db.rollback()
+    assert [m.subject for m in db.scalars(select(Stored))] == ["В ящик sales"]
+    # Without its own login IMAP logs in as manager1 (SMTP's), still with its own password.
+    api.call("PATCH", f"/api/v1/mailboxes/{mb['id']}", json={"imap_login": ""})
+    assert api.post(f"/api/v1/mailboxes/{mb['id']}/test").get_json()["imap"]["ok"] is False

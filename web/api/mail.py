@@ -8,7 +8,7 @@ from flask import current_app
 
 from crm_models.errors import ValidationFailed
 from integrations import mail_service as svc
-from integrations.mail_transport import MailError, Server, test_server
+from integrations.mail_transport import MailError, test_server
 
 from .common import api_route, commit, db_actor, json_body, only_keys, query_args, single
 
@@ -53,7 +53,7 @@ def email_send() -> Any:
     if template is not None:
         record = svc.load_record(db, actor, body.get("entity_type"), body.get("entity_id"))
         ctx = svc.template_context(db, actor, record)
-        subj, text = svc.template_text(template, lang)
+        subj, text = svc.template_text(template, lang, db)
         body.setdefault("subject", svc.render(subj, ctx))
         body.setdefault("body", svc.render(text, ctx))
     for key in ("mailbox_id", "entity_type", "entity_id", "to", "subject", "body"):
@@ -61,7 +61,7 @@ def email_send() -> Any:
     if body["body"] is None:
         body["body"] = ""
     msg = svc.queue_email(db, actor, max_attachment_bytes=int(
-        current_app.config["MAIL_ATTACHMENT_MAX_BYTES"]), **body)
+        current_app.config["MAIL_ATTACHMENT_MAX_BYTES"]), pdf_lang=lang, **body)
     out = _full(db, msg)
     commit()
     _wake()
@@ -69,13 +69,56 @@ def email_send() -> Any:
 
 
 @api_route("/email-templates", tag="mail", endpoint="email_templates", response=OBJ,
-           summary="The e-mail templates (Russian and English) and their placeholders")
+           summary="The e-mail templates (built-in and written by admins, Russian and "
+           "English) and their placeholders")
 def email_templates() -> Any:
-    db_actor()
-    return {"items": [{"name": name, **{lang: {"subject": subj, "body": body}
-                                        for lang, (subj, body) in texts.items()}}
-                      for name, texts in svc.TEMPLATES.items()],
+    db, _actor = db_actor()
+    custom = db.scalars(svc.select(svc.EmailTemplate).order_by(svc.EmailTemplate.title)).all()
+    return {"items": [{"name": name, "builtin": True,
+                       **{lang: {"subject": subj, "body": body}
+                          for lang, (subj, body) in texts.items()}}
+                      for name, texts in svc.TEMPLATES.items()]
+            + [{"name": t.code, "builtin": False, "id": t.id, "title": t.title,
+                "ru": {"subject": t.subject_ru, "body": t.body_ru},
+                "en": {"subject": t.subject_en, "body": t.body_en}} for t in custom],
             "placeholders": "{{ entity.field }}: lead, deal, contact, company, invoice, user"}
+
+
+@api_route("/email-templates", methods=("POST",), tag="mail", endpoint="email_template_create",
+           status=201, body=OBJ, response=OBJ,
+           summary="Write an e-mail template (admins): code, title, subject_ru, body_ru, "
+           "subject_en, body_en; every placeholder is checked")
+def email_template_create() -> Any:
+    body = json_body()
+    only_keys(body, svc.TEMPLATE_FIELDS, "an e-mail template")
+    db, actor = db_actor()
+    t = svc.save_template(db, actor, **body)
+    out = t.summary()
+    commit()
+    return out, 201
+
+
+@api_route("/email-templates/<id:template_id>", methods=("PATCH",), tag="mail",
+           endpoint="email_template_update", body=OBJ, response=OBJ,
+           summary="Change an e-mail template (admins)")
+def email_template_update(template_id: int) -> Any:
+    body = json_body()
+    only_keys(body, svc.TEMPLATE_FIELDS, "an e-mail template")
+    db, actor = db_actor()
+    t = svc.save_template(db, actor, template_id=template_id, **body)
+    out = t.summary()
+    commit()
+    return out
+
+
+@api_route("/email-templates/<id:template_id>", methods=("DELETE",), tag="mail",
+           endpoint="email_template_delete", status=204,
+           summary="Delete an e-mail template (admins)")
+def email_template_delete(template_id: int) -> Any:
+    db, actor = db_actor()
+    svc.delete_template(db, actor, template_id)
+    commit()
+    return "", 204
 
 
 @api_route("/emails/<id:email_id>", tag="mail", endpoint="email_get", response=OBJ,
@@ -164,13 +207,11 @@ def mailbox_test(mailbox_id: int) -> Any:
     ext = current_app.extensions
     results: dict[str, Any] = {}
     try:
-        password = ext["mail_box"].decrypt(mb.password_enc)
+        checks = {"smtp": svc.smtp_server(ext["mail_box"], mb)}
+        if mb.imap_host:
+            checks["imap"] = svc.imap_server(ext["mail_box"], mb)
     except ValueError as exc:
         return {"ok": False, "smtp": {"ok": False, "kind": "login", "message": str(exc)}}
-    checks = {"smtp": Server(mb.smtp_host, mb.smtp_port, mb.smtp_security, mb.login, password)}
-    if mb.imap_host:
-        checks["imap"] = Server(mb.imap_host, mb.imap_port, mb.imap_security, mb.login,
-                                password)
     for kind, server in checks.items():
         try:
             results[kind] = {"ok": True, "message": test_server(ext["mail_guard"], kind,
