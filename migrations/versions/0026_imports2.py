@@ -13,7 +13,7 @@ from alembic import op
 from crm_models.dedup import record_keys
 
 revision = '0026_imports2'
-down_revision = '0017_invoices2'
+down_revision = '0025_mail2'
 branch_labels = None
 depends_on = None
 
