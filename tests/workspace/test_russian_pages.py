@@ -18,7 +18,7 @@ from .russian_text import english_words
 
 #: Not pages, or not pages of this crawl: the process editor's pages (/processes/…) are checked
 #: with the editor's own translations (tests/browser/test_editor*.py).
-SKIP = re.compile(r"^/(api|static|rest|logout|locale|processes)\b|\.(pdf|csv|xml|bpmn|svg|png)$|/pdf$"
+SKIP = re.compile(r"^/(api|static|rest|logout|locale)\b|\.(pdf|csv|xml|bpmn|svg|png)$|/pdf$"
                   r"|/export\b|/download\b")
 HREF = re.compile(r'href="([^"#]+)')
 MAX_PAGES = 160

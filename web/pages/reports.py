@@ -26,6 +26,7 @@ from ..database import get_db
 from ..reports_export import Table, export_response
 from . import bp
 from .messages import translate_fields
+from .format import SOURCE_LABELS
 
 EXPORTS = ("csv", "xlsx")
 
@@ -70,6 +71,11 @@ def _pct(value: float | None) -> Any:
 
 # --- sales -----------------------------------------------------------------------------------
 
+def _source(code: str | None) -> str:
+    """A lead source by its name in the user's language (its code when the CRM has no label)."""
+    return str(SOURCE_LABELS.get(code or "", code or "—"))
+
+
 def sales_tables(funnel: rep.Funnel, sources: list[rep.SourceRow],
                  closed: rep.WonLost) -> list[Table]:
     won_lost_header = [_("Won"), _("Lost"), _("Win rate, %"), _("Won amount")]
@@ -78,7 +84,7 @@ def sales_tables(funnel: rep.Funnel, sources: list[rep.SourceRow],
          [[s.name, s.reached, _pct(s.conversion), s.now] for s in funnel.stages]
          + [[s.name, "", "", s.now] for s in funnel.lost_stages]),
         (_("Leads by source"), [_("Source"), _("Leads"), _("Converted"), _("Conversion, %")],
-         [[r.source if r.source != "*" else _("Total"), r.leads, r.converted, _pct(r.rate)]
+         [[_source(r.source) if r.source != "*" else _("Total"), r.leads, r.converted, _pct(r.rate)]
           for r in sources]),
         (_("Won and lost by manager"), [_("Manager"), *won_lost_header],
          [[r.label, r.won, r.lost, _pct(r.win_rate), _money(r.won_amount)]
@@ -97,7 +103,7 @@ def sales_charts(funnel: rep.Funnel, sources: list[rep.SourceRow],
                                            "datasets": [{"label": _("Reached"), "data": [
                                                s.reached for s in funnel.stages]}]},
                    "options": {"indexAxis": "y"}},
-        "sources": {"type": "bar", "data": {"labels": [r.source or "—" for r in src],
+        "sources": {"type": "bar", "data": {"labels": [_source(r.source) for r in src],
                                             "datasets": [
             {"label": _("Leads"), "data": [r.leads for r in src]},
             {"label": _("Converted"), "data": [r.converted for r in src]}]}},
