@@ -249,4 +249,7 @@ def history_line(message: str | None, users: Users) -> str:
 def install(app: Any) -> None:
     app.jinja_env.filters.update(process_status=status, task_status=task_status,
                                  history_event=event_name)
-    app.jinja_env.globals.update(process_record=record, history_line=history_line)
+    from .engine_messages import translate_message
+
+    app.jinja_env.globals.update(process_record=record, history_line=history_line,
+                                 engine_message=translate_message)

@@ -25,8 +25,8 @@ from ..auth import require_actor
 from ..database import get_db
 from ..reports_export import Table, export_response
 from . import bp
-from .messages import translate_fields
 from .format import SOURCE_LABELS
+from .messages import translate_fields
 
 EXPORTS = ("csv", "xlsx")
 
