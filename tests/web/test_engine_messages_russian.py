@@ -107,9 +107,45 @@ def test_each_engine_message_has_a_russian_rendering(app, where, message):
 
 
 def test_an_unknown_message_stays_as_the_engine_wrote_it(app):
-    with app.test_request_context(), __import__("flask_babel").force_locale("ru"):
+    from flask_babel import force_locale
+    with app.test_request_context(), force_locale("ru"):
         assert translate_message("something new went wrong") == "something new went wrong"
         assert translate_message("sub-process Sub_1 has no start event") \
             == "у подпроцесса нет начального события"
         assert translate_message("condition of flow F: name 'x' is not defined").startswith(
             "условие:")
+
+
+class _U:
+    def __init__(self, name: str) -> None:
+        self.full_name = name
+
+
+@pytest.mark.parametrize("message,russian", [
+    ("v1 started by user 4 on 'deal.created'",
+     "версия 1 запущена: Иван Менеджеров, по событию «Сделка: создание»"),
+    ("v2 started by the system by the schedule of Timer_1",
+     "версия 2 запущена: система, по расписанию «Timer_1»"),
+    ("'Связаться с клиентом' assigned to user 4 by responsible rule",
+     "«Связаться с клиентом» назначена: Иван Менеджеров, по правилу «ответственный за запись»"),
+    ("'Связаться' delegated by user 4 to user 9", "«Связаться» передал(а) Иван Менеджеров "
+                                                  "сотруднику пользователь 9"),
+    ("took flow Flow_A to Task_B; took flow Flow_C to End_D",
+     "переход по потоку Flow_A к Task_B; переход по потоку Flow_C к End_D"),
+    ("crm.notify failed after 1 attempt: timeout",
+     "операция crm.notify не удалась после 1 попытки: timeout"),
+    ("crm.notify failed after 5 attempts: timeout",
+     "операция crm.notify не удалась после 5 попыток: timeout"),
+    ("sent 'deal.won' to instances 3, 4", "«deal.won» отправлено процессам 3, 4"),
+    ("sent 'deal.won' to instance 3", "«deal.won» отправлено процессу 3"),
+    ("'Звонок' completed by user 4; instance 2 of 3",
+     "«Звонок» выполнил(а) Иван Менеджеров; экземпляр 2 из 3"),
+    ("process completed", "процесс завершён"),
+    ("something the engine says one day", "something the engine says one day"),
+])
+def test_history_lines_name_users_and_events_in_russian(app, message, russian):
+    from flask_babel import force_locale
+
+    from web.editor.labels import history_line
+    with app.test_request_context(), force_locale("ru"):
+        assert history_line(message, {4: _U("Иван Менеджеров")}) == russian

@@ -132,7 +132,7 @@ def _assigned(m: re.Match[str], users: Users) -> str:
 
 
 def _took(m: re.Match[str], users: Users) -> str:
-    parts = re.findall(r"took flow (\S+) to (\S+)", m[0])
+    parts = re.findall(r"took flow (\S+) to ([^\s;]+)", m[0])
     return "; ".join(_("went by flow %(flow)s to %(to)s", flow=f, to=t) for f, t in parts)
 
 
