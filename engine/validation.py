@@ -287,10 +287,11 @@ def resolve_calls(session: Session | None, caller: str, calls: list[tuple[Any, s
         elif rows:
             row = next((r for r in rows if r.active), rows[-1])
         if row is None:
-            what = f"version {pin} of " if pin else ""
-            errors.append(ValidationError(el.get("id", ""), f"call activity {el.get('id')} "
-                          f"calls {what}process '{key}', which is not deployed",
-                          el.sourceline))
+            errors.append(ValidationError(el.get("id", ""), (
+                f"call activity {el.get('id')} calls version {pin} of process '{key}', which "
+                "is not deployed" if pin else
+                f"call activity {el.get('id')} calls process '{key}', which is not deployed"),
+                el.sourceline))
             continue
         found[key] = row
         try:

@@ -132,7 +132,7 @@ def test_admin_draws_validates_dry_runs_and_deploys_the_big_deal_rule(page, app,
         assert has_marker(page, done, "done"), done
     assert has_marker(page, task_id, "active")
     assert not has_marker(page, ids["f_small"], "done")
-    expect(page.locator("#history")).to_contain_text("assigned")
+    expect(page.locator("#history")).to_contain_text("задача назначена")  # the event, in the user's language
     assert page.console_errors == []
 
 

@@ -62,7 +62,8 @@ def test_list_heatmap_compare_and_an_incident_cancelled_in_the_viewer(page, app,
         or page.locator(".djs-element.incident").count() == 1
     page.on("dialog", lambda d: d.accept())
     page.locator("form[action$='/cancel'] button").click()
-    expect(page.locator("#instance-status")).to_have_text("cancelled")
+    expect(page.locator("#instance-status")).to_have_attribute("data-status", "cancelled")
+    expect(page.locator("#instance-status")).to_have_text("отменён")
     assert page.console_errors == []
 
 

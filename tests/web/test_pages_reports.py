@@ -40,7 +40,7 @@ def test_sales_page_tables_charts_and_exports(app, db, org, client, auth, sales)
     assert r.status_code == 200 and r.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(r.data.decode("utf-8-sig")), delimiter=";"))
     assert ["Новая", "5", "", "1"] in rows and ["Подготовка документов", "4", "80.0", "0"] in rows
-    assert ["Звонок", "3", "1", "33.3"]  # the source by its label, not its code in rows
+    assert ["Звонок", "3", "1", "33.3"] in rows  # the source by its name, not its code
     r = b.get(f"/reports/sales?from={FROM}&export=xlsx")
     wb = load_workbook(io.BytesIO(r.data))
     assert wb.sheetnames[:2] == ["Воронка", "Лиды по источникам"] and len(wb.sheetnames) == 4

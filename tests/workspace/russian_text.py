@@ -18,9 +18,8 @@ ALLOWED = {
     "marshrut", "crm", "id", "rub", "usd", "eur", "cny", "kzt", "byn", "ru", "en", "bpmn",
     "api", "rest", "xml", "csv", "pdf", "json", "url", "http", "https", "svg", "html",
     "bitrix", "bitrix24", "utc", "gmt", "inn", "kpp", "ip", "ok", "vip", "spiffworkflow",
-    "dmn", "yaml", "webhook", "cron", "iso",
-    # formats and protocols, written so in Russian too
-    "png", "jpeg", "xlsx", "smtp", "imap", "starttls", "tls", "ssl", "sla", "windows", "utf",
+    "dmn", "yaml", "webhook", "cron", "iso", "png", "jpeg", "xlsx", "imap", "smtp", "starttls",
+    "sla", "windows",
 }
 SKIPPED_ELEMENTS = {"script", "style", "template", "noscript", "textarea", "code", "pre"}
 SHOWN_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")

@@ -111,9 +111,8 @@ PARAM_LABELS = {
     "due_days": "Days to pay", "buyer_inn": "Buyer's INN", "buyer_kpp": "Buyer's KPP",
     "title": "Headline", "text": "Text", "responsible": "The responsible",
     "invoice_id": "Invoice", "fields": "Fields", "url": "URL", "event": "Event name",
-    "token": "Token", "pipeline_id": "Pipeline",
-    "template": "Template", "lang": "Language", "body": "Body", "to": "To",
-    "mailbox": "Mailbox", "attach_invoice": "Attach the invoice",
+    "token": "Token", "pipeline_id": "Pipeline", "template": "E-mail template", "lang": "Language",
+    "body": "Body", "to": "Recipient", "mailbox": "Mailbox", "attach_invoice": "Attach the invoice",
 }
 
 

@@ -40,7 +40,9 @@ def can_operate(actor: Actor | None) -> bool:
 
 
 def init_app(app: Flask) -> None:
-    from . import instances, pages  # noqa: F401  (they add routes to bp)
+    from . import instances, labels, pages  # noqa: F401  (they add routes to bp)
+
+    labels.install(app)
 
     @app.context_processor
     def _editor_layout() -> dict[str, Any]:

@@ -19,6 +19,7 @@ from web.api.processes import _instance_for
 from ..auth import require_actor
 from ..database import get_db
 from . import bp, can_operate
+from .labels import history_line
 
 
 def _engine() -> Engine:
@@ -42,6 +43,8 @@ def instance_page(instance_id: int) -> str:
         data = shorten(_engine().instance_data(db, inst.id))  # a runaway list stays readable
     except EngineError as exc:
         data = {"error": exc.message}
+    for incident in trace["incidents"]:  # the diagram's ⚡ tooltip, in the user's language
+        incident["message"] = history_line(incident["message"], users)
     config = {"mode": "instance", "bpmnXml": definition.bpmn_xml, "trace": trace}
     return render_template("editor/instance.html", inst=inst, d=definition, trace=trace,
                            history=history, tasks=tasks, users=users, data=data, config=config,

@@ -72,8 +72,8 @@ def _pct(value: float | None) -> Any:
 # --- sales -----------------------------------------------------------------------------------
 
 def _source(code: str | None) -> str:
-    """A lead source as people read it (its label), not its code."""
-    return str(SOURCE_LABELS.get(code, code)) if code else "—"
+    """A lead source by its name in the user's language (its code when the CRM has no label)."""
+    return str(SOURCE_LABELS.get(code or "", code or "—"))
 
 
 def sales_tables(funnel: rep.Funnel, sources: list[rep.SourceRow],
