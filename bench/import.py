@@ -68,7 +68,9 @@ def run_import(app: object, file_dir: Path, name: str, chunk: int
         start_job(s, actor, job, mapping=job.mapping, policy="create", dry_run=False)
         s.commit()
         job_id = job.id
-    runner = JobRunner(factory, file_dir, chunk=chunk)
+    # as ``web.imports`` builds it: a chunk's events routed in bulk after its commit
+    runner = JobRunner(factory, file_dir, chunk=chunk,
+                       route=app.extensions["dispatcher"].dispatch)  # type: ignore[attr-defined]
     t0, c0 = time.perf_counter(), time.process_time()
     runner.run_once()
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
