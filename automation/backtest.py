@@ -28,6 +28,11 @@ How faithful it is, and why:
 * Service operations other than ``crm.assign_responsible`` are recorded, not simulated; they
   answer ``{}`` as in the dry run (``automation.dryrun``). Timers are not waited for: a run stops
   at its first wait, as routing does.
+* A start the engine's pre-filter skips (``engine.prefilter``: the draft's first gateway has no
+  condition that can hold on the event's data, so the run would take its default flow to a
+  plain end) is not run: the record stays with its responsible, the outcome the full run gives.
+  When the pre-filter is unsure (a failing condition, another shape), the drawing runs. With
+  the engine's ``prefilter`` off every event is run (the report is the same).
 """
 from __future__ import annotations
 
