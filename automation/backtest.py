@@ -28,6 +28,11 @@ How faithful it is, and why:
 * Service operations other than ``crm.assign_responsible`` are recorded, not simulated; they
   answer ``{}`` as in the dry run (``automation.dryrun``). Timers are not waited for: a run stops
   at its first wait, as routing does.
+* A start the engine's pre-filter skips (``engine.prefilter``: the draft's first gateway has no
+  condition that can hold on the event's data, so the run would take its default flow to a
+  plain end) is not run: the record stays with its responsible, the outcome the full run gives.
+  When the pre-filter is unsure (a failing condition, another shape), the drawing runs. With
+  the engine's ``prefilter`` off every event is run (the report is the same).
 """
 from __future__ import annotations
 
@@ -54,6 +59,7 @@ from engine.errors import EngineError, SandboxError, ServiceCallError, Validatio
 from engine.executor import start_on
 from engine.parser import MarshrutServiceTask, marshrut_info
 from engine.ports import AssignmentSpec
+from engine.prefilter import StartFilter, derive
 from engine.runtime import Engine
 from engine.scripting import SandboxScriptEngine
 from engine.services import literal
@@ -274,6 +280,18 @@ class _Runner:
         self.script = SandboxScriptEngine(engine.sandbox)
         self.assigner = _Assigner(session, getattr(engine.assigner, "_open_tasks", None))
         self.users: dict[int, User] = {}
+        self._filters: dict[str, StartFilter | None] = {}
+
+    def start_filter(self, message: str | None) -> StartFilter | None:
+        """The engine's start pre-filter of ``message`` in the draft (``engine.prefilter``),
+        derived once per message; None when the engine runs without pre-filters or the
+        drawing has none."""
+        if message is None or not getattr(self.engine, "prefilter", False):
+            return None
+        if message not in self._filters:
+            c = self.compiled
+            self._filters[message] = derive(c.spec, dict(c.subprocess_specs), message)
+        return self._filters[message]
 
     def user(self, user_id: Any) -> User | None:
         if not isinstance(user_id, int) or isinstance(user_id, bool):
@@ -284,8 +302,17 @@ class _Runner:
 
     def run(self, data: dict[str, Any], message: str | None, entity: str,
             now: dt.datetime) -> Destination:
-        """Run the drawing to its first wait; where the record would go."""
+        """Run the drawing to its first wait; where the record would go.
+
+        A start the engine's pre-filter skips (no condition of the first gateway can hold:
+        the run would take the default flow to a plain end) is not run: the record stays
+        with its responsible, as the full run would leave it. Any doubt runs the drawing."""
         c = self.compiled
+        start_filter = self.start_filter(message)
+        if start_filter is not None and start_filter.skips(
+                self.engine.sandbox, {**data, **c.variables}):  # the gateway's data
+            record = data.get(entity) if isinstance(data.get(entity), dict) else {}
+            return _stays(record)
         wf = BpmnWorkflow(c.spec, dict(c.subprocess_specs), script_engine=self.script)
         wf.task_tree.data.update(data)
         wf.task_tree.data.update(c.variables)

@@ -58,7 +58,7 @@ from engine.runtime import Engine
 from engine.store import ProcessDefinition, ProcessInstance
 
 from .actors import parse_process_label
-from .snapshot import SnapshotError, event_data, start_data
+from .snapshot import SnapshotError, event_data, preload, start_data
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +257,7 @@ class Dispatcher:
         try:
             with self._session() as s:
                 triggers = self._listeners(s)
+                self._preload(s, ids, triggers)
                 for event_id in ids:
                     mark = len(s.info.get(OUTBOX_IDS, ()))
                     try:
@@ -285,6 +286,18 @@ class Dispatcher:
             return new_ids
         report.merge(part)
         return new_ids
+
+    @staticmethod
+    def _preload(s: Session, ids: list[int], triggers: _Listeners) -> None:
+        """The records of the batch's pending events that start a definition, read in one
+        statement per entity type (``snapshot.preload``): each event's snapshot then finds its
+        record in the session, as it finds one a process of this batch has just written."""
+        rows = s.connection().execute(
+            select(_OUTBOX.c.event_type, _OUTBOX.c.entity_type, _OUTBOX.c.entity_id)
+            .where(_OUTBOX.c.id.in_(ids), _OUTBOX.c.dispatched_at.is_(None))).all()
+        refs = [(entity, entity_id) for type_, entity, entity_id in rows if triggers.get(type_)]
+        if len(refs) > 1:
+            preload(s, refs)
 
     def _mark_quiet(self, ids: list[int], report: DispatchReport) -> None:
         try:

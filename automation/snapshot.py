@@ -23,6 +23,7 @@ higher-priority rule has already chosen.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select
@@ -122,6 +123,31 @@ def responsible_set_by(session: Session, entity: str, entity_id: int) -> str | N
 
 #: ``entity_snapshot(set_by=UNKNOWN)``: read who set the responsible from the audit trail.
 UNKNOWN: Any = object()
+
+
+def preload(session: Session, refs: Iterable[tuple[str, int]]) -> int:
+    """Read the records of many events at once (one statement per entity type and 500 ids,
+    with everything ``entity_snapshot`` reads) and keep them alive in the session, so the
+    snapshots of a bulk dispatch find them in its identity map instead of reading each.
+    A record the session holds already is left as it is. Returns how many were read."""
+    wanted: dict[str, set[int]] = {}
+    for entity, entity_id in refs:
+        model = ENTITY_MODELS.get(entity)
+        if model is not None and isinstance(entity_id, int) and session.identity_map.get(
+                identity_key(model, entity_id)) is None:
+            wanted.setdefault(entity, set()).add(entity_id)
+    kept = session.info.setdefault(_KEEP, [])
+    read = 0
+    for entity, ids in wanted.items():
+        model = ENTITY_MODELS[entity]
+        ordered = sorted(ids)
+        for i in range(0, len(ordered), 500):
+            records = session.execute(
+                select(model).options(*_EAGER.get(entity, ()))
+                .where(model.id.in_(ordered[i:i + 500]))).unique().scalars().all()
+            kept.extend(records)
+            read += len(records)
+    return read
 
 
 def entity_snapshot(session: Session, entity: str, entity_id: int, *,

@@ -62,8 +62,15 @@ DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 
 def init_app(app: Flask) -> None:
     file_dir = Path(app.config.get("IMPORT_DIR") or Path(app.instance_path) / "imports")
+    def route(event_ids: list[int]) -> None:
+        """A chunk's events, routed in bulk right after its commit (without a dispatcher or
+        with ``DISPATCH_AFTER_COMMIT`` off: left to the recovery loop, as any commit's)."""
+        dispatcher = app.extensions.get("dispatcher")
+        if dispatcher is not None and app.config.get("DISPATCH_AFTER_COMMIT", True):
+            dispatcher.dispatch(event_ids)
+
     runner = JobRunner(app.extensions["db_sessionmaker"], file_dir,
-                       chunk=int(app.config.get("IMPORT_CHUNK_ROWS", 200)))
+                       chunk=int(app.config.get("IMPORT_CHUNK_ROWS", 200)), route=route)
     worker = ImportWorker(runner, poll=float(app.config.get("IMPORT_POLL_SECONDS", 1.0)))
     app.extensions["import_runner"] = runner
     app.extensions["import_worker"] = worker

@@ -10,6 +10,13 @@ the same UPDATE; a worker that lost its lease writes nothing. After a crash or a
 job is taken again once its lease runs out and goes on from ``position``: no row is imported
 twice. The outbox events a chunk committed are routed as any other commit's are (the app's
 after-commit dispatch, or the recovery loop); a dry run writes no records and no events.
+
+With ``route`` (the app passes its dispatcher's ``dispatch``), a chunk is written with the
+after-commit dispatch off and its events are handed to ``route`` in one call right after the
+commit: routed in bulk (``per_transaction`` events to a transaction, each in a savepoint).
+Every imported record is routed exactly once (the dispatcher starts a definition at most once
+per event); a crash between the commit and the routing loses nothing: the events stay
+undispatched and the recovery loop (``dispatch_pending``) routes them.
 """
 from __future__ import annotations
 
@@ -42,6 +49,7 @@ from .reader import FileProblem, TableFormat, count_rows, rows
 
 log = logging.getLogger(__name__)
 NO_DISPATCH = "marshrut_no_dispatch"  # automation.dispatcher.NO_DISPATCH (no import: layering)
+OUTBOX_IDS = "marshrut_outbox_ids"  # automation.dispatcher.OUTBOX_IDS: (id, type, label) flushed
 MAX_STORED_ERRORS = 10_000
 _SPLIT = re.compile(r"[;,\n]")
 
@@ -59,8 +67,12 @@ class JobRunner:
 
     def __init__(self, factory: Callable[..., Session], file_dir: Path, *,
                  worker_id: str | None = None, lease: float = 120.0, chunk: int = 200,
-                 clock: Callable[[], dt.datetime] = utcnow) -> None:
+                 clock: Callable[[], dt.datetime] = utcnow,
+                 route: Callable[[list[int]], Any] | None = None) -> None:
+        """``route``: called with the outbox ids a chunk committed, right after its commit
+        (see the module docstring); None leaves them to the factory's after-commit hook."""
         self.factory = factory
+        self.route = route
         self.file_dir = Path(file_dir)
         self.worker_id = worker_id or default_worker_id()
         self.lease = lease
@@ -168,8 +180,8 @@ class JobRunner:
                 s.rollback()
                 self._fail(job_id, str(exc))
                 return False
-            if job.dry_run:
-                s.info[NO_DISPATCH] = True
+            if job.dry_run or self.route is not None:
+                s.info[NO_DISPATCH] = True  # a dry run writes none; else routed below, in bulk
             lookups = Lookups.load(s)
             counts = {"created": 0, "updated": 0, "skipped": 0, "failed": 0}
             errors: list[dict[str, Any]] = []
@@ -207,7 +219,15 @@ class JobRunner:
             if kept != 1:  # the lease was lost (or the job cancelled): nothing of this chunk
                 s.rollback()
                 return False
+            # ids of rows rolled back to their savepoint may be among them: the dispatcher
+            # skips an id with no pending event
+            events = [] if job.dry_run else [e[0] for e in s.info.get(OUTBOX_IDS, ())]
             s.commit()
+        if events and self.route is not None:
+            try:
+                self.route(events)
+            except Exception:  # noqa: BLE001 - committed: the recovery loop routes them
+                log.exception("import job %s: routing %d events failed", job_id, len(events))
         return True
 
     def _row(self, s: Session, actor: Actor, job: ImportJob, cells: list[str],

@@ -123,6 +123,44 @@ def test_a_condition_failing_on_the_history_names_its_element(app, db, demo, his
         assert "no_such_field" in g["draft"]["message"], g["draft"]
 
 
+@pytest.mark.parametrize("xml, runs", [
+    (draft("400000"), 7),     # 5 deals of 100,000 skipped by the pre-filter
+    (draft("3000000"), 0),    # nothing can rise above it: every start skipped
+    (LARGE, 3),
+    (draft(condition="deal.no_such_field &gt; threshold"), 12),  # a failing condition: run
+])
+def test_the_pre_filtered_backtest_reports_what_the_full_runs_report(app, db, demo, history,
+                                                                    monkeypatch, xml, runs):
+    """The engine's start pre-filter spares the workflow runs of the deals the draft's
+    gateway cannot route; the report is the one running every event gives."""
+    import automation.backtest as bt
+
+    engine = app.extensions["engine"]
+    built = []
+
+    class Counting(bt.BpmnWorkflow):
+        def __init__(self, *args, **kwargs):
+            built.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(bt, "BpmnWorkflow", Counting)
+
+    now = dt.datetime.now(dt.UTC)
+
+    def report():
+        out = backtest(db, engine, xml, days=30, now=now).to_json()
+        out.pop("seconds")
+        return out
+
+    monkeypatch.setattr(engine, "prefilter", False)
+    full = report()
+    assert len(built) == 12
+    built.clear()
+    monkeypatch.setattr(engine, "prefilter", True)
+    assert report() == full
+    assert len(built) == runs
+
+
 @pytest.mark.parametrize("days", [0, -1, 367, "7", True, 1.5])
 def test_a_bad_period_names_the_field(app, db, demo, days):
     with pytest.raises(BacktestError) as exc:

@@ -288,3 +288,67 @@ def test_the_background_worker_runs_queued_jobs(app, db: Session, org: Org,
         worker.thread.join(10)
     assert db.get(ImportJob, job.id).status == "done"
     assert db.scalar(select(func.count()).select_from(Contact)) == 3  # one bad phone
+
+
+def test_a_deal_batch_is_routed_in_bulk_once_per_deal(app, db: Session, demo: Any,
+                                                      tmp_path: Path) -> None:
+    """The app's worker writes a chunk with the after-commit dispatch off and hands its
+    events to the dispatcher at once; a chunk whose routing is lost (the process dies after
+    the commit) is routed by the recovery loop: every large deal goes to the corporate
+    manager, each event starts the rule once."""
+    from automation.dispatcher import Dispatcher
+    from crm_models.activity import OutboxEvent
+    from engine.store import ProcessDefinition, ProcessInstance
+
+    assert app.extensions["import_runner"].route is not None  # the app's worker routes in bulk
+    lines = "".join(f"Сделка {i};{'2 500 000' if i % 3 == 0 else '1500'};"
+                    f"manager1@demo.local\r\n" for i in range(10))
+    content = ("Название сделки;Сумма;Ответственный\r\n" + lines
+               + "Плохая;много;manager1@demo.local\r\n").encode("cp1251")
+    job = upload(db, demo.admin, tmp_path, "d.csv", content, entity="deal")
+    start_job(db, actor_for(db, demo.admin), job, mapping=job.mapping, policy="create",
+              dry_run=False)
+    db.commit()
+    dispatcher: Dispatcher = app.extensions["dispatcher"]
+    calls: list[list[int]] = []
+
+    def route(ids: list[int]) -> None:
+        calls.append(list(ids))
+        if len(calls) == 1:
+            raise RuntimeError("the process died right after the commit")
+        dispatcher.dispatch(ids)
+
+    runner(app, tmp_path, chunk=4, route=route).run_once()
+    assert len(calls) == 3  # one bulk hand-over per chunk (4 + 4 + 3 rows)
+    db.expire_all()
+    job = db.get(ImportJob, job.id)
+    assert (job.status, job.created, job.failed) == ("done", 10, 1)
+    titles = [f"Сделка {i}" for i in range(10)]
+    deals = {d.title: d for d in db.scalars(select(Deal).where(Deal.title.in_(titles)))}
+    events = list(db.scalars(select(OutboxEvent).where(
+        OutboxEvent.event_type == "deal.created",
+        OutboxEvent.entity_id.in_([d.id for d in deals.values()]))))
+    assert len(events) == 10
+    first = {d.id for t, d in deals.items() if int(t.split()[1]) < 4}
+    # the first chunk's events were not routed (its hand-over failed): still pending
+    assert {e.entity_id for e in events if e.dispatched_at is None} == first
+    assert deals["Сделка 0"].responsible_id == demo.m1.id
+    db.rollback()  # end the read (SQLite keeps a snapshot while it lasts)
+    dispatcher.dispatch_pending()  # the recovery loop
+    large = db.scalar(select(ProcessDefinition.id).where(
+        ProcessDefinition.key == "large_deal_routing", ProcessDefinition.active.is_(True)))
+    got = {t: d.responsible_id for t, d in deals.items()}
+    assert got == {t: demo.corporate.id if int(t.split()[1]) % 3 == 0 else demo.m1.id
+                   for t in deals}
+    started = db.execute(select(ProcessInstance.event_id, func.count())
+                         .where(ProcessInstance.definition_id == large,
+                                ProcessInstance.event_id.in_([e.id for e in events]))
+                         .group_by(ProcessInstance.event_id)).all()
+    assert sorted(n for _e, n in started) == [1] * 10
+    assert all(e.dispatched_at is not None for e in db.scalars(select(OutboxEvent).where(
+        OutboxEvent.id.in_([e.id for e in events]))))
+    db.rollback()
+    dispatcher.dispatch_pending()  # nothing left: nobody is routed twice
+    assert db.scalar(select(func.count()).select_from(ProcessInstance).where(
+        ProcessInstance.definition_id == large,
+        ProcessInstance.event_id.in_([e.id for e in events]))) == 10
