@@ -312,7 +312,7 @@ def run(label: str, url: str, raw_file: Path, n: int, blocks: int,
     print(f"  ratio to the raw loop: {rate / raw_rate:.3f} by wall clock, "
           f"{raw.cpu / ours.cpu:.3f} by CPU time")
     if prof:
-        st = pstats.Stats(prof); st.dump_stats(f"/tmp/perf2_{rules}.pstats"); st.sort_stats(profile).print_stats(45)
+        pstats.Stats(prof).sort_stats(profile).print_stats(45)
     ok = routed == n and tasks == n and raw_tasks == n
     if not ok:
         print("  ERROR: not every deal was routed", file=sys.stderr)
