@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from crm_models.org import Department, Role, RoleGrant, User
 from crm_models.permissions import department_tree, descendants
+from crm_models.services import rows
 from engine.errors import ServiceCallError
 from engine.ports import Assignment, AssignmentSpec
 from strictnum import MAX_ROW_ID, is_digits
@@ -66,7 +67,7 @@ class AssignmentFailed(ServiceCallError):
 #: A found user's department is read next (snapshots, department heads): load it alongside.
 _WITH_DEPARTMENT = (joinedload(User.department),)
 _USER_BY_EMAIL = (select(User).where(func.lower(User.email) == bindparam("email"))
-                  .options(*_WITH_DEPARTMENT))
+                  .options(*_WITH_DEPARTMENT).execution_options(populate_existing=True))
 #: ``session.info`` key: (weak reference to the transaction, {e-mail or id: user}) — the users
 #: ``find_user`` found in the session's current transaction.
 _FOUND_USERS = "marshrut_found_users"
@@ -95,17 +96,25 @@ def find_user(session: Session, ref: Any) -> User | None:
         return None
     if _numeric(ref):
         key: int | str = int(ref)
-        user = session.get(User, key, options=_WITH_DEPARTMENT) if _row_id(key) else None
+        if not _row_id(key):
+            return None
+        queried = session.identity_map.get(session.identity_key(User, key)) is None
+        user = session.get(User, key, options=_WITH_DEPARTMENT)
     elif isinstance(ref, str) and "@" in ref:
         key = ref.strip().lower()
         user = _found_users(session).get(key)
         if user is not None and user in session and user.email.lower() == key:
             return user
+        # ``populate_existing``: the row as the database has it now (the autoflush has
+        # written any change this session made), even for a user the session held.
         user = session.scalars(_USER_BY_EMAIL, {"email": key}).first()
+        queried = True
     else:
         return None
     if user is not None:
         _found_users(session)[key] = user
+        if queried and user.active:
+            rows.note_active_user(session, user.id)
     return user
 
 

@@ -169,9 +169,16 @@ def entity_snapshot(session: Session, entity: str, entity_id: int, *,
     # The session's identity map holds clean objects weakly: keep the record (and what it
     # loaded) alive while the session lives, so the service tasks and assignments of this
     # unit of work find it there instead of reading it again.
-    session.info.setdefault(_KEEP, []).append(record)
+    keep = session.info.setdefault(_KEEP, [])
+    keep.append(record)
     data = to_dict(record)
-    data["responsible"] = user_summary(record.responsible)
+    responsible = record.responsible
+    # The responsible too: a service task may hand the record to someone else (the record no
+    # longer refers to this user then), and the notification of the reassignment checks that
+    # the previous responsible is active in the session first.
+    if responsible is not None:
+        keep.append(responsible)
+    data["responsible"] = user_summary(responsible)
     data["responsible_set_by"] = (responsible_set_by(session, entity, entity_id)
                                   if set_by is UNKNOWN else set_by)
     if isinstance(record, Deal):

@@ -195,6 +195,18 @@ class AttrDict(dict):
             raise AttributeError(name) from None
 
 
+def raw_rose_above(event: Any, record: Any, field: str, limit: Any) -> bool:
+    """The shipped condition's ``rose_above`` in plain Python (the sandbox's own, unguarded)."""
+    value = record.get(field)
+    if value is None or not Decimal(str(value)) > Decimal(str(limit)):
+        return False
+    if str(event.get("type") or "").endswith(".created"):
+        return True
+    before = (event.get("changed") or {}).get(field)
+    old = before[0] if isinstance(before, list | tuple) and before else None
+    return old is None or not Decimal(str(old)) > Decimal(str(limit))
+
+
 class RawScriptEngine(PythonScriptEngine):
     """SpiffWorkflow's plain engine, except that a bare ISO 8601 duration in a timer (``PT2H``,
     as our diagrams write the SLA boundary) is taken literally, as Marshrut's engine does."""
@@ -216,7 +228,7 @@ class RawRun:
         self.serializer = BpmnWorkflowSerializer()
         # ``decimal`` as the engine's sandbox offers it (the deal.updated branch reads it)
         self.script_engine = RawScriptEngine(
-            environment=TaskDataEnvironment({"decimal": Decimal}))
+            environment=TaskDataEnvironment({"decimal": Decimal, "rose_above": raw_rose_above}))
         self.conn = sqlite3.connect(dbfile, isolation_level=None)
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")

@@ -162,7 +162,8 @@ def _readable_ids(session: Session, actor: Actor, model: Any, ids: list[int]) ->
                                                       actor.scope(model, "read"))))
 
 
-def _resolve_stage(session: Session, deal: Deal | None, data: dict[str, Any]) -> Stage | None:
+def _resolve_stage(session: Session, deal: Deal | None, data: dict[str, Any], *,
+                   first: tuple[int, bool, Stage | None] | None = None) -> Stage | None:
     """Turn ``pipeline_id``/``stage`` into a Stage of that pipeline (the first stage by default)."""
     if "stage" not in data and "pipeline_id" not in data and deal is not None:
         return None
@@ -176,12 +177,15 @@ def _resolve_stage(session: Session, deal: Deal | None, data: dict[str, Any]) ->
         if stage is not None and stage.pipeline_id == pipeline_id:
             return stage
     elif deal is None or deal.pipeline_id != pipeline_id:
-        exists, first = rows.first_stage(session, pipeline_id)
+        if first is not None and first[0] == pipeline_id:
+            exists, stage = first[1], first[2]
+        else:
+            exists, stage = rows.first_stage(session, pipeline_id)
         if not exists:
             raise ValidationFailed({"pipeline_id": f"no pipeline with id {pipeline_id}"})
-        if first is None:
+        if stage is None:
             raise ValidationFailed({"pipeline_id": "this pipeline has no stages"})
-        return first
+        return stage
     # The rest, checked in this order: the pipeline, then the stage.
     pipeline = session.get(Pipeline, pipeline_id)
     if pipeline is None:
@@ -191,11 +195,14 @@ def _resolve_stage(session: Session, deal: Deal | None, data: dict[str, Any]) ->
     raise ValidationFailed({"stage": f"no stage '{code[:50]}' in pipeline {pipeline.id}"})
 
 
-def _apply(session: Session, entity: str, record: Any, data: dict[str, Any]) -> None:
+def _apply(session: Session, entity: str, record: Any, data: dict[str, Any], *,
+           first: tuple[int, bool, Stage | None] | None = None) -> None:
     """Set the clean ``data`` on ``record``. The stage is resolved first: a bad stage must raise
-    before any attribute changed, or a caller that goes on after the error would save half."""
-    stage = _resolve_stage(session, record if record.id else None, data) if entity == "deal" \
-        else None
+    before any attribute changed, or a caller that goes on after the error would save half.
+    ``first``: (pipeline id, whether it exists, its first stage) already read in this
+    transaction (``rows.deal_checks``)."""
+    stage = _resolve_stage(session, record if record.id else None, data, first=first) \
+        if entity == "deal" else None
     for name, value in data.items():
         if name in ("stage", "pipeline_id"):
             continue
@@ -222,6 +229,16 @@ def create(session: Session, actor: Actor, entity: str, data: dict[str, Any], *,
     values.setdefault("responsible_id", actor.user_id)
     if values["responsible_id"] is None:
         raise ValidationFailed({"responsible_id": "is required"})
+    first: tuple[int, bool, Stage | None] | None = None
+    if entity == "deal" and "pipeline_id" not in values and "stage" not in values:
+        # The usual new deal (default pipeline, first stage): its responsible and its stage
+        # in one select; ``_check_refs`` then knows the user is active without asking again.
+        found = rows.deal_checks(session, values["responsible_id"], 0)
+        if found is not None:
+            active, exists, stage = found
+            if active:
+                rows.note_active_user(session, values["responsible_id"])
+            first = (0, exists, stage)
     errors = _check_refs(session, actor, entity, values, vouched=vouched)
     if errors:
         raise ValidationFailed(errors)
@@ -237,7 +254,7 @@ def create(session: Session, actor: Actor, entity: str, data: dict[str, Any], *,
             values["pipeline_id"] = 0
         # A new deal has the contacts it is given; saying so spares reading them back.
         values.setdefault("contact_ids", [])
-    _apply(session, entity, record, values)
+    _apply(session, entity, record, values, first=first)
     session.add(record)
     session.flush()
     dedup.refresh_keys(session, entity, record, new=True)

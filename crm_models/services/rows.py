@@ -8,6 +8,7 @@ ORM query, so they see its pending changes).
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -104,6 +105,12 @@ _CONTACT_IDS = (select(deal_contact.c.contact_id).where(deal_contact.c.deal_id =
                 .order_by(deal_contact.c.contact_id))
 _FIRST_STAGE = (select(Pipeline.id, Stage).outerjoin(Stage, Stage.pipeline_id == Pipeline.id)
                 .where(Pipeline.id == bindparam("pid")).order_by(Stage.sort, Stage.id).limit(1))
+#: A new deal's checks in one statement: its responsible's ``active`` flag, and the pipeline
+#: (outer-joined: NULL when there is none) with its first stage (NULL when it has none).
+_DEAL_CHECKS = (select(_users.c.active, Pipeline.id, Stage).select_from(_users)
+                .outerjoin(Pipeline, Pipeline.id == bindparam("pid"))
+                .outerjoin(Stage, Stage.pipeline_id == Pipeline.id)
+                .where(_users.c.id == bindparam("uid")).order_by(Stage.sort, Stage.id).limit(1))
 _STAGE_BY_CODE = select(Stage).where(Stage.code == bindparam("code"))
 
 
@@ -197,9 +204,42 @@ def _sqlite_write(run: Callable[[], T]) -> T:
                        "reload it and try again") from None
 
 
+#: ``session.info`` key: (weak reference to the transaction, ids of the users read from the
+#: database as active in it).
+_ACTIVE_READ = "marshrut_active_users_read"
+
+
+def _active_read(session: Session) -> set[int] | None:
+    transaction = session.get_transaction()
+    if transaction is None:
+        return None
+    held = session.info.get(_ACTIVE_READ)
+    if held is None or held[0]() is not transaction:
+        # A weak reference: the transaction refers to the session (no cycle through ``info``).
+        held = session.info[_ACTIVE_READ] = (weakref.ref(transaction), set())
+    return held[1]
+
+
+def note_active_user(session: Session, user_id: int) -> None:
+    """Say that this transaction has just read ``user_id`` from the database as active (not
+    from the identity map, which may hold a user another session has since deactivated):
+    ``user_active`` then answers for it without asking again. Reads are not undone by a
+    savepoint's rollback, so this holds until the transaction ends."""
+    read = _active_read(session)
+    if read is not None:
+        read.add(user_id)
+
+
 def user_active(session: Session, user_id: int) -> bool | None:
-    """The user's ``active`` flag in the database; None when there is no such user."""
-    return _core(session, User).scalar(_USER_ACTIVE, {"id": user_id})
+    """The user's ``active`` flag in the database; None when there is no such user. Asked
+    once per transaction for a user found active (see ``note_active_user``)."""
+    read = _active_read(session)
+    if read is not None and user_id in read:
+        return True
+    active = _core(session, User).scalar(_USER_ACTIVE, {"id": user_id})
+    if active:
+        note_active_user(session, user_id)
+    return active
 
 
 def record_exists(session: Session, model: Any, record_id: int) -> bool:
@@ -216,6 +256,16 @@ def first_stage(session: Session, pipeline_id: int) -> tuple[bool, Stage | None]
     if row is None:
         return False, None
     return True, row[1]
+
+
+def deal_checks(session: Session, user_id: int,
+                pipeline_id: int) -> tuple[bool, bool, Stage | None] | None:
+    """What creating a deal checks, read at once: (whether the user is active, whether the
+    pipeline exists, its first stage or None); None when there is no such user."""
+    row = session.execute(_DEAL_CHECKS, {"uid": user_id, "pid": pipeline_id}).first()
+    if row is None:
+        return None
+    return bool(row[0]), row[1] is not None, row[2]
 
 
 def stage_by_code(session: Session, code: str) -> Stage | None:

@@ -227,3 +227,34 @@ def test_find_user_keeps_no_closed_session_alive(app, org):
         assert closed() is None
     finally:
         gc.enable()
+
+
+def test_a_user_found_active_is_not_asked_again_until_the_transaction_ends(app, db, org):
+    """``find_user`` reads the user from the database (not a stale copy the session holds);
+    the reference check of the write that follows trusts that read, in that transaction only."""
+    from crm_models.services import rows
+
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    engine = app.extensions["db_engine"]
+    assert find_user(db, "m2@test.local").active
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert rows.user_active(db, org.m2.id) is True
+        assert statements == []
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    db.commit()
+    other = app.extensions["db_sessionmaker"]()
+    try:
+        update_user(other, SYSTEM, org.m2.id, active=False)
+        other.commit()
+    finally:
+        other.close()
+    db.rollback()  # (an SQLite transaction begun meanwhile would read its older snapshot)
+    assert not rows.user_active(db, org.m2.id)  # a new transaction: asked again
+    assert find_user(db, "m2@test.local").active is False  # the session's copy is refreshed
+    assert find_user(db, str(org.m2.id)).active is False

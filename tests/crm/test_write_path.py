@@ -149,3 +149,44 @@ def test_a_moved_deals_stage(db: Session, org: Org) -> None:
         "pipeline_id": "no pipeline with id 99"}
     update_deal(db, SYSTEM, deal.id, pipeline_id=0, stage="LOSE")
     assert (deal.pipeline_id, deal.stage.code, deal.pipeline.id) == (0, "LOSE", 0)
+
+
+def test_a_new_deal_checks_its_responsible_and_stage_in_one_select(app: Any, db: Session,
+                                                                   org: Org) -> None:
+    """The usual new deal (default pipeline) reads its responsible's ``active`` flag and its
+    first stage at once; each refusal still names its field."""
+    from sqlalchemy import event
+
+    from crm_models.services.org import update_user
+
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    engine = app.extensions["db_engine"]
+    m1_id = org.m1.id
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        deal = create_deal(db, SYSTEM, title="D", responsible_id=m1_id)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert deal.stage.code == "NEW" and deal.pipeline_id == 0
+    selects = [s for s in seen if s.lstrip().upper().startswith("SELECT")]
+    assert len(selects) == 1 and "user_account" in selects[0] and "stage" in selects[0]
+    assert _error(lambda: create_deal(db, SYSTEM, title="D", responsible_id=10**6)) == {
+        "responsible_id": f"no active user with id {10**6}"}
+    db.commit()
+    # Deactivated by another session: this session still holds the user as active, but the
+    # check asks the database.
+    assert org.m2.active
+    other = app.extensions["db_sessionmaker"]()
+    try:
+        update_user(other, SYSTEM, org.m2.id, active=False)
+        other.commit()
+    finally:
+        other.close()
+    db.rollback()
+    assert _error(lambda: create_deal(db, SYSTEM, title="D", responsible_id=org.m2.id)) == {
+        "responsible_id": f"no active user with id {org.m2.id}"}
+    assert db.scalars(select(Deal).where(Deal.responsible_id == org.m2.id)).first() is None

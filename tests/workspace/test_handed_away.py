@@ -77,3 +77,22 @@ def test_a_person_reassigning_their_own_record_is_not_notified(app, db, demo, pa
     assert r.status_code == 302
     [note] = notifications(db, demo.m2.id)
     assert note.text == demo.m1.full_name
+
+
+def test_a_deactivated_previous_responsible_is_not_notified(app, db, demo):
+    """The reassignment's notification checks the previous responsible as the routing's own
+    snapshot read them (in the same transaction): a deactivated manager gets nothing."""
+    from crm_models.services import update_deal
+    from crm_models.services.org import update_user
+    from tests.factories import SYSTEM
+
+    deal = make_deal(db, demo.m1, title="Станки от уволенного", amount="1000")
+    db.commit()
+    update_user(db, SYSTEM, demo.m1.id, active=False)
+    db.commit()
+    update_deal(db, SYSTEM, deal.id, amount="2500000")
+    db.commit()  # … and the after-commit dispatch routes it
+    db.rollback()
+    db.expire_all()
+    assert db.get(Deal, deal.id).responsible_id != demo.m1.id  # routed all the same
+    assert notifications(db, demo.m1.id) == []
