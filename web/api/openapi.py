@@ -149,6 +149,10 @@ def _operation(rule: Rule, method: str, endpoint: str, op: Operation | None) -> 
     if op.body is not None:
         codes |= {413, 415}
     out["responses"] = {str(op.status): ok,
+                        # other success statuses with the same body (e.g. 200 for a repeat
+                        # of an idempotent create)
+                        **{str(c): {k: v for k, v in ok.items() if k != "headers"}
+                           for c in op.extra.get("also", ())},
                         **{str(c): {"$ref": f"#/components/responses/E{c}"} for c in sorted(codes)}}
     if op.public:
         out["security"] = []

@@ -22,7 +22,7 @@ def _out(result: OrderResult) -> dict[str, Any]:
 
 
 @api_route("/orders", methods=("POST",), tag="orders", endpoint="order_create", status=201,
-           body=ref("StoreOrderInput"), response=ref("StoreOrder"),
+           body=ref("StoreOrderInput"), response=ref("StoreOrder"), extra={"also": (200,)},
            summary="Take an online-store order: contact (deduplicated), deal with product "
                    "rows, order.received. Sending the same store + number again changes "
                    "nothing and answers 200 with the first result.")

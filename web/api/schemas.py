@@ -90,13 +90,6 @@ def entity_schemas(entity: str) -> dict[str, dict[str, Any]]:
                                         "enum": ["process", "won", "lost", None]}
     if entity == "contact":
         out_props["full_name"] = {"type": "string", "readOnly": True}
-    out_props["stock"] = {"type": ["string", "null"], "readOnly": True, "examples": ["3.000"],
-                          "description": "quantity in stock as 1C last reported it (offers.xml);"
-                                         " null: never reported"}
-    out_props["properties"] = {"type": "object", "readOnly": True,
-                               "additionalProperties": {"type": "string"},
-                               "description": "characteristics from 1C (Свойства): name → "
-                                              "value"}
     out_props["created_by_id"] = {"type": ["integer", "null"], "readOnly": True}
     out_props["created_at"] = {"type": "string", "format": "date-time", "readOnly": True}
     out_props["updated_at"] = {"type": "string", "format": "date-time", "readOnly": True}
