@@ -33,6 +33,7 @@ returning (the instance and its task are committed). ``--pg URL`` EMPTIES that d
 from __future__ import annotations
 
 import argparse
+import os
 import cProfile
 import json
 import pstats
@@ -312,7 +313,7 @@ def run(label: str, url: str, raw_file: Path, n: int, blocks: int,
     print(f"  ratio to the raw loop: {rate / raw_rate:.3f} by wall clock, "
           f"{raw.cpu / ours.cpu:.3f} by CPU time")
     if prof:
-        pstats.Stats(prof).sort_stats(profile).print_stats(45)
+        pstats.Stats(prof).sort_stats(profile).print_stats(int(os.environ.get("BENCH_PROFILE_LINES", "45")))
     ok = routed == n and tasks == n and raw_tasks == n
     if not ok:
         print("  ERROR: not every deal was routed", file=sys.stderr)
