@@ -3,7 +3,9 @@
 ``zip=yes\\nfile_limit=<bytes>`` for ``init``, ``progress`` while a catalog import still has
 work (1C calls ``mode=import`` again), ``success``/``failure\\n<reason>`` for the rest, and
 the orders document for ``type=sale&mode=query``. A file may come in several
-``mode=file`` calls with the same name: the parts are appended.
+``mode=file`` calls with the same name: the parts are appended. Pictures come inside the zip
+or alone (``filename=import_files/ab/abc.jpg``) and are kept under that path; a product's
+picture that cannot be taken is an error line of the session (the import still succeeds).
 
 Reached at ``/1c/exchange`` and at ``/bitrix/admin/1c_exchange.php`` (the address 1C's "site
 exchange" proposes). ``checkauth`` takes HTTP Basic credentials of a Marshrut user (the
@@ -168,7 +170,8 @@ def _import_step(db: Any, actor: Any, ex: cml.ExchangeSession, folder: Path,
     unpacked = list(state.get("unpacked", []))
     for zipped in sorted(folder.glob("*.zip")) if folder.exists() else ():
         if zipped.name not in unpacked:  # once: later calls must not rewrite the XML
-            cml.unpack(folder, zipped.name)
+            for refused in cml.unpack(folder, zipped.name, limit=_limit()).refused:
+                cml.note(ex, "import", zipped.name, False, refused)
             unpacked.append(zipped.name)
     state["unpacked"] = unpacked
     path = folder / name
@@ -178,6 +181,8 @@ def _import_step(db: Any, actor: Any, ex: cml.ExchangeSession, folder: Path,
         job = {"file": name, "size": size}
     done = cml.import_catalog_step(db, actor, path, job, price_type=str(
         current_app.config.get("EXCHANGE_1C_PRICE_TYPE", "")), step=_step())
+    for problem in job.pop("problems", []):  # the products are in; their pictures are not
+        cml.note(ex, "import", problem["filename"], False, problem["message"])
     if not done:
         state["import"] = job
         ex.state = state
@@ -187,7 +192,9 @@ def _import_step(db: Any, actor: Any, ex: cml.ExchangeSession, folder: Path,
     r = job["report"]
     return _plain("success", f"{name}: {r['created']} created, {r['updated']} updated,"
                   f" {r['unchanged']} unchanged, {r['deleted']} deleted, "
-                  f"{r['prices']} prices, {r['stock']} stock, {r['sections']} sections")
+                  f"{r['prices']} prices, {r['stock']} stock, {r['sections']} sections, "
+                  f"{r.get('pictures', 0)} pictures, {r.get('picture_errors', 0)} picture "
+                  "errors")
 
 
 def _take_sale_file(db: Any, actor: Any, folder: Path, name: str, *, final: bool) -> None:
@@ -204,7 +211,8 @@ def _take_sale_file(db: Any, actor: Any, folder: Path, name: str, *, final: bool
             if final:
                 raise cml.ExchangeError(f"{name}: not a complete zip archive")
             return
-        xml = [cml.safe_name(n) for n in cml.unpack(folder, name) if n.lower().endswith(".xml")]
+        xml = [cml.safe_name(n) for n in cml.unpack(folder, name, limit=_limit()).names
+               if n.lower().endswith(".xml")]
         path.unlink()
         for inner in xml:
             _take_sale_file(db, actor, folder, inner, final=True)

@@ -90,7 +90,8 @@ def _clean_exchange_fields(data: dict[str, Any]) -> dict[str, Any]:
             if value is not None and (not value.is_finite() or abs(value) >= 10 ** 12
                                       or value != value.quantize(Decimal("0.001"))):
                 raise InvalidOperation
-            out["stock"] = value
+            # kept as the column holds it, so "3" from 1C again is no change to "3.000"
+            out["stock"] = None if value is None else value.quantize(Decimal("0.001"))
         except (InvalidOperation, ValueError):
             errors["stock"] = "must be a quantity with at most three decimals (negative: oversold)"
     if "properties" in data:

@@ -8,6 +8,7 @@ keeps pointing at the signature it was made with.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 from typing import Any
 
@@ -77,11 +78,26 @@ def get_image(session: Session, image_id: Any) -> StoredImage:
     return image
 
 
+def same_as_stored(session: Session, image_id: int | None, data: Any) -> bool:
+    """Whether ``data`` is byte for byte the stored picture ``image_id`` (the size is
+    compared first, so a different file is told apart without loading the stored bytes)."""
+    if image_id is None or not isinstance(data, (bytes, bytearray)):
+        return False
+    image = session.get(StoredImage, image_id)
+    if image is None or image.size != len(data):
+        return False
+    return hashlib.sha256(image.data).digest() == hashlib.sha256(bytes(data)).digest()
+
+
 def set_product_picture(session: Session, actor: Actor, product_id: int,
                         data: bytes | None) -> Product:
-    """Put (``data``) or remove (None) a product's picture; ``product.updated``."""
+    """Put (``data``) or remove (None) a product's picture; ``product.updated``. The same
+    bytes as the current picture (a repeated 1C exchange, the same file uploaded again)
+    change nothing: no new row, no event."""
     actor.require("product", "update")
     product = cat.get_product(session, actor, product_id)
+    if data is not None and same_as_stored(session, product.picture_id, data):
+        return product
     new_id = store_image(session, data, purpose="picture", field="picture").id \
         if data is not None else None
     if new_id == product.picture_id:

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import zipfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -39,16 +37,25 @@ from crm_models.invoices import Invoice
 from crm_models.permissions import Actor
 from crm_models.services import add_comment, change_deal_stage
 from crm_models.services.catalog import create_product, save_section, update_product
+from crm_models.services.images import MAX_BYTES as PICTURE_MAX_BYTES
+from crm_models.services.images import set_product_picture
 from crm_models.services.invoices import change_invoice_stage
+
+from .commerceml_files import (  # noqa: F401  (the exchange's file handling, used from here)
+    ExchangeError,
+    Unpacked,
+    read_picture,
+    safe_name,
+    safe_path,
+    save_chunk,
+    stored_name,
+    unpack,
+)
 
 COOKIE = "marshrut_1c"
 UNIT_CODES = {"796": "pcs", "166": "kg", "163": "g", "168": "t", "006": "m", "055": "m2",
               "113": "m3", "112": "l", "356": "hour", "359": "day", "362": "month",
               "778": "pack", "839": "set"}
-
-
-class ExchangeError(Exception):
-    """What ``failure\\n<reason>`` tells 1C."""
 
 
 class ExchangeSession(Base):
@@ -104,51 +111,6 @@ def note(ex: ExchangeSession, mode: str, filename: str, ok: bool, message: str) 
         ex.errors += 1
 
 
-# --- files ---------------------------------------------------------------------------------
-
-def safe_name(filename: str) -> str:
-    """A file name 1C sends (``import.xml``, ``import_files/ab/abc.jpg``) made safe to keep."""
-    name = filename.replace("\\", "/").split("/")[-1]
-    if not name or name.startswith(".") or len(name) > 200:
-        raise ExchangeError(f"bad file name '{filename[:60]}'")
-    return name
-
-
-def save_chunk(folder: Path, filename: str, chunks: Iterator[bytes], *, limit: int) -> int:
-    """Append an uploaded chunk to the file; a zip is unpacked once complete. The size the
-    file has now; ExchangeError past ``limit`` (the file is removed)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / safe_name(filename)
-    size = path.stat().st_size if path.exists() else 0
-    with path.open("ab") as fh:
-        for chunk in chunks:
-            size += len(chunk)
-            if size > limit:
-                fh.close()
-                path.unlink(missing_ok=True)
-                raise ExchangeError(f"the file is larger than {limit} bytes")
-            fh.write(chunk)
-    return size
-
-
-def unpack(folder: Path, filename: str) -> list[str]:
-    """Unpack a zip archive (XML files kept, pictures counted); the names unpacked."""
-    path = folder / safe_name(filename)
-    if not zipfile.is_zipfile(path):
-        return []
-    names: list[str] = []
-    with zipfile.ZipFile(path) as zf:
-        for info in zf.infolist():
-            if info.is_dir():
-                continue
-            name = safe_name(info.filename)
-            if name.lower().endswith(".xml"):
-                with zf.open(info) as src, (folder / name).open("wb") as dst:
-                    dst.write(src.read(64 * 1024 * 1024 + 1)[:64 * 1024 * 1024])
-            names.append(info.filename)
-    return names
-
-
 # --- parsing -------------------------------------------------------------------------------
 
 def _local(tag: str) -> str:
@@ -193,6 +155,8 @@ class CatalogReport:
     deleted: int = 0
     prices: int = 0
     stock: int = 0
+    pictures: int = 0
+    picture_errors: int = 0
 
 
 def _ref(session: Session, kind: str, external_id: str) -> int | None:
@@ -220,10 +184,12 @@ def import_catalog_step(session: Session, actor: Actor, path: Path, state: dict[
     products or offers (0: all) from ``state["position"]`` on; True when the file is done.
 
     ``state`` (kept by the caller between 1C's repeated ``mode=import`` calls; empty to
-    start) gets ``position``, ``total`` and ``report``. The first step checks the whole
-    document (well-formed, every product valid, every offer's product known, every price and
-    quantity a number, the price type present) before it writes anything, so bad input
-    imports nothing; each step is then written in the caller's transaction."""
+    start) gets ``position``, ``total``, ``report`` and ``problems`` (this step's pictures
+    that could not be taken: [{"filename", "message"}], the product imported all the same).
+    The first step checks the whole document (well-formed, every product valid, every
+    offer's product known, every price and quantity a number, the price type present)
+    before it writes anything, so bad input imports nothing; each step is then written in
+    the caller's transaction. Pictures are looked for next to ``path``."""
     actor.require("product", "import")
     root = parse(path)
     classifier = _child(root, "Классификатор")
@@ -239,6 +205,7 @@ def import_catalog_step(session: Session, actor: Actor, path: Path, state: dict[
     position = int(state.get("position", 0))
     report = CatalogReport(**state.get("report", {}))
     end = total if step <= 0 else min(total, position + step)
+    problems: list[dict[str, str]] = []
     try:
         with session.begin_nested():
             if not state.get("checked"):
@@ -247,14 +214,15 @@ def import_catalog_step(session: Session, actor: Actor, path: Path, state: dict[
                     _groups(session, actor, _child(classifier, "Группы"), None, report)
             for i in range(position, end):
                 if i < len(items):
-                    _product(session, actor, items[i], props, report)
+                    _product(session, actor, items[i], props, report, path.parent, problems)
                 else:
                     _offer(session, actor, offer_items[i - len(items)], types, type_id,
                            report)
     except ValidationFailed as exc:
         raise ExchangeError(f"{path.name}: " + "; ".join(
             f"{k}: {v}" for k, v in exc.fields.items())) from None
-    state.update(checked=True, position=end, total=total, report=report.__dict__.copy())
+    state.update(checked=True, position=end, total=total, report=report.__dict__.copy(),
+                 problems=problems)
     return end >= total
 
 
@@ -366,7 +334,8 @@ def _product_fields(item: Element, props: dict[str, tuple[str, dict[str, str]]]
 
 
 def _product(session: Session, actor: Actor, item: Element,
-             props: dict[str, tuple[str, dict[str, str]]], report: CatalogReport) -> None:
+             props: dict[str, tuple[str, dict[str, str]]], report: CatalogReport,
+             folder: Path, problems: list[dict[str, str]]) -> None:
     ext = _text(item, "Ид")
     fields, deleted = _product_fields(item, props)
     group_ids = _children(_child(item, "Группы"), "Ид")
@@ -381,16 +350,50 @@ def _product(session: Session, actor: Actor, item: Element,
         session.execute(delete(ExchangeRef).where(ExchangeRef.kind == "product",
                                                   ExchangeRef.external_id == ext))
         _remember(session, "product", ext, product.id)
+        _picture(session, actor, product, item, folder, report, problems)
         report.created += 1
         return
     updated_at, was_active = before.updated_at, before.active
     product = update_product(session, actor, before.id, **fields)
+    if not deleted:
+        _picture(session, actor, product, item, folder, report, problems)
     if deleted and was_active:
         report.deleted += 1
     elif product.updated_at != updated_at:
         report.updated += 1
     else:
         report.unchanged += 1
+
+
+def _picture(session: Session, actor: Actor, product: Product, item: Element, folder: Path,
+             report: CatalogReport, problems: list[dict[str, str]]) -> None:
+    """The product's first ``Картинка`` becomes its picture (through the service, as a
+    picture uploaded on the product's page); the same bytes as its current picture write
+    nothing. No ``Картинка``: the picture is left as it is (an exchange of changes only
+    leaves them out). A picture that cannot be taken — bad name, not uploaded, not a
+    readable PNG or JPEG, too big — is a problem naming the product and the file; the
+    product stays imported."""
+    names = [(c.text or "").strip() for c in _children(item, "Картинка")]
+    name = next((n for n in names if n), "")
+    if not name:
+        return
+    before = product.picture_id
+    try:
+        data = read_picture(folder, name, max_bytes=PICTURE_MAX_BYTES)
+        with session.begin_nested():
+            set_product_picture(session, actor, product.id, data)
+    except ExchangeError as exc:
+        reason = str(exc)
+    except ValidationFailed as exc:
+        reason = "; ".join(exc.fields.values())
+    else:
+        if product.picture_id != before:
+            report.pictures += 1
+        return
+    report.picture_errors += 1
+    who = f"product '{_text(item, 'Ид')[:60]}' ({_text(item, 'Наименование')[:80]})"
+    problems.append({"filename": name[:200],
+                     "message": f"{who}: picture '{name[:200]}': {reason}"})
 
 
 def _offer_stock(offer: Element) -> str | None:
