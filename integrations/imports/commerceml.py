@@ -6,7 +6,8 @@ The HTTP adapter (``web.exchange1c``) answers the plain-text lines 1C expects; e
 is plain Python over the CRM services. Catalog: ``import.xml`` (classifier groups → product
 sections, products with article, unit, VAT, the deletion mark → inactive) and ``offers.xml``
 (the price of the configured price type, the stock quantity, kept on the product). Product
-properties (Свойства / ЗначенияСвойств) are kept on the product as name → value. 1C calls
+properties (Свойства / ЗначенияСвойств) are kept on the product as name → value; its first
+Картинка (a file 1C sent, see ``commerceml_files``) becomes its picture. 1C calls
 ``mode=import`` repeatedly until it reads ``success``: each call does one bounded step
 (``import_catalog_step``) and answers ``progress`` meanwhile. The whole file is parsed and
 checked before the first write: a truncated or invalid file imports nothing. A repeated exchange changes nothing (products are

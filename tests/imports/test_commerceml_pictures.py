@@ -107,8 +107,17 @@ def test_pictures_in_the_zip_are_stored_shown_and_kept_once(app, db, demo, clien
     assert client.get(f"/products/{mill.id}/picture").data == png
     card = client.get(f"/products/{machine.id}").get_data(as_text=True)
     assert f"/products/{machine.id}/picture?v={machine.picture_id}" in card
-    body = api_for(app, db, demo.admin).get(f"/api/v1/products/{machine.id}").get_json()
+    api = api_for(app, db, demo.admin)
+    body = api.get(f"/api/v1/products/{machine.id}").get_json()
     assert body["picture_id"] == machine.picture_id, body
+    got = api.get(f"/api/v1/products/{machine.id}/picture")
+    assert got.status_code == 200 and got.mimetype == "image/jpeg" and got.data == jpeg
+    other = api.get(f"/api/v1/products/{machine.id + 1000}/picture")
+    assert other.status_code == 404 and other.is_json
+    doc = client.get("/api/v1/openapi.json").get_json()
+    ok = doc["paths"]["/api/v1/products/{product_id}/picture"]["get"]["responses"]["200"]
+    assert sorted(ok["content"]) == ["image/jpeg", "image/png"]
+    assert "picture_id" in doc["components"]["schemas"]["Product"]["properties"]
     # the same exchange again: no new picture row, no event, nothing updated
     before = counts(db)
     _one, answers = exchange(client, files)
@@ -140,6 +149,12 @@ def test_pictures_uploaded_alone_zip_no(app, db, demo, client, exchange_dir, aut
     assert client.get(f"/products/{mill.id}/picture").data == png
     db.rollback()
     assert db.get(StoredImage, machine.picture_id).width == 300
+    db.rollback()
+    # a product without a picture: 404 with the reason, over the API
+    api = api_for(app, db, demo.admin)
+    body = api.post("/api/v1/products", json={"name": "Без картинки"}).get_json()
+    none = api.get(f"/api/v1/products/{body['id']}/picture")
+    assert none.status_code == 404 and "has no picture" in none.get_data(as_text=True)
 
 
 def test_a_bad_picture_leaves_the_product_imported_and_names_it(app, db, demo, client,
@@ -185,7 +200,7 @@ def test_unsafe_names_never_write_outside_the_folder(app, db, demo, client, exch
     jpeg = picture("JPEG")
     outside = exchange_dir.parent / f"{exchange_dir.name}-outside"
     bad = {"../evil.jpg": b"x", "../../evil2.jpg": b"x", "import_files/../../../evil3.jpg":
-           b"x", "/tmp/evil4.jpg": b"x", "C:\\evil5.jpg": b"x", "import_files/.hidden": b"x",
+           b"x", str(outside / "evil4.jpg"): b"x", "C:\\evil5.jpg": b"x", "import_files/.hidden": b"x",
            f"../../../{outside.name}/evil6.jpg": b"x"}
     _one, answers = exchange(client, {"import.xml": import_xml(), CNC: jpeg, **bad},
                              xml=("import.xml",))

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import url_for
+from flask import Response, url_for
 
-from crm_models.errors import ValidationFailed
+from crm_models.errors import NotFound, ValidationFailed
 from crm_models.services import catalog as cat
+from crm_models.services import images
 from crm_models.services import product_rows as pr
 
 from .common import (
@@ -77,6 +78,21 @@ def product_create() -> Any:
 def product_get(product_id: int) -> Any:
     db, actor = db_actor()
     return cat.product_dict(cat.get_product(db, actor, product_id))
+
+
+@api_route("/products/<id:product_id>/picture", tag="products", endpoint="product_picture",
+           response={"type": "string", "format": "binary"},
+           extra={"media": ("image/png", "image/jpeg")},
+           summary="The product's picture (PNG or JPEG; 404 when it has none)")
+def product_picture(product_id: int) -> Any:
+    db, actor = db_actor()
+    product = cat.get_product(db, actor, product_id)
+    if product.picture_id is None:
+        raise NotFound(f"Product {product_id} has no picture")
+    image = images.get_image(db, product.picture_id)
+    return Response(image.data, mimetype=image.content_type,
+                    headers={"Cache-Control": "private, max-age=3600",
+                             "X-Content-Type-Options": "nosniff"})
 
 
 @api_route("/products/<id:product_id>", methods=("PATCH", "PUT"), tag="products",

@@ -139,7 +139,8 @@ def _operation(rule: Rule, method: str, endpoint: str, op: Operation | None) -> 
                               "content": {"application/json": {"schema": op.body}}}
     ok: dict[str, Any] = {"description": "Success"}
     if op.status != 204:
-        ok["content"] = {"application/json": {"schema": op.response or {"type": "object"}}}
+        media = op.extra.get("media", ("application/json",))  # a picture: its image types
+        ok["content"] = {m: {"schema": op.response or {"type": "object"}} for m in media}
     if op.status == 201 and rule.endpoint.endswith("_create"):
         ok["headers"] = {"Location": {"schema": {"type": "string"},
                                       "description": "URL of the new record"}}

@@ -292,6 +292,10 @@ def catalog_schemas() -> dict[str, dict[str, Any]]:
                                "description": "characteristics from 1C (Свойства): name → "
                                               "value"}
     out_props["created_by_id"] = {"type": ["integer", "null"], "readOnly": True}
+    out_props["picture_id"] = {"type": ["integer", "null"], "readOnly": True,
+                               "description": "the picture's id (its bytes: GET /products/"
+                                              "{id}/picture; it changes when the picture "
+                                              "does); null: none"}
     out_props["created_at"] = {"type": "string", "format": "date-time", "readOnly": True}
     out_props["updated_at"] = {"type": "string", "format": "date-time", "readOnly": True}
     writable = {f.name: field_json_schema(f, writing=True) for f in PRODUCT_FIELDS}
