@@ -155,5 +155,5 @@ def read_picture(folder: Path, name: str, *, max_bytes: int) -> bytes:
     size = path.stat().st_size
     if size > max_bytes:
         raise ExchangeError(f"must be at most {max_bytes // 1024} KB (this file is "
-                            f"{size // 1024} KB)")
+                            f"{-(-size // 1024)} KB)")  # rounded up
     return path.read_bytes()

@@ -100,3 +100,29 @@ def test_truncated_pictures_are_refused_once_weasyprint_is_loaded():
         with pytest.raises(ValidationFailed):
             images.check_image(whole[:len(whole) * 2 // 3], "picture")
         assert images.check_image(whole, "picture")[1:] == (64, 64)
+
+
+def test_the_same_picture_again_stores_nothing(db, org):
+    from sqlalchemy import func
+
+    from crm_models.images import StoredImage
+
+    p = cat.create_product(db, SYSTEM, name="Фреза")
+    images.set_product_picture(db, SYSTEM, p.id, picture("JPEG"))
+    first = p.picture_id
+    rows = db.scalar(select(func.count()).select_from(StoredImage))
+    images.set_product_picture(db, SYSTEM, p.id, picture("JPEG"))  # the same bytes
+    assert p.picture_id == first
+    assert db.scalar(select(func.count()).select_from(StoredImage)) == rows
+    # the same size but other bytes is a new picture
+    other = bytearray(picture("JPEG"))
+    other[-3] ^= 0xFF  # inside the scan data: still a readable JPEG
+    assert len(other) == len(picture("JPEG"))
+    images.set_product_picture(db, SYSTEM, p.id, bytes(other))
+    assert p.picture_id not in (None, first)
+    with pytest.raises(PermissionDenied):  # rights are checked before anything is compared
+        images.set_product_picture(db, actor(db, org.m1), p.id, bytes(other))
+    db.commit()
+    events = db.scalars(select(OutboxEvent).where(OutboxEvent.event_type == "product.updated",
+                                                  OutboxEvent.entity_id == p.id)).all()
+    assert len(events) == 2

@@ -258,3 +258,22 @@ def test_unpack_and_names_without_http(tmp_path: Path) -> None:
     assert len(out.refused) == 1 and not (tmp_path.parent / "up.png").exists()
     (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 not really")
     assert unpack(tmp_path, "bad.zip", limit=100).names == []
+
+
+def test_read_picture_names_what_is_wrong(tmp_path: Path) -> None:
+    from integrations.imports.commerceml_files import ExchangeError, read_picture
+
+    (tmp_path / "import_files").mkdir()
+    (tmp_path / "import_files" / "big.jpg").write_bytes(b"\xff\xd8\xff" + b"0" * 3000)
+    (tmp_path / "import_files" / "ok.jpg").write_bytes(b"abc")
+    assert read_picture(tmp_path, "import_files\\ok.jpg", max_bytes=2048) == b"abc"
+    for name, reason in (("import_files/big.jpg", "must be at most 2 KB (this file is 3 KB)"),
+                         ("import_files/none.jpg", "no such file was uploaded"),
+                         ("import_files", "no such file was uploaded"),
+                         ("../x.jpg", "bad file name '../x.jpg'")):
+        try:
+            read_picture(tmp_path, name, max_bytes=2048)
+        except ExchangeError as exc:
+            assert str(exc).startswith(reason), (name, str(exc))
+        else:
+            raise AssertionError(f"{name} was read")
