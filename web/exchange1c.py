@@ -1,6 +1,7 @@
 """The 1C:Enterprise exchange endpoint (CommerceML 2), answering exactly the plain-text lines
 1C expects: ``success\\n<cookie name>\\n<cookie value>`` for ``checkauth``,
-``zip=yes\\nfile_limit=<bytes>`` for ``init``, ``progress`` while a catalog import still has
+``zip=yes\\nfile_limit=<bytes>`` for ``init`` (``zip=no`` when ``EXCHANGE_1C_ZIP`` is
+false), ``progress`` while a catalog import still has
 work (1C calls ``mode=import`` again), ``success``/``failure\\n<reason>`` for the rest, and
 the orders document for ``type=sale&mode=query``. A file may come in several
 ``mode=file`` calls with the same name: the parts are appended. Pictures come inside the zip
@@ -129,7 +130,8 @@ def _mode(db: Any, actor: Any, ex: cml.ExchangeSession, kind: str, mode: str,
     if mode == "init":  # a new exchange: what an earlier one left behind is dropped
         shutil.rmtree(folder, ignore_errors=True)
         ex.state = {}
-        return _plain("zip=yes", f"file_limit={_limit()}")
+        zipped = current_app.config.get("EXCHANGE_1C_ZIP", True)  # no: files come one by one
+        return _plain("zip=yes" if zipped else "zip=no", f"file_limit={_limit()}")
     if mode == "file":
         if kind == "sale" and not filename:
             filename = "orders.xml"

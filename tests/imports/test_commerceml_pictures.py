@@ -50,12 +50,13 @@ def zipped(files: dict[str, bytes]) -> bytes:
 
 
 def exchange(client: Any, files: dict[str, bytes], *, alone: dict[str, bytes] | None = None,
-             xml: tuple[str, ...] = ("import.xml", "offers.xml")) -> tuple[OneC, list[str]]:
+             xml: tuple[str, ...] = ("import.xml", "offers.xml"),
+             init: str = "zip=yes") -> tuple[OneC, list[str]]:
     """One whole catalog exchange: ``files`` in a zip (zip=yes) and/or ``alone`` as separate
     uploads (zip=no, in several chunks each); then ``import`` of each XML until done."""
     one = OneC(client, "catalog")
     assert one.checkauth("admin@demo.local").startswith("success\nmarshrut_1c\n")
-    assert one.get("init").split("\n")[0] == "zip=yes"
+    assert one.get("init").split("\n")[0] == init
     if files:
         assert set(one.send("import.zip", zipped(files), chunk=700)) == {"success"}
     for name, data in (alone or {}).items():
@@ -135,9 +136,11 @@ def test_pictures_in_the_zip_are_stored_shown_and_kept_once(app, db, demo, clien
     assert last_session(db).errors == 0
 
 
-def test_pictures_uploaded_alone_zip_no(app, db, demo, client, exchange_dir, auth) -> None:
+def test_pictures_uploaded_alone_zip_no(app, db, demo, client, exchange_dir, auth,
+                                        monkeypatch) -> None:
+    monkeypatch.setitem(app.config, "EXCHANGE_1C_ZIP", False)
     jpeg, png = picture("JPEG", size=(300, 200)), picture("PNG", color="yellow")
-    one, answers = exchange(client, {}, alone={
+    one, answers = exchange(client, {}, init="zip=no", alone={
         "import.xml": import_xml(second=MILL.replace("/", "\\")),  # 1C on Windows
         CNC: jpeg, MILL: png, "offers.xml": OFFERS_XML.encode()})
     assert "2 created" in answers[0] and "2 pictures" in answers[0], answers
