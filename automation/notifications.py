@@ -32,11 +32,11 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from crm_models.activity import AuditEvent, Comment, OutboxEvent
+from crm_models.db import utcnow
 from crm_models.entities import ENTITY_MODELS
 from crm_models.feed import FeedComment
 from crm_models.org import User
 from crm_models.services.feed import mentioned_users, readers_among
-from crm_models.db import utcnow
 from engine.store import ProcessTask, TaskStatus
 from engine.tasks import TASKS_INSERTED
 
@@ -141,10 +141,14 @@ def _reassigned(session: Session, ev: OutboxEvent) -> None:
         return
     new_user = session.get(User, new) if isinstance(new, int) else None
     title = getattr(record, "title", "") or getattr(record, "full_name", "") or f"#{record.id}"
-    session.add(Notification(
-        user_id=old, kind="reassigned", title=title[:TITLE_MAX],
-        text=new_user.full_name if new_user is not None else "", entity_type=ev.entity_type,
-        entity_id=ev.entity_id, source_label=ev.actor_label or ""))
+    # Written at once with Core (we are inside the flush that wrote the event): an ORM
+    # object added here would cost a flush of its own later (a service task's savepoint).
+    session.connection().execute(_NOTIFICATION_INSERT, {
+        "user_id": old, "created_at": utcnow(), "title": title[:TITLE_MAX],
+        "text": new_user.full_name if new_user is not None else "",
+        "entity_type": ev.entity_type, "entity_id": ev.entity_id,
+        "source_label": ev.actor_label or "", "read_at": None, "kind": "reassigned",
+        "task_id": None, "event_id": None, "dedup_key": None})
 
 
 def _active_users(session: Session, user_ids: Iterable[int | None]) -> list[int]:

@@ -8,8 +8,8 @@ the caller's transaction carry on.
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
+import json
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,9 +27,10 @@ from . import extensions as ext
 from . import progress, timer_events, timers
 from .bpmn_errors import DEFAULT_CODE, throw_error
 from .correlation import trigger_events
-from .data import data_size, diff, to_json
+from .data import copy_data, data_size, diff, to_json
 from .errors import DataLimitExceeded, EngineError, SandboxError, ServiceCallError
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
+from .persistence import write_instance
 from .ports import ProcessContext
 from .services import literal
 from .store import (
@@ -41,7 +42,6 @@ from .store import (
     Status,
     TaskStatus,
 )
-from .persistence import write_instance
 from .tasks import TASKS_INSERTED, withdraw_candidates
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ class InstanceRun:
 
     def _will_complete(self, task: Any) -> None:
         if isinstance(task.task_spec, ScriptTask | MarshrutBusinessRuleTask):
-            self._before[task.id] = copy.deepcopy(task.data)
+            self._before[task.id] = copy_data(task.data)
 
     def _did_complete(self, task: Any) -> None:
         spec = task.task_spec
@@ -237,7 +237,7 @@ class InstanceRun:
             ctx = ProcessContext(self.definition.key, self.definition.version, self.instance.id,
                                  element, self.instance.entity_type, self.instance.entity_id)
             with self.session.begin_nested():  # a failure rolls back only this call
-                result = op(self.session, ctx, params, copy.deepcopy(task.data))
+                result = op(self.session, ctx, params, copy_data(task.data))
                 result = to_json(result if result is not None else {}, where="result")
                 if not isinstance(result, dict):
                     raise ServiceCallError("the operation returned no dict", retryable=False)
@@ -254,7 +254,7 @@ class InstanceRun:
                         exc_info=exc)
             message, retryable = f"{type(exc).__name__}: {exc}", True
         else:
-            before = copy.deepcopy(task.data)
+            before = copy_data(task.data)
             task.data.update(result)
             task.internal_data.pop(SERVICE_STATE, None)
             task.run()
@@ -345,7 +345,7 @@ class InstanceRun:
         try:
             with self.session.begin_nested():
                 assignment = self.engine.assigner.resolve(
-                    self.session, config.assignment, copy.deepcopy(task.data), self.now)
+                    self.session, config.assignment, copy_data(task.data), self.now)
         except OperationalError:
             raise
         except Exception as exc:
@@ -424,9 +424,14 @@ class InstanceRun:
         # written (the library would keep them in it), passed on once it is
         outbound = self.wf.get_events()
         state = self._state()
+        # Encoded once, as the column's JSON type would: its length bounds the compact size
+        # the limit is about from above (only a longer text needs the exact measure), and
+        # the text itself is what is written.
+        encoded = json.dumps(state)
         limit = self.engine.data_limit
         if limit is not None and inst.status != Status.CANCELLED and not self.wf.completed \
-                and not (inst.incident_element_id and inst.incident_retry_at is None):
+                and not (inst.incident_element_id and inst.incident_retry_at is None) \
+                and len(encoded) > limit:
             size = data_size(state)
             if size > limit:  # many small steps (a loop) can outgrow it too
                 exc = DataLimitExceeded(self.last_element or "", size, limit)
@@ -456,7 +461,7 @@ class InstanceRun:
             "incident_element_id": inst.incident_element_id,
             "incident_message": inst.incident_message,
             "incident_attempts": inst.incident_attempts,
-            "incident_retry_at": inst.incident_retry_at})
+            "incident_retry_at": inst.incident_retry_at}, encoded={"state": encoded})
         self.flush_history()
         self.write_tasks()
         if outbound:

@@ -112,6 +112,10 @@ class Engine(TaskActions):
         #: (False: every start runs the workflow, e.g. to compare the two in a test)
         self.prefilter = prefilter
         self._start_filters: dict[tuple[Any, ...], StartFilter | None] = {}
+        #: id(request) → (request, definition, ``_prepare`` result) of a start request that
+        #: ``start_if_filtered`` found must run; ``start`` takes it (dispatcher threads use
+        #: requests of their own, so ids of live requests cannot collide)
+        self._checked: dict[int, tuple[StartRequest, ProcessDefinition, Any]] = {}
 
     # ------------------------------------------------------------ definitions
     def validate(self, bpmn_xml: str | bytes, dmn_xmls: Sequence[str | bytes] = (), *,
@@ -210,10 +214,15 @@ class Engine(TaskActions):
         start data are JSON (Decimal/date are converted). An instance that fails while
         running is returned with status ``incident`` — this does not raise.
         """
-        data, row, started = self._prepare(definition, request)
-        skipped = self._start_skipped(session, definition, request, data, row, started)
-        if skipped is not None:
-            return skipped
+        checked = self._checked.pop(id(request), None)
+        if checked is not None and checked[0] is request and checked[1] is definition:
+            # ``start_if_filtered`` has just prepared it and found it must run: not again
+            data, row, started = checked[2]
+        else:
+            data, row, started = self._prepare(definition, request)
+            skipped = self._start_skipped(session, definition, request, data, row, started)
+            if skipped is not None:
+                return skipped
         message, timer = request.message, request.timer
         with conflicts_guarded():
             inst = _insert_instance(session, row)  # the (event, definition) pair is unique
@@ -270,10 +279,15 @@ class Engine(TaskActions):
         no CRM data and fails on nothing but the database: a duplicate start is skipped by
         its INSERT (``AlreadyStarted``), so a caller needs no savepoint around it."""
         try:
-            data, row, started = self._prepare(definition, request)
+            prepared = self._prepare(definition, request)
         except EngineError:
             return None
-        return self._start_skipped(session, definition, request, data, row, started)
+        inst = self._start_skipped(session, definition, request, *prepared)
+        if inst is None:  # ``start`` follows with the same request: it reuses the check
+            if len(self._checked) > 100:
+                self._checked.clear()
+            self._checked[id(request)] = (request, definition, prepared)
+        return inst
 
     def _start_skipped(self, session: Session, definition: ProcessDefinition,
                        request: StartRequest, data: dict[str, Any], row: dict[str, Any],
