@@ -93,6 +93,11 @@ class InstanceRun:
             "element_id": element_id, "user_id": user_id, "message": message[:4000],
             "changes": changes or None})
 
+    def carry_history(self, rows: Any) -> None:
+        """Write these rows (of other instances; a caller deferred them) with this unit of
+        work's own history, in the same statement and ahead of them."""
+        self._history[:0] = list(rows)
+
     def flush_history(self) -> None:
         if self._history:
             rows, self._history = self._history, []

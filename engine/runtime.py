@@ -207,12 +207,17 @@ class Engine(TaskActions):
 
     # -------------------------------------------------------------- instances
     def start(self, session: Session, definition: ProcessDefinition,
-              request: StartRequest) -> ProcessInstance:
+              request: StartRequest, *, history: Sequence[dict[str, Any]] = ()
+              ) -> ProcessInstance:
         """Start an instance and run it to its first wait state (in the caller's transaction).
 
         ``request.message`` picks the message start event (None = the manual start event);
         start data are JSON (Decimal/date are converted). An instance that fails while
         running is returned with status ``incident`` — this does not raise.
+
+        ``history``: ``process_history`` rows a caller deferred (``start_if_filtered``'s),
+        written in the same statement as this instance's own history — or not at all if
+        this call raises (the caller writes them then, ``write_history``).
         """
         checked = self._checked.pop(id(request), None)
         if checked is not None and checked[0] is request and checked[1] is definition:
@@ -220,7 +225,8 @@ class Engine(TaskActions):
             data, row, started = checked[2]
         else:
             data, row, started = self._prepare(definition, request)
-            skipped = self._start_skipped(session, definition, request, data, row, started)
+            skipped = self._start_skipped(session, definition, request, data, row, started,
+                                          history=list(history))
             if skipped is not None:
                 return skipped
         message, timer = request.message, request.timer
@@ -234,6 +240,7 @@ class Engine(TaskActions):
                 self._script_engine(), cache_key=spec_cache_key(definition))
             wf.task_tree.data.update(data)
             run = InstanceRun(self, session, inst, definition, wf, fresh=True)
+            run.carry_history(history)
             run.record("started", None, started, request.started_by)
             run.start_on(message, timer)
             run.advance()
@@ -272,17 +279,23 @@ class Engine(TaskActions):
         return data, row, started
 
     def start_if_filtered(self, session: Session, definition: ProcessDefinition,
-                          request: StartRequest) -> ProcessInstance | None:
+                          request: StartRequest, *,
+                          history: list[dict[str, Any]] | None = None
+                          ) -> ProcessInstance | None:
         """The pre-filtered start alone (``engine.prefilter``): when the request's start
         condition cannot match, write its rows and return the instance; otherwise write
         nothing and return None (call ``start``, which also reports a bad request). Writes
         no CRM data and fails on nothing but the database: a duplicate start is skipped by
-        its INSERT (``AlreadyStarted``), so a caller needs no savepoint around it."""
+        its INSERT (``AlreadyStarted``), so a caller needs no savepoint around it.
+
+        ``history``: a list to append the instance's history rows to instead of writing
+        them (the caller writes them later in this transaction: with the next ``start``'s,
+        or by ``write_history``)."""
         try:
             prepared = self._prepare(definition, request)
         except EngineError:
             return None
-        inst = self._start_skipped(session, definition, request, *prepared)
+        inst = self._start_skipped(session, definition, request, *prepared, defer=history)
         if inst is None:  # ``start`` follows with the same request: it reuses the check
             if len(self._checked) > 100:
                 self._checked.clear()
@@ -291,7 +304,8 @@ class Engine(TaskActions):
 
     def _start_skipped(self, session: Session, definition: ProcessDefinition,
                        request: StartRequest, data: dict[str, Any], row: dict[str, Any],
-                       started: str) -> ProcessInstance | None:
+                       started: str, *, history: list[dict[str, Any]] | None = None,
+                       defer: list[dict[str, Any]] | None = None) -> ProcessInstance | None:
         message = request.message
         start_filter = self._start_filter(session, definition, message) if message else None
         if start_filter is not None and self._filtered_out(start_filter, data):
@@ -305,14 +319,24 @@ class Engine(TaskActions):
                     raise AlreadyStarted(f"event {request.event_id} already started process "
                                          f"{definition.key} v{definition.version}")
                 at = row["started_at"]
-                session.connection().execute(ProcessHistory.__table__.insert(), [
-                    {"instance_id": inst.id, "at": at, "event": event, "element_id": element,
-                     "user_id": user_id, "message": text, "changes": None}
-                    for event, element, text, user_id in
-                    [("started", None, started, request.started_by)]
-                    + [(*h, None) for h in start_filter.history()]])
+                rows = [{"instance_id": inst.id, "at": at, "event": event,
+                         "element_id": element, "user_id": user_id, "message": text,
+                         "changes": None}
+                        for event, element, text, user_id in
+                        [("started", None, started, request.started_by)]
+                        + [(*h, None) for h in start_filter.history()]]
+                if defer is not None:
+                    defer.extend(rows)
+                else:
+                    self.write_history(session, [*(history or ()), *rows])
             return inst
         return None
+
+    @staticmethod
+    def write_history(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        """INSERT ``process_history`` rows (one statement; nothing when there are none)."""
+        if rows:
+            session.connection().execute(_HISTORY_INSERT, list(rows))
 
     def send_message(self, session: Session, instance_id: int, message: str,
                      payload: dict[str, Any] | None = None) -> ProcessInstance:
@@ -506,6 +530,7 @@ class Engine(TaskActions):
 
 _INSTANCE = ProcessInstance.__table__
 _INSTANCE_ID = _INSTANCE.c.id
+_HISTORY_INSERT = ProcessHistory.__table__.insert()
 #: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``: a second start of an (event, definition)
 #: pair returns no row, and needs no savepoint around it (PostgreSQL, SQLite ≥ 3.35).
 _INSERT_UNLESS_STARTED = {
