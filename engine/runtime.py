@@ -7,7 +7,10 @@ Collaborators come through the constructor (no module singletons)::
 
 Every method that touches the database takes the caller's ``Session`` and never commits: the
 caller commits, so process state, task rows, history and the CRM writes of service tasks
-land together or not at all. Results are ORM rows from ``engine.store``.
+land together or not at all. Results are ORM rows from ``engine.store``. A unit of work on an
+instance writes the engine's own rows with Core in one write phase (``InstanceRun.save``:
+the instance UPDATE checked against its ``version``, history, task rows, timers), not by an
+ORM flush; the returned objects hold what was written.
 
 Public API (errors from ``engine.errors``):
 
