@@ -483,6 +483,9 @@ class Dispatcher:
             else set()
         written: list[tuple[int, str, str | None]] = []
         failures: list[str] = []
+        #: history rows of the pre-filtered starts, written with the next start's (in its
+        #: savepoint: one statement for both) or, when there is none or it fails, at the end
+        deferred: list[dict[str, Any]] = []
         data: dict[str, Any] | None = None
         fresh = False  # whether ``data`` reflects every write made so far
         for listener in listeners:
@@ -505,14 +508,15 @@ class Dispatcher:
             # data, and a failure of its INSERTs (the database's) is not caught here — the
             # event's transaction fails as a whole and is retried.
             try:
-                inst = self.engine.start_if_filtered(s, definition, request)
+                inst = self.engine.start_if_filtered(s, definition, request, history=deferred)
             except AlreadyStarted:
                 report.skipped.append(f"event {ev.id}: {listener.key} (already started)")
                 continue
             try:
                 if inst is None:
                     with s.begin_nested():
-                        inst = self.engine.start(s, definition, request)
+                        inst = self.engine.start(s, definition, request, history=deferred)
+                    deferred = []  # written in the savepoint just released
             except (AlreadyStarted, IntegrityError):
                 # a concurrent dispatcher won: exactly one instance exists
                 del s.info.get(OUTBOX_IDS, [])[mark:]
@@ -532,6 +536,7 @@ class Dispatcher:
             if new:
                 written += new
                 fresh = False
+        self.engine.write_history(s, deferred)
         s.info.pop(OUTBOX_IDS, None)
         # An event that only its own writer's process listens to (the routing's own
         # deal.updated) would be skipped as "its own write" by its dispatch: done here.

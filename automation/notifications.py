@@ -32,11 +32,13 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from crm_models.activity import AuditEvent, Comment, OutboxEvent
+from crm_models.db import utcnow
 from crm_models.entities import ENTITY_MODELS
 from crm_models.feed import FeedComment
 from crm_models.org import User
 from crm_models.services.feed import mentioned_users, readers_among
 from engine.store import ProcessTask, TaskStatus
+from engine.tasks import TASKS_INSERTED
 
 from .models import Notification
 
@@ -46,9 +48,37 @@ TITLE_MAX = 255
 
 
 def install_notifier(factory: Any) -> None:
-    """Turn task and comment rows flushed by any session of ``factory`` into notifications."""
+    """Turn task and comment rows flushed by any session of ``factory`` into notifications,
+    and the task rows the engine inserts with Core (``engine.tasks.TASKS_INSERTED``: its
+    sessions' ``info`` carries the listener, as the factory's ``info`` does)."""
     sa_event.listen(factory, "after_flush", _collect)
     sa_event.listen(factory, "after_flush_postexec", _emit)
+    info = dict(factory.kw.get("info") or {})
+    listeners = list(info.get(TASKS_INSERTED, ()))
+    if _tasks_inserted not in listeners:
+        info[TASKS_INSERTED] = [*listeners, _tasks_inserted]
+        factory.configure(info=info)
+
+
+_NOTIFICATION_INSERT = Notification.__table__.insert()
+
+
+def _tasks_inserted(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """``task`` notifications for the open task rows the engine has just inserted: one Core
+    INSERT for all of them (the rows as ``_task_routed`` would add them one by one)."""
+    now = utcnow()
+    out = []
+    for row in rows:
+        if row["status"] != TaskStatus.OPEN:
+            continue
+        for uid in _active_users(session, [row["assignee_id"], *(row["candidate_ids"] or [])]):
+            out.append({"user_id": uid, "created_at": now, "title": row["name"][:TITLE_MAX],
+                        "text": row["instructions"] or "", "entity_type": row["entity_type"],
+                        "entity_id": row["entity_id"], "source_label":
+                        f"process {row['definition_key']}", "read_at": None, "kind": "task",
+                        "task_id": row["id"], "event_id": None, "dedup_key": None})
+    if out:
+        session.connection().execute(_NOTIFICATION_INSERT, out)
 
 
 def _collect(session: Session, _ctx: Any) -> None:
@@ -111,10 +141,14 @@ def _reassigned(session: Session, ev: OutboxEvent) -> None:
         return
     new_user = session.get(User, new) if isinstance(new, int) else None
     title = getattr(record, "title", "") or getattr(record, "full_name", "") or f"#{record.id}"
-    session.add(Notification(
-        user_id=old, kind="reassigned", title=title[:TITLE_MAX],
-        text=new_user.full_name if new_user is not None else "", entity_type=ev.entity_type,
-        entity_id=ev.entity_id, source_label=ev.actor_label or ""))
+    # Written at once with Core (we are inside the flush that wrote the event): an ORM
+    # object added here would cost a flush of its own later (a service task's savepoint).
+    session.connection().execute(_NOTIFICATION_INSERT, {
+        "user_id": old, "created_at": utcnow(), "title": title[:TITLE_MAX],
+        "text": new_user.full_name if new_user is not None else "",
+        "entity_type": ev.entity_type, "entity_id": ev.entity_id,
+        "source_label": ev.actor_label or "", "read_at": None, "kind": "reassigned",
+        "task_id": None, "event_id": None, "dedup_key": None})
 
 
 def _active_users(session: Session, user_ids: Iterable[int | None]) -> list[int]:

@@ -26,7 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, cast, func, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
 
@@ -110,6 +111,37 @@ _LOAD = {entity: select(model).options(*_EAGER.get(entity, ()))
          .where(model.id == bindparam("entity_id")) for entity, model in ENTITY_MODELS.items()}
 
 
+def _has_responsible(changes: Any, dialect: str) -> Any:
+    """SQL for: the audit row's ``changes`` is an object with a ``responsible_id`` key (as
+    ``responsible_set_by`` asks in Python); None on a database without a form of it here."""
+    if dialect == "sqlite":
+        return func.json_type(changes, "$.responsible_id").is_not(None)
+    if dialect == "postgresql":
+        as_jsonb = cast(changes, JSONB)
+        return and_(func.jsonb_typeof(as_jsonb) == "object", as_jsonb.has_key("responsible_id"))
+    return None
+
+
+def _load_with_set_by(entity: str, dialect: str) -> Any:
+    """``_LOAD[entity]`` plus, as one more column, the actor label of the newest of the
+    record's last ``_AUDIT_LOOKBACK`` audit rows that changed its responsible (NULL if
+    none): what ``responsible_set_by`` reads with a statement of its own, in the same round
+    trip as the record."""
+    trail = (select(_AUDIT.c.id, _AUDIT.c.actor_label, _AUDIT.c.changes)
+             .where(_AUDIT.c.entity_type == entity,
+                    _AUDIT.c.entity_id == bindparam("entity_id"))
+             .order_by(_AUDIT.c.id.desc()).limit(_AUDIT_LOOKBACK).subquery())
+    has = _has_responsible(trail.c.changes, dialect)
+    if has is None:
+        return None
+    label = (select(trail.c.actor_label).where(has)
+             .order_by(trail.c.id.desc()).limit(1).scalar_subquery())
+    return _LOAD[entity].add_columns(label)
+
+
+_LOAD_WITH_SET_BY: dict[tuple[str, str], Any] = {}
+
+
 def responsible_set_by(session: Session, entity: str, entity_id: int) -> str | None:
     """The key of the process whose write last changed the record's responsible, else None."""
     rows = session.connection(bind_arguments={"mapper": AuditEvent}).execute(
@@ -162,8 +194,7 @@ def entity_snapshot(session: Session, entity: str, entity_id: int, *,
     # as it is; expired attributes reload on access.
     record = session.identity_map.get(identity_key(model, entity_id))
     if record is None:
-        record = session.execute(_LOAD[entity], {"entity_id": entity_id}
-                                 ).unique().scalar_one_or_none()
+        record, set_by = _load(session, entity, entity_id, set_by)
     if record is None:
         raise SnapshotError(f"no {entity} with id {entity_id}")
     # The session's identity map holds clean objects weakly: keep the record (and what it
@@ -190,6 +221,26 @@ def entity_snapshot(session: Session, entity: str, entity_id: int, *,
     elif isinstance(record, Contact):
         data["company"] = company_summary(record.company)
     return data
+
+
+def _load(session: Session, entity: str, entity_id: int, set_by: str | None
+          ) -> tuple[Any, str | None]:
+    """The record (None if there is none) and who set its responsible — read along with
+    the record when the caller does not know it (``set_by`` is ``UNKNOWN``)."""
+    if set_by is UNKNOWN:
+        dialect = session.get_bind().dialect.name
+        stmt = _LOAD_WITH_SET_BY.get((entity, dialect))
+        if stmt is None and (entity, dialect) not in _LOAD_WITH_SET_BY:
+            stmt = _LOAD_WITH_SET_BY[(entity, dialect)] = _load_with_set_by(entity, dialect)
+        if stmt is not None:
+            row = session.execute(stmt, {"entity_id": entity_id}).unique().one_or_none()
+            if row is None:
+                return None, set_by
+            record, label = row
+            parsed = parse_process_label(label)
+            return record, parsed.key if parsed is not None else None
+    return session.execute(_LOAD[entity], {"entity_id": entity_id}
+                           ).unique().scalar_one_or_none(), set_by
 
 
 def event_data(event: EventLike | None, entity: str, entity_id: int) -> dict[str, Any]:

@@ -8,8 +8,8 @@ the caller's transaction carry on.
 """
 from __future__ import annotations
 
-import copy
 import datetime as dt
+import json
 import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -27,9 +27,10 @@ from . import extensions as ext
 from . import progress, timer_events, timers
 from .bpmn_errors import DEFAULT_CODE, throw_error
 from .correlation import trigger_events
-from .data import data_size, diff, to_json
+from .data import copy_data, data_size, diff, to_json
 from .errors import DataLimitExceeded, EngineError, SandboxError, ServiceCallError
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
+from .persistence import write_instance
 from .ports import ProcessContext
 from .services import literal
 from .store import (
@@ -37,10 +38,11 @@ from .store import (
     ProcessHistory,
     ProcessInstance,
     ProcessTask,
+    ProcessTaskCandidate,
     Status,
     TaskStatus,
 )
-from .tasks import candidate_rows, withdraw_candidates
+from .tasks import TASKS_INSERTED, withdraw_candidates
 
 if TYPE_CHECKING:
     from .runtime import Engine
@@ -53,6 +55,10 @@ SERVICE_STATE = "marshrut_service"  # key in a service task's internal_data
 FINAL_DATA = "final_data"
 DEFAULT_DATA_LIMIT = 1024 * 1024  # bytes of an instance's data (``Engine(data_limit=…)``)
 _HISTORY_INSERT = ProcessHistory.__table__.insert()
+_TASK = ProcessTask.__table__
+#: one statement for all the task rows of a unit of work, their ids in the rows' order
+_TASK_INSERT = _TASK.insert().returning(_TASK.c.id, sort_by_parameter_order=True)
+_CANDIDATE_INSERT = ProcessTaskCandidate.__table__.insert()
 
 
 class InstanceRun:
@@ -71,6 +77,8 @@ class InstanceRun:
         self.fresh = fresh
         self._before: dict[Any, dict[str, Any]] = {}
         self._history: list[dict[str, Any]] = []
+        #: task rows made in this unit of work, written by ``save`` (``write_tasks``)
+        self._new_tasks: list[dict[str, Any]] = []
         #: (task id, element id) of the timers fired in this unit of work
         self.fired_timers: set[tuple[str, str]] = set()
         #: the element completed last (named when the stored state outgrows the limit)
@@ -84,6 +92,11 @@ class InstanceRun:
             "instance_id": self.instance.id, "at": self.now, "event": event,
             "element_id": element_id, "user_id": user_id, "message": message[:4000],
             "changes": changes or None})
+
+    def carry_history(self, rows: Any) -> None:
+        """Write these rows (of other instances; a caller deferred them) with this unit of
+        work's own history, in the same statement and ahead of them."""
+        self._history[:0] = list(rows)
 
     def flush_history(self) -> None:
         if self._history:
@@ -136,7 +149,7 @@ class InstanceRun:
 
     def _will_complete(self, task: Any) -> None:
         if isinstance(task.task_spec, ScriptTask | MarshrutBusinessRuleTask):
-            self._before[task.id] = copy.deepcopy(task.data)
+            self._before[task.id] = copy_data(task.data)
 
     def _did_complete(self, task: Any) -> None:
         spec = task.task_spec
@@ -229,7 +242,7 @@ class InstanceRun:
             ctx = ProcessContext(self.definition.key, self.definition.version, self.instance.id,
                                  element, self.instance.entity_type, self.instance.entity_id)
             with self.session.begin_nested():  # a failure rolls back only this call
-                result = op(self.session, ctx, params, copy.deepcopy(task.data))
+                result = op(self.session, ctx, params, copy_data(task.data))
                 result = to_json(result if result is not None else {}, where="result")
                 if not isinstance(result, dict):
                     raise ServiceCallError("the operation returned no dict", retryable=False)
@@ -246,7 +259,7 @@ class InstanceRun:
                         exc_info=exc)
             message, retryable = f"{type(exc).__name__}: {exc}", True
         else:
-            before = copy.deepcopy(task.data)
+            before = copy_data(task.data)
             task.data.update(result)
             task.internal_data.pop(SERVICE_STATE, None)
             task.run()
@@ -314,21 +327,30 @@ class InstanceRun:
                 row.status = TaskStatus.CANCELLED
                 row.completed_at = self.now
                 self.record("task_cancelled", row.element_id, f"task '{row.name}' withdrawn")
-        active = {r.spiff_task_id for r in rows}
+        # rows made by an earlier ``advance`` of this unit of work, not written yet
+        for new in self._new_tasks:
+            if new["status"] == TaskStatus.OPEN and new["spiff_task_id"] not in ready:
+                new["status"], new["completed_at"] = TaskStatus.CANCELLED, self.now
+                self.record("task_cancelled", new["element_id"],
+                            f"task '{new['name']}' withdrawn")
+        active = {r.spiff_task_id for r in rows} | {n["spiff_task_id"] for n in self._new_tasks}
         for spiff_id, task in ready.items():
             if spiff_id not in active:
                 self._create_task_row(task)
-        self.fresh = False  # the rows just added are found by the next look-up
+        self.fresh = False  # the rows just made are found by the next look-up
 
     def _create_task_row(self, task: Any) -> None:
         spec = task.task_spec
         config = ext.UserTaskConfig.from_dict(marshrut_info(spec))
         element = spec.bpmn_id
+        # Rows first: an assignment that counts open tasks (least_loaded) counts this unit
+        # of work's earlier ones too.
+        self.write_tasks()
         self.session.flush()
         try:
             with self.session.begin_nested():
                 assignment = self.engine.assigner.resolve(
-                    self.session, config.assignment, copy.deepcopy(task.data), self.now)
+                    self.session, config.assignment, copy_data(task.data), self.now)
         except OperationalError:
             raise
         except Exception as exc:
@@ -341,26 +363,46 @@ class InstanceRun:
                                        .replace(" )", ")"), attempts=1, retry_at=None)
             return
         due = (self.now + ext.parse_duration(config.due)) if config.due else None
-        row = ProcessTask(
-            instance_id=self.instance.id, spiff_task_id=str(task.id), element_id=element,
-            name=(spec.bpmn_name or element)[:300],
-            instructions=self._render(config.instructions, task.data),
-            form=[to_json(f.__dict__ | {"options": [o.__dict__ for o in f.options]})
-                  for f in config.form],
-            assignee_id=assignment.assignee_id, candidate_ids=list(assignment.candidate_ids),
-            candidate_rows=candidate_rows(assignment.candidate_ids),
-            claimed_by=None, assignment_note=assignment.note[:500], status=TaskStatus.OPEN,
-            priority=ext.TASK_PRIORITIES.get(config.priority, 2), due_at=due,
-            created_at=self.now, entity_type=self.instance.entity_type,
-            entity_id=self.instance.entity_id, definition_key=self.definition.key)
-        self.session.add(row)
+        name = (spec.bpmn_name or element)[:300]
+        self._new_tasks.append({
+            "instance_id": self.instance.id, "spiff_task_id": str(task.id),
+            "element_id": element, "name": name,
+            "instructions": self._render(config.instructions, task.data),
+            "form": [to_json(f.__dict__ | {"options": [o.__dict__ for o in f.options]})
+                     for f in config.form],
+            "assignee_id": assignment.assignee_id,
+            "candidate_ids": list(assignment.candidate_ids),
+            "claimed_by": None, "assignment_note": assignment.note[:500],
+            "status": TaskStatus.OPEN, "priority": ext.TASK_PRIORITIES.get(config.priority, 2),
+            "due_at": due, "created_at": self.now, "completed_at": None, "completed_by": None,
+            "entity_type": self.instance.entity_type,  # no ``result``: SQL NULL, not JSON null
+            "entity_id": self.instance.entity_id, "definition_key": self.definition.key})
         if self.instance.incident_element_id == element:
             self.clear_incident()
         who = (f"user {assignment.assignee_id}" if assignment.assignee_id is not None
                else "users " + ", ".join(str(c) for c in assignment.candidate_ids))
         note = f" ({assignment.note})" if assignment.note else ""
-        self.record("assigned", element, f"'{row.name}' assigned to {who}{note} by "
+        self.record("assigned", element, f"'{name}' assigned to {who}{note} by "
                                          f"{config.assignment.kind} rule")
+
+    def write_tasks(self) -> None:
+        """INSERT the task rows made so far (one statement), their candidates (one more),
+        and tell the session's ``TASKS_INSERTED`` listeners (the CRM's notifier)."""
+        if not self._new_tasks:
+            return
+        rows, self._new_tasks = self._new_tasks, []
+        conn = self.session.connection()
+        ids = conn.execute(_TASK_INSERT, rows).scalars().all()
+        candidates = []
+        for row, id_ in zip(rows, ids, strict=True):
+            row["id"] = id_
+            if row["status"] == TaskStatus.OPEN:  # (one withdrawn before it was written)
+                candidates += [{"user_id": u, "task_id": id_}
+                               for u in sorted(set(row["candidate_ids"]))]
+        if candidates:
+            conn.execute(_CANDIDATE_INSERT, candidates)
+        for listener in self.session.info.get(TASKS_INSERTED, ()):
+            listener(self.session, rows)
 
     def _render(self, text: str, data: dict[str, Any]) -> str:
         def value(m: Any) -> str:
@@ -379,39 +421,54 @@ class InstanceRun:
         return frontier_data(self.wf)
 
     def save(self) -> None:
+        """The unit of work's one write phase: the instance row (one Core UPDATE, checked
+        against its ``version``), its history, new task rows and timers, each in one
+        statement — no ORM flush of the engine's own rows."""
         inst = self.instance
         # messages no catch event of this instance took: out of the state before it is
         # written (the library would keep them in it), passed on once it is
         outbound = self.wf.get_events()
-        inst.state = self._state()
+        state = self._state()
+        # Encoded once, as the column's JSON type would: its length bounds the compact size
+        # the limit is about from above (only a longer text needs the exact measure), and
+        # the text itself is what is written.
+        encoded = json.dumps(state)
         limit = self.engine.data_limit
         if limit is not None and inst.status != Status.CANCELLED and not self.wf.completed \
-                and not (inst.incident_element_id and inst.incident_retry_at is None):
-            size = data_size(inst.state)
+                and not (inst.incident_element_id and inst.incident_retry_at is None) \
+                and len(encoded) > limit:
+            size = data_size(state)
             if size > limit:  # many small steps (a loop) can outgrow it too
                 exc = DataLimitExceeded(self.last_element or "", size, limit)
                 self.set_incident(exc.element_id, exc.message, attempts=1, retry_at=None)
-        inst.serializer_version = self.engine.serializer.version
-        had_timers = any(e.get("type") == timer_events.TIMER_EVENT_TYPE
-                         for e in inst.waiting or [])
-        before = {(e.get("element"), e["event"]) for e in inst.waiting or []}
-        inst.waiting = self.waiting_events()
+        previous = inst.waiting or []
+        had_timers = any(e.get("type") == timer_events.TIMER_EVENT_TYPE for e in previous)
+        before = {(e.get("element"), e["event"]) for e in previous}
+        waiting = self.waiting_events()
         self.engine.timer_service.sync_instance(self.session, self, had_timers=had_timers)
-        for e in inst.waiting:
+        for e in waiting:
             if (e["element"], e["event"]) not in before:
                 self.record("waiting", e["element"], f"waiting for '{e['event']}'")
-        if inst.status == Status.CANCELLED:
+        status, ended_at = inst.status, inst.ended_at
+        if status == Status.CANCELLED:
             pass
         elif self.wf.completed:
-            inst.status = Status.COMPLETED
-            inst.ended_at = self.now
+            status, ended_at = Status.COMPLETED, self.now
             self.clear_incident()
             self.record("finished", None, "process completed")
         elif inst.incident_element_id and inst.incident_retry_at is None:
-            inst.status = Status.INCIDENT
+            status = Status.INCIDENT
         else:
-            inst.status = Status.WAITING
+            status = Status.WAITING
+        write_instance(self.session, inst, {
+            "state": state, "serializer_version": self.engine.serializer.version,
+            "waiting": waiting, "status": status, "ended_at": ended_at,
+            "incident_element_id": inst.incident_element_id,
+            "incident_message": inst.incident_message,
+            "incident_attempts": inst.incident_attempts,
+            "incident_retry_at": inst.incident_retry_at}, encoded={"state": encoded})
         self.flush_history()
+        self.write_tasks()
         if outbound:
             self.engine.correlator.send_thrown(self, outbound)
 

@@ -7,7 +7,10 @@ Collaborators come through the constructor (no module singletons)::
 
 Every method that touches the database takes the caller's ``Session`` and never commits: the
 caller commits, so process state, task rows, history and the CRM writes of service tasks
-land together or not at all. Results are ORM rows from ``engine.store``.
+land together or not at all. Results are ORM rows from ``engine.store``. A unit of work on an
+instance writes the engine's own rows with Core in one write phase (``InstanceRun.save``:
+the instance UPDATE checked against its ``version``, history, task rows, timers), not by an
+ORM flush; the returned objects hold what was written.
 
 Public API (errors from ``engine.errors``):
 
@@ -112,6 +115,10 @@ class Engine(TaskActions):
         #: (False: every start runs the workflow, e.g. to compare the two in a test)
         self.prefilter = prefilter
         self._start_filters: dict[tuple[Any, ...], StartFilter | None] = {}
+        #: id(request) → (request, definition, ``_prepare`` result) of a start request that
+        #: ``start_if_filtered`` found must run; ``start`` takes it (dispatcher threads use
+        #: requests of their own, so ids of live requests cannot collide)
+        self._checked: dict[int, tuple[StartRequest, ProcessDefinition, Any]] = {}
 
     # ------------------------------------------------------------ definitions
     def validate(self, bpmn_xml: str | bytes, dmn_xmls: Sequence[str | bytes] = (), *,
@@ -203,17 +210,28 @@ class Engine(TaskActions):
 
     # -------------------------------------------------------------- instances
     def start(self, session: Session, definition: ProcessDefinition,
-              request: StartRequest) -> ProcessInstance:
+              request: StartRequest, *, history: Sequence[dict[str, Any]] = ()
+              ) -> ProcessInstance:
         """Start an instance and run it to its first wait state (in the caller's transaction).
 
         ``request.message`` picks the message start event (None = the manual start event);
         start data are JSON (Decimal/date are converted). An instance that fails while
         running is returned with status ``incident`` — this does not raise.
+
+        ``history``: ``process_history`` rows a caller deferred (``start_if_filtered``'s),
+        written in the same statement as this instance's own history — or not at all if
+        this call raises (the caller writes them then, ``write_history``).
         """
-        data, row, started = self._prepare(definition, request)
-        skipped = self._start_skipped(session, definition, request, data, row, started)
-        if skipped is not None:
-            return skipped
+        checked = self._checked.pop(id(request), None)
+        if checked is not None and checked[0] is request and checked[1] is definition:
+            # ``start_if_filtered`` has just prepared it and found it must run: not again
+            data, row, started = checked[2]
+        else:
+            data, row, started = self._prepare(definition, request)
+            skipped = self._start_skipped(session, definition, request, data, row, started,
+                                          history=list(history))
+            if skipped is not None:
+                return skipped
         message, timer = request.message, request.timer
         with conflicts_guarded():
             inst = _insert_instance(session, row)  # the (event, definition) pair is unique
@@ -225,6 +243,7 @@ class Engine(TaskActions):
                 self._script_engine(), cache_key=spec_cache_key(definition))
             wf.task_tree.data.update(data)
             run = InstanceRun(self, session, inst, definition, wf, fresh=True)
+            run.carry_history(history)
             run.record("started", None, started, request.started_by)
             run.start_on(message, timer)
             run.advance()
@@ -263,21 +282,33 @@ class Engine(TaskActions):
         return data, row, started
 
     def start_if_filtered(self, session: Session, definition: ProcessDefinition,
-                          request: StartRequest) -> ProcessInstance | None:
+                          request: StartRequest, *,
+                          history: list[dict[str, Any]] | None = None
+                          ) -> ProcessInstance | None:
         """The pre-filtered start alone (``engine.prefilter``): when the request's start
         condition cannot match, write its rows and return the instance; otherwise write
         nothing and return None (call ``start``, which also reports a bad request). Writes
         no CRM data and fails on nothing but the database: a duplicate start is skipped by
-        its INSERT (``AlreadyStarted``), so a caller needs no savepoint around it."""
+        its INSERT (``AlreadyStarted``), so a caller needs no savepoint around it.
+
+        ``history``: a list to append the instance's history rows to instead of writing
+        them (the caller writes them later in this transaction: with the next ``start``'s,
+        or by ``write_history``)."""
         try:
-            data, row, started = self._prepare(definition, request)
+            prepared = self._prepare(definition, request)
         except EngineError:
             return None
-        return self._start_skipped(session, definition, request, data, row, started)
+        inst = self._start_skipped(session, definition, request, *prepared, defer=history)
+        if inst is None:  # ``start`` follows with the same request: it reuses the check
+            if len(self._checked) > 100:
+                self._checked.clear()
+            self._checked[id(request)] = (request, definition, prepared)
+        return inst
 
     def _start_skipped(self, session: Session, definition: ProcessDefinition,
                        request: StartRequest, data: dict[str, Any], row: dict[str, Any],
-                       started: str) -> ProcessInstance | None:
+                       started: str, *, history: list[dict[str, Any]] | None = None,
+                       defer: list[dict[str, Any]] | None = None) -> ProcessInstance | None:
         message = request.message
         start_filter = self._start_filter(session, definition, message) if message else None
         if start_filter is not None and self._filtered_out(start_filter, data):
@@ -291,14 +322,24 @@ class Engine(TaskActions):
                     raise AlreadyStarted(f"event {request.event_id} already started process "
                                          f"{definition.key} v{definition.version}")
                 at = row["started_at"]
-                session.connection().execute(ProcessHistory.__table__.insert(), [
-                    {"instance_id": inst.id, "at": at, "event": event, "element_id": element,
-                     "user_id": user_id, "message": text, "changes": None}
-                    for event, element, text, user_id in
-                    [("started", None, started, request.started_by)]
-                    + [(*h, None) for h in start_filter.history()]])
+                rows = [{"instance_id": inst.id, "at": at, "event": event,
+                         "element_id": element, "user_id": user_id, "message": text,
+                         "changes": None}
+                        for event, element, text, user_id in
+                        [("started", None, started, request.started_by)]
+                        + [(*h, None) for h in start_filter.history()]]
+                if defer is not None:
+                    defer.extend(rows)
+                else:
+                    self.write_history(session, [*(history or ()), *rows])
             return inst
         return None
+
+    @staticmethod
+    def write_history(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+        """INSERT ``process_history`` rows (one statement; nothing when there are none)."""
+        if rows:
+            session.connection().execute(_HISTORY_INSERT, list(rows))
 
     def send_message(self, session: Session, instance_id: int, message: str,
                      payload: dict[str, Any] | None = None) -> ProcessInstance:
@@ -492,6 +533,7 @@ class Engine(TaskActions):
 
 _INSTANCE = ProcessInstance.__table__
 _INSTANCE_ID = _INSTANCE.c.id
+_HISTORY_INSERT = ProcessHistory.__table__.insert()
 #: ``INSERT … ON CONFLICT DO NOTHING RETURNING id``: a second start of an (event, definition)
 #: pair returns no row, and needs no savepoint around it (PostgreSQL, SQLite ≥ 3.35).
 _INSERT_UNLESS_STARTED = {

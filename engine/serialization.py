@@ -16,15 +16,31 @@ from typing import Any
 
 from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnWorkflowConverter,
+    WorkflowConverter,
+)
 
 from .errors import EngineError
 from .parser import serializer_config
 
-_SPEC_KEYS = ("spec", "subprocess_specs")
 #: A stored spec entry (``spec_to_dict`` output), or a function returning it.
 SpecEntry = dict[str, Any] | Callable[[], dict[str, Any]]
 #: Parsed specs kept per (definition, serializer version); a definition never changes.
 SPEC_CACHE_SIZE = 256
+
+
+class _StateConverter(BpmnWorkflowConverter):
+    """The library's workflow converter, except that ``to_dict`` leaves out the spec and
+    subprocess specs: the definition row holds them, so converting them on every save only
+    to drop them again is wasted work. The keys and their order are the library's without
+    those two; restoring is the library's own."""
+
+    def to_dict(self, workflow: Any) -> dict[str, Any]:
+        dct: dict[str, Any] = WorkflowConverter.to_dict(self, workflow)
+        dct["subprocesses"] = self.mapping_to_dict(workflow.subprocesses)
+        dct["bpmn_events"] = self.registry.convert(workflow.bpmn_events)
+        return dct
 
 
 def _json_copy(value: Any) -> Any:
@@ -41,7 +57,9 @@ class WorkflowSerializer:
     """
 
     def __init__(self) -> None:
-        registry = BpmnWorkflowSerializer.configure(serializer_config())
+        config = serializer_config()
+        config[BpmnWorkflow] = _StateConverter
+        registry = BpmnWorkflowSerializer.configure(config)
         self._serializer = BpmnWorkflowSerializer(registry)
         self.version: str = self._serializer.VERSION
         self._specs: OrderedDict[Hashable, tuple[Any, dict[str, Any]]] = OrderedDict()
@@ -87,10 +105,7 @@ class WorkflowSerializer:
     # ------------------------------------------------------------ instances
     def state_to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         """The workflow without its spec (which the definition row holds)."""
-        dct = self._serializer.to_dict(workflow)
-        for key in _SPEC_KEYS:
-            dct.pop(key, None)
-        return dct
+        return self._serializer.to_dict(workflow)  # ``_StateConverter``: no spec in it
 
     def restore(self, spec_entry: SpecEntry, state: dict[str, Any], version: str,
                 script_engine: Any, cache_key: Hashable | None = None) -> BpmnWorkflow:

@@ -191,7 +191,8 @@ class ProcessTask(EngineBase):
     entity_type: Mapped[str | None] = mapped_column(String(20))
     entity_id: Mapped[int | None] = mapped_column(Integer)
     definition_key: Mapped[str] = mapped_column(String(200))
-    #: written with a new task (``ProcessTask(candidate_rows=[...])``) and deleted by
+    #: written with a new task (by ``InstanceRun.write_tasks`` with Core, or
+    #: ``ProcessTask(candidate_rows=[...])``) and deleted by
     #: ``engine.candidates.withdraw``; never loaded through the ORM
     candidate_rows: WriteOnlyMapped[ProcessTaskCandidate] = relationship(passive_deletes=True)
 

@@ -28,6 +28,13 @@ if TYPE_CHECKING:
     from .ports import Clock
 
 
+#: ``session.info`` key: callables ``(session, rows)`` that an instance run calls with the
+#: task rows it has just inserted (dicts of ``process_task`` columns, ``id`` included). The
+#: rows are written with Core, never flushed, so this is how a session-level observer (the
+#: CRM's notifier, ``automation.notifications``) hears of them, in the same transaction.
+TASKS_INSERTED = "marshrut.tasks_inserted"
+
+
 def find_task(wf: Any, spiff_task_id: str) -> Any:
     """A task of the workflow or of one of its sub-processes (None if gone)."""
     try:

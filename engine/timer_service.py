@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .executor import InstanceRun
     from .runtime import Engine
 
+_TIMER_INSERT = Timer.__table__.insert()
 #: ``session.info`` key: the earliest due time this transaction wrote (for waking schedulers).
 WAKE_KEY = "marshrut_timer_wake"
 FIRED, SKIPPED, CANCELLED, FAILED = "fired", "skipped", "cancelled", "failed"
@@ -103,14 +104,16 @@ class TimerService:
                             fired=(run.now, row.locked_by or "engine"))
             else:
                 self._close(row, TimerStatus.CANCELLED, "no longer waited for")
-        for key, p in wanted.items():
-            if key not in kept:
-                session.add(Timer(
-                    kind=p.kind, definition_id=inst.definition_id, element_id=p.element_id,
-                    instance_id=inst.id, spiff_task_id=p.task_id, expression=p.expression[:300],
-                    due_at=p.due, sequence=0, status=TimerStatus.PENDING, attempts=0,
-                    created_at=run.now))
-                self._wake(session, p.due)
+        new = [{"kind": p.kind, "definition_id": inst.definition_id,
+                "element_id": p.element_id, "instance_id": inst.id, "spiff_task_id": p.task_id,
+                "expression": p.expression[:300], "due_at": p.due, "sequence": 0,
+                "schedule_key": None, "status": TimerStatus.PENDING, "attempts": 0,
+                "locked_by": None, "locked_until": None, "created_at": run.now,
+                "fired_at": None, "fired_by": None, "note": None}
+               for key, p in wanted.items() if key not in kept]
+        if new:  # one Core INSERT for all of them, in the instance save's write phase
+            session.connection().execute(_TIMER_INSERT, new)
+            self._wake(session, min(row["due_at"] for row in new))
 
     def cancel_instance(self, session: Session, instance_id: int) -> None:
         """Cancel an instance's pending timers (when its state cannot even be loaded)."""

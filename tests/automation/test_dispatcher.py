@@ -10,7 +10,7 @@ from automation.setup import build_engine
 from crm_models.activity import OutboxEvent
 from crm_models.entities import Deal
 from crm_models.services import create_deal, delete_deal, update_deal
-from engine.store import ProcessInstance
+from engine.store import ProcessHistory, ProcessInstance
 from tests.factories import SYSTEM, make_deal
 
 from .support import instances_of, service_process, tasks_of
@@ -234,13 +234,13 @@ def test_a_failing_definition_undoes_only_its_own_start(db, org, engine, dispatc
     real_start = engine.start
     calls = {"fragile": 0}
 
-    def flaky(session, definition, request):
+    def flaky(session, definition, request, **kw):
         if definition.key == "fragile":
             calls["fragile"] += 1
             if calls["fragile"] == 1:
-                real_start(session, definition, request)  # its rows are written, then …
+                real_start(session, definition, request, **kw)  # its rows are written, then …
                 raise RuntimeError("lost in the middle")
-        return real_start(session, definition, request)
+        return real_start(session, definition, request, **kw)
 
     monkeypatch.setattr(engine, "start", flaky)
     deal = make_deal(db, org.m1)
@@ -301,3 +301,43 @@ def test_a_busy_database_leaves_the_event_pending_without_counting_an_attempt(ap
     assert dispatcher.dispatch_pending().started
     assert len(instances_of(db, "large_deal_routing", entity_id=deal.id)) == 1
     impatient.dispose()
+
+
+def _history_of(db, instance):
+    return db.scalars(select(ProcessHistory.event).where(ProcessHistory.instance_id == instance.id)
+                      .order_by(ProcessHistory.id)).all()
+
+
+def test_a_pre_filtered_start_keeps_its_history_when_the_next_start_fails(db, demo, engine,
+                                                                         monkeypatch):
+    # The key-client rule is pre-filtered for this deal: its history rows wait to be written
+    # with the large-deal rule's, in that start's savepoint. When that start fails after
+    # writing them, its savepoint takes them back — and they are written again after it.
+    real_start = engine.start
+
+    def fails_late(session, definition, request, **kw):
+        real_start(session, definition, request, **kw)
+        raise RuntimeError("failed after its save")
+
+    monkeypatch.setattr(engine, "start", fails_late)
+    deal = create_deal(db, SYSTEM, title="Late failure", amount="2500000",
+                       responsible_id=demo.m1.id)
+    db.commit()
+    [key_client] = instances_of(db, "key_client_routing", entity_id=deal.id)
+    assert instances_of(db, "large_deal_routing", entity_id=deal.id) == []
+    assert _history_of(db, key_client)[0] == "started" and "finished" in _history_of(
+        db, key_client)
+    assert "failed after its save" in deal_created_event(db, deal.id).last_error
+
+
+def test_pre_filtered_and_started_histories_are_written_together_in_order(db, demo):
+    deal = create_deal(db, SYSTEM, title="Both rules", amount="2500000",
+                       responsible_id=demo.m1.id)
+    db.commit()
+    [key_client] = instances_of(db, "key_client_routing", entity_id=deal.id)
+    [large] = instances_of(db, "large_deal_routing", entity_id=deal.id)
+    first, last = _history_of(db, key_client), _history_of(db, large)
+    assert first[0] == "started" and first[-1] == "finished" and last[0] == "started"
+    assert db.scalar(select(func.max(ProcessHistory.id)).where(
+        ProcessHistory.instance_id == key_client.id)) < db.scalar(select(func.min(
+            ProcessHistory.id)).where(ProcessHistory.instance_id == large.id))

@@ -7,8 +7,9 @@ import pytest
 from sqlalchemy import select
 
 from automation.actors import parse_process_label, process_actor
-from automation.snapshot import SnapshotError, start_data
-from crm_models.activity import OutboxEvent
+from automation.snapshot import SnapshotError, responsible_set_by, start_data
+from crm_models.activity import AuditEvent, OutboxEvent
+from crm_models.db import utcnow
 from crm_models.services import assign_responsible, update_deal
 from engine.ports import ProcessContext
 from tests.factories import SYSTEM, make_company, make_contact, make_deal, make_lead
@@ -90,3 +91,33 @@ def test_process_labels_round_trip():
 def test_missing_entity_raises(db, org, entity, entity_id):
     with pytest.raises(SnapshotError):
         start_data(db, entity, entity_id)
+
+
+def _both_ways(db, deal_id):
+    """(who set the responsible as read along with the record, as read on its own)."""
+    db.flush()
+    db.expunge_all()  # the record is loaded, not found in the session
+    along = start_data(db, "deal", deal_id)["deal"]["responsible_set_by"]
+    return along, responsible_set_by(db, "deal", deal_id)
+
+
+def test_who_set_the_responsible_is_read_with_the_record_as_on_its_own(db, org):
+    deal_id, head_id, m2_id = make_deal(db, org.m1).id, org.head.id, org.m2.id
+    assert _both_ways(db, deal_id) == (None, None)
+    ctx = ProcessContext("key_client_routing", 3, 42, "Task_Assign", "deal", deal_id)
+    assign_responsible(db, process_actor(ctx), "deal", deal_id, head_id)
+    assert _both_ways(db, deal_id) == ("key_client_routing", "key_client_routing")
+    # an audit row whose changes name responsible_id only inside a value does not count
+    db.execute(AuditEvent.__table__.insert(), [
+        {"at": utcnow(), "actor_user_id": None, "actor_label": "Someone", "entity_type": "deal",
+         "entity_id": deal_id, "action": "note", "changes": ["responsible_id"],
+         "responsible_id": None},
+        {"at": utcnow(), "actor_user_id": None, "actor_label": "Someone", "entity_type": "deal",
+         "entity_id": deal_id, "action": "note", "changes": {"x": {"responsible_id": 1}},
+         "responsible_id": None}])
+    assert _both_ways(db, deal_id) == ("key_client_routing", "key_client_routing")
+    for i in range(50):  # the process's change falls out of the 50 rows looked at
+        update_deal(db, SYSTEM, deal_id, title=f"renamed {i}")
+    assert _both_ways(db, deal_id) == (None, None)
+    assign_responsible(db, process_actor(ctx), "deal", deal_id, m2_id)
+    assert _both_ways(db, deal_id) == ("key_client_routing", "key_client_routing")
