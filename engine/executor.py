@@ -29,6 +29,7 @@ from . import progress, timer_events, timers
 from .bpmn_errors import DEFAULT_CODE, throw_error
 from .correlation import trigger_events
 from .data import data_size, diff, to_json
+from .event_scopes import trigger_events_nested
 from .errors import DataLimitExceeded, EngineError, SandboxError, ServiceCallError
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
 from .ports import ProcessContext
@@ -498,6 +499,7 @@ def waiting_events(wf: BpmnWorkflow) -> list[dict[str, Any]]:
                         "value": None if detail.value is None else str(detail.value)})
     if wf.subprocess_specs:
         out += trigger_events(wf)  # event sub-processes' message/signal starts
+        out += trigger_events_nested(wf)  # … and those of running sub-processes
     return sorted(out, key=lambda e: (e["element"] or "", e["event"] or ""))
 
 

@@ -18,6 +18,7 @@ from SpiffWorkflow.bpmn import BpmnWorkflow
 from SpiffWorkflow.bpmn.serializer import BpmnWorkflowSerializer
 
 from .errors import EngineError
+from .event_scopes import install
 from .parser import serializer_config
 
 _SPEC_KEYS = ("spec", "subprocess_specs")
@@ -82,7 +83,7 @@ class WorkflowSerializer:
                      cache_key: Hashable | None = None) -> BpmnWorkflow:
         """A fresh workflow for a stored spec (``spec_to_dict`` output)."""
         spec, subs = self.specs(spec_entry, cache_key)
-        return BpmnWorkflow(spec, dict(subs), script_engine=script_engine)
+        return install(BpmnWorkflow(spec, dict(subs), script_engine=script_engine))
 
     # ------------------------------------------------------------ instances
     def state_to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
@@ -108,7 +109,7 @@ class WorkflowSerializer:
             dct["spec"], dct["subprocess_specs"] = spec, dict(subs)
             workflow = self._serializer.from_dict(dct)
             workflow.script_engine = script_engine
-            return workflow
+            return install(workflow)
         if callable(spec_entry):
             spec_entry = spec_entry()
         dct.update(copy.deepcopy(spec_entry))
@@ -121,7 +122,7 @@ class WorkflowSerializer:
                                   f"{version}: {exc}") from exc
         workflow = self._serializer.from_dict(dct)
         workflow.script_engine = script_engine  # never serialized: attach after every load
-        return workflow
+        return install(workflow)
 
     def migrated_spec(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         """The spec of a (migrated) workflow, to store under the current version."""

@@ -656,9 +656,12 @@ class _ProcessChecker:
         flows = [f for f in self.process.iter(f"{B}sequenceFlow")
                  if eid in (f.get("sourceRef"), f.get("targetRef"))]
         if el.get("triggeredByEvent") == "true":
-            if self.container.get(eid) is not self.process:
-                self.error(el, f"event sub-process {eid} must be drawn at the process level, "
-                               "not inside another sub-process")
+            parent = self.container.get(eid)
+            if parent is not self.process and parent is not None \
+                    and parent.get("triggeredByEvent") == "true":
+                self.error(el, f"event sub-process {eid} cannot be drawn inside another event "
+                               "sub-process; draw it in the process or in an embedded "
+                               "sub-process")
             if len(starts) != 1:
                 self.error(el, f"event sub-process {eid} needs exactly one start event")
             if flows:
