@@ -152,3 +152,30 @@ def test_throw_signal_from_outside_starts_once_per_event_and_refuses_bad_input(e
     with pytest.raises(EngineError, match="must be a JSON object"):
         engine.throw_signal(db, "prices.updated", [1, 2])  # type: ignore[arg-type]
     assert len(instances_of(db, "signal_started")) == 3
+
+
+@pytest.mark.parametrize("change, element, message", [
+    ((' isExecutable="true">', ' isExecutable="true"><bpmn:startEvent id="Again">'
+      '<bpmn:signalEventDefinition signalRef="Sig_prices"/></bpmn:startEvent>'
+      '<bpmn:sequenceFlow id="FA" sourceRef="Again" targetRef="Note"/>'),
+     "On_prices", "two start events react to signal 'prices.updated'"),  # the second
+    (('signalRef="Sig_prices"', ''), "On_prices",
+     "the signal event On_prices refers to no bpmn:signal (signalRef)"),
+    (('signalRef="Sig_prices"', 'signalRef="Nope"'), "On_prices",
+     "the signal event On_prices refers to bpmn:signal 'Nope', which the file does not define"),
+    (('name="prices.updated"', ''), "On_prices", "bpmn:signal Sig_prices has no name"),
+])
+def test_bad_signal_start_events_are_refused_naming_the_element(engine, change, element,
+                                                                message):
+    errors = engine.validate(bpmn("signal_started.bpmn").replace(*change))
+    assert (element, message) in [(e.element_id, e.message) for e in errors]
+
+
+def test_a_signal_start_inside_an_embedded_sub_process_is_refused(engine):
+    xml = bpmn("events_in_subprocess.bpmn").replace(
+        '<bpmn:startEvent id="Work_start"/>',
+        '<bpmn:startEvent id="Work_start"><bpmn:signalEventDefinition signalRef="Sig_prices"/>'
+        '</bpmn:startEvent>')
+    errors = [(e.element_id, e.message) for e in engine.validate(xml)]
+    assert ("Work_start", "element Work_start of type bpmn:startEvent with "
+                          "bpmn:signalEventDefinition is not supported") in errors
