@@ -205,3 +205,61 @@ def test_what_a_non_interrupting_one_writes_reaches_the_rest_of_the_process(engi
     data = engine.instance_data(db, inst.id)
     assert engine.instance(db, inst.id).status == Status.COMPLETED
     assert data["halted"] is True and data["repriced"] is True
+
+
+ERROR_END = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:marshrut="http://marshrut.dev/schema/bpmn/1.0" id="D" targetNamespace="t">
+  <bpmn:error id="Err" name="Bad" errorCode="bad"/>
+  <bpmn:process id="err_end" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:sequenceFlow id="F1" sourceRef="S" targetRef="Work"/>
+    <bpmn:subProcess id="Work">
+      <bpmn:startEvent id="WS"/>
+      <bpmn:sequenceFlow id="W1" sourceRef="WS" targetRef="Fork"/>
+      <bpmn:parallelGateway id="Fork"/>
+      <bpmn:sequenceFlow id="W2" sourceRef="Fork" targetRef="Do"/>
+      <bpmn:sequenceFlow id="W3" sourceRef="Fork" targetRef="Fail"/>
+      <bpmn:manualTask id="Do" marshrut:assignment="user" marshrut:assignee="head@test.local"/>
+      <bpmn:sequenceFlow id="W4" sourceRef="Do" targetRef="WE"/>
+      <bpmn:endEvent id="WE"/>
+      <bpmn:endEvent id="Fail"><bpmn:errorEventDefinition errorRef="Err"/></bpmn:endEvent>
+      <bpmn:subProcess id="Handler" triggeredByEvent="true">
+        <bpmn:startEvent id="HS"><bpmn:errorEventDefinition errorRef="Err"/></bpmn:startEvent>
+        <bpmn:sequenceFlow id="H1" sourceRef="HS" targetRef="Fix"/>
+        <bpmn:scriptTask id="Fix"><bpmn:script>fixed = True</bpmn:script></bpmn:scriptTask>
+        <bpmn:sequenceFlow id="H2" sourceRef="Fix" targetRef="HE"/>
+        <bpmn:endEvent id="HE"/>
+      </bpmn:subProcess>
+    </bpmn:subProcess>
+    <bpmn:boundaryEvent id="Outer" attachedToRef="Work"><bpmn:errorEventDefinition errorRef="Err"/></bpmn:boundaryEvent>
+    <bpmn:sequenceFlow id="F4" sourceRef="Outer" targetRef="Outer_note"/>
+    <bpmn:scriptTask id="Outer_note"><bpmn:script>outer = True</bpmn:script></bpmn:scriptTask>
+    <bpmn:sequenceFlow id="F5" sourceRef="Outer_note" targetRef="Outer_end"/>
+    <bpmn:endEvent id="Outer_end"/>
+    <bpmn:sequenceFlow id="F2" sourceRef="Work" targetRef="After"/>
+    <bpmn:manualTask id="After" marshrut:assignment="user" marshrut:assignee="head@test.local"/>
+    <bpmn:sequenceFlow id="F3" sourceRef="After" targetRef="E"/>
+    <bpmn:endEvent id="E"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_an_error_end_event_inside_is_caught_by_its_own_handler_before_a_boundary(engine, db):
+    d = engine.deploy(db, ERROR_END)
+    inst = engine.start(db, d, StartRequest({}))
+    assert inst.status == Status.WAITING
+    assert open_tasks(engine, db, inst.id) == ["After"]  # Work ended with its handler
+    engine = restarted(engine, db)
+    [after] = engine.tasks(db, instance_id=inst.id)
+    engine.complete(db, after.id, 10, {})
+    data = engine.instance_data(db, inst.id)
+    assert engine.instance(db, inst.id).status == Status.COMPLETED
+    assert data["fixed"] is True and "outer" not in data  # the innermost scope caught it
+    # without the inner handler the boundary on the sub-process catches it, as before
+    outer_only = ERROR_END[:ERROR_END.index('      <bpmn:subProcess id="Handler"')] + \
+        ERROR_END[ERROR_END.index('    </bpmn:subProcess>\n    <bpmn:boundaryEvent'):]
+    d2 = engine.deploy(db, outer_only)
+    inst = engine.start(db, d2, StartRequest({}))
+    assert engine.instance(db, inst.id).status == Status.COMPLETED
+    data = engine.instance_data(db, inst.id)
+    assert data["outer"] is True and "fixed" not in data
