@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.util.event import EventManager
 from SpiffWorkflow.util.task import TaskState
 
@@ -102,10 +104,6 @@ def install(workflow: Any) -> Any:
 def trigger_events_nested(wf: Any) -> list[dict[str, Any]]:
     """``waiting_events`` entries for the message/signal starts of the event sub-processes
     of the running sub-workflows (``correlation.trigger_events`` covers the process's)."""
-    from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import (
-        SignalEventDefinition,
-    )
-    from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
     out = []
     for sub in wf.subprocesses.values():
         if not running(wf, sub):

@@ -29,8 +29,8 @@ from . import progress, timer_events, timers
 from .bpmn_errors import DEFAULT_CODE, throw_error
 from .correlation import trigger_events
 from .data import data_size, diff, to_json
-from .event_scopes import trigger_events_nested
 from .errors import DataLimitExceeded, EngineError, SandboxError, ServiceCallError
+from .event_scopes import trigger_events_nested
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
 from .ports import ProcessContext
 from .services import literal

@@ -4,11 +4,10 @@ definition with a signal start event for it — once per broadcast, also when tw
 deliver the same broadcast at once."""
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from engine.errors import EngineError
 from engine.ports import StartRequest
