@@ -20,6 +20,8 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 
+from .event_scopes import running, trigger
+
 DEFAULT_CODE = "service_call_failed"
 
 
@@ -57,6 +59,10 @@ def find_catcher(task: Any, event: BpmnEvent) -> Any | None:
             return found[0]
         workflow = current.workflow
         found = _event_subprocess_catchers(workflow, event)
+        if not found and running(workflow.top_workflow, workflow):
+            # an embedded sub-process's own event sub-processes (``engine.event_scopes``)
+            trigger(workflow.top_workflow, workflow, event)
+            found = _event_subprocess_catchers(workflow, event)
         if found:
             return found[0]
         parent_id = getattr(workflow, "parent_task_id", None)

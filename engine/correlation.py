@@ -19,6 +19,14 @@ Two parts:
   "from_instance"}`` (not the thrower's data: use a message to pass data to one record's
   instances). A signal caught inside the throwing instance reaches the others too
   (``engine.signals``).
+* A broadcast also starts one instance of each active definition with a signal start event
+  for it (as a CRM event starts the definitions with its message start event): its data is
+  the thrower's data plus ``signal = {"name", "from_instance"}``, its record the thrower's.
+  Not the thrower's own process (no self-feeding loop, as for CRM events). The starts are
+  part of the thrower's transaction, whose row lock lets one worker only throw it; a
+  broadcast from outside an instance (``Engine.throw_signal``) may carry the id of the event
+  that caused it, and ``process_instance``'s UNIQUE (event_id, definition_id) then lets a
+  repeat or a racing worker start nothing twice.
 """
 from __future__ import annotations
 
@@ -33,11 +41,12 @@ from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefin
 from SpiffWorkflow.bpmn.util import BpmnEvent
 from SpiffWorkflow.util.task import TaskState
 from sqlalchemy import String, cast, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from .data import to_json
-from .errors import EngineError
+from .errors import AlreadyStarted, Conflict, EngineError
 from .persistence import add_history, conflicts_guarded, lock_instance
+from .ports import StartRequest
 from .store import ProcessDefinition, ProcessInstance, Status
 
 log = logging.getLogger(__name__)
@@ -128,35 +137,108 @@ class Correlator:
             return
         state.queue = list(items)
         try:
-            while state.queue:
-                kind, session, at, sender, etype, eid, name, data, hop = state.queue.pop(0)
-                if hop > MAX_HOPS:
-                    add_history(session, sender, at, f"{kind}_dropped", None,
-                                f"'{name}' not passed on: {MAX_HOPS} instances in a row "
-                                f"sent {kind}s to each other")
-                    continue
-                state.hop = hop
-                if kind == "signal":
-                    moved = self.broadcast(session, name, sender)
-                    add_history(session, sender, at, "signal_sent", None,
-                                f"signal '{name}' reached instance"
-                                f"{'s' if len(moved) != 1 else ''} "
-                                f"{', '.join(map(str, moved))}" if moved else
-                                f"signal '{name}': no other instance waited for it")
-                    continue
-                payload = {"message": {"name": name, "from_instance": sender, "data": data}}
-                moved = self.deliver(session, name, etype, eid, payload, skip_instance=sender)
-                add_history(session, sender, at, "message_sent", None,
-                            f"sent '{name}' to instance{'s' if len(moved) != 1 else ''} "
-                            f"{', '.join(map(str, moved))}" if moved else
-                            f"sent '{name}'; no instance of the record waited for it")
+            self._drain()
         finally:
             state.queue = None
             state.hop = 0
 
-    def broadcast(self, session: Any, signal: str, sender: int | None) -> list[int]:
+    def throw(self, session: Any, signal: str, payload: dict[str, Any] | None = None, *,
+              entity_type: str | None = None, entity_id: int | None = None,
+              event_id: int | None = None) -> tuple[list[int], list[int]]:
+        """Broadcast ``signal`` from outside any instance (module docstring); what the
+        instances it moves or starts throw in turn is passed on after it. Returns
+        (moved, started) as ``broadcast``."""
+        state = self._hops
+        if getattr(state, "queue", None) is not None:  # inside a delivery already
+            return self.broadcast(session, signal, None, payload, entity_type=entity_type,
+                                  entity_id=entity_id, event_id=event_id)
+        state.queue, state.hop = [], 1
+        try:
+            result = self.broadcast(session, signal, None, payload, entity_type=entity_type,
+                                    entity_id=entity_id, event_id=event_id)
+            self._drain()
+        finally:
+            state.queue = None
+            state.hop = 0
+        return result
+
+    def _drain(self) -> None:
+        state = self._hops
+        while state.queue:
+            kind, session, at, sender, etype, eid, name, data, hop = state.queue.pop(0)
+            if hop > MAX_HOPS:
+                add_history(session, sender, at, f"{kind}_dropped", None,
+                            f"'{name}' not passed on: {MAX_HOPS} instances in a row "
+                            f"sent {kind}s to each other")
+                continue
+            state.hop = hop
+            if kind == "signal":
+                moved, started = self.broadcast(session, name, sender, data,
+                                                entity_type=etype, entity_id=eid)
+                add_history(session, sender, at, "signal_sent", None,
+                            f"signal '{name}' reached instance"
+                            f"{'s' if len(moved) != 1 else ''} "
+                            f"{', '.join(map(str, moved))}" if moved else
+                            f"signal '{name}': no other instance waited for it")
+                if started:
+                    add_history(session, sender, at, "signal_started", None,
+                                f"signal '{name}' started instance"
+                                f"{'s' if len(started) != 1 else ''} "
+                                f"{', '.join(map(str, started))}")
+                continue
+            payload = {"message": {"name": name, "from_instance": sender, "data": data}}
+            moved = self.deliver(session, name, etype, eid, payload, skip_instance=sender)
+            add_history(session, sender, at, "message_sent", None,
+                        f"sent '{name}' to instance{'s' if len(moved) != 1 else ''} "
+                        f"{', '.join(map(str, moved))}" if moved else
+                        f"sent '{name}'; no instance of the record waited for it")
+
+    def broadcast(self, session: Any, signal: str, sender: int | None,
+                  payload: dict[str, Any] | None = None, *, entity_type: str | None = None,
+                  entity_id: int | None = None, event_id: int | None = None
+                  ) -> tuple[list[int], list[int]]:
         """Hand ``signal`` to every running instance (any record, any process) waiting for
-        it, except ``sender``; each in its own savepoint. Returns the ids that moved."""
+        it, except ``sender``, and start the definitions with a signal start event for it
+        (module docstring); each in its own savepoint. Returns (the ids of the instances
+        that moved, the ids of the instances started)."""
+        moved = self._catch_everywhere(session, signal, sender)
+        return moved, self._start_listeners(session, signal, sender, payload or {},
+                                            entity_type, entity_id, event_id)
+
+    def _start_listeners(self, session: Any, signal: str, sender: int | None,
+                         payload: dict[str, Any], entity_type: str | None,
+                         entity_id: int | None, event_id: int | None) -> list[int]:
+        definitions = self.engine.definitions_for_signal(session, signal)
+        if not definitions:
+            return []
+        own = None
+        if sender is not None:
+            own = session.scalar(select(ProcessDefinition.key)
+                                 .join(ProcessInstance,
+                                       ProcessInstance.definition_id == ProcessDefinition.id)
+                                 .where(ProcessInstance.id == sender))
+        started = []
+        for definition in definitions:
+            if definition.key == own:
+                continue  # its own throw: no self-feeding loop
+            data = copy.deepcopy(payload)
+            data["signal"] = {"name": signal, "from_instance": sender}
+            request = StartRequest(data=data, entity_type=entity_type, entity_id=entity_id,
+                                   event_id=event_id, signal=signal)
+            try:
+                with session.begin_nested():
+                    inst = self.engine.start(session, definition, request)
+            except (AlreadyStarted, IntegrityError):
+                continue  # this broadcast started it already (a repeat, a racing worker)
+            except (OperationalError, Conflict):
+                raise  # a lost race dooms the transaction: retried as a whole, none lost
+            except EngineError as exc:
+                log.warning("signal %s could not start %s: %s", signal, definition.key, exc)
+                continue
+            started.append(inst.id)
+        return started
+
+    def _catch_everywhere(self, session: Any, signal: str, sender: int | None) -> list[int]:
         rows = session.execute(
             select(ProcessInstance.id, ProcessInstance.waiting)
             .where(ProcessInstance.status == Status.WAITING,
@@ -170,7 +252,9 @@ class Correlator:
                 with session.begin_nested():
                     if self._signal(session, instance_id, signal, sender):
                         moved.append(instance_id)
-            except OperationalError:
+            except (OperationalError, Conflict):
+                # a lost race (SQLite's stale snapshot): the whole transaction fails and is
+                # run again, rather than this instance silently missing the signal
                 raise
             except EngineError as exc:
                 log.warning("signal %s to instance %s failed: %s", signal, instance_id, exc)

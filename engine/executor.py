@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from SpiffWorkflow.bpmn import BpmnEvent, BpmnWorkflow
 from SpiffWorkflow.bpmn.specs.defaults import ManualTask, ScriptTask, UserTask
+from SpiffWorkflow.bpmn.specs.event_definitions.item_aware_event import SignalEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
@@ -29,6 +30,7 @@ from .bpmn_errors import DEFAULT_CODE, throw_error
 from .correlation import trigger_events
 from .data import copy_data, data_size, diff, to_json
 from .errors import DataLimitExceeded, EngineError, SandboxError, ServiceCallError
+from .event_scopes import trigger_events_nested
 from .parser import MarshrutBusinessRuleTask, MarshrutServiceTask, marshrut_info
 from .persistence import write_instance
 from .ports import ProcessContext
@@ -105,8 +107,9 @@ class InstanceRun:
             self.session.connection().execute(_HISTORY_INSERT, rows)
 
     # -------------------------------------------------------------- start
-    def start_on(self, message: str | None, timer: str | None = None) -> None:
-        start_on(self.wf, message, timer)
+    def start_on(self, message: str | None, timer: str | None = None,
+                 signal: str | None = None) -> None:
+        start_on(self.wf, message, timer, signal)
 
     def deliver(self, message: str, payload: dict[str, Any]) -> None:
         """Hand a message to the catch events waiting for it (raises if none waits)."""
@@ -493,11 +496,12 @@ def has_human_tasks(wf: BpmnWorkflow) -> bool:
     return any(isinstance(s, HUMAN_TASKS) for spec in specs for s in spec.task_specs.values())
 
 
-def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None) -> None:
+def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None,
+             signal: str | None = None) -> None:
     """Run a new workflow up to its start events and keep only the one that fits: the message
     start event of ``message``, the timer start event ``timer`` (an element id; its schedule
-    fired), or else the none start event — the others are cancelled so they neither run nor
-    keep the instance waiting."""
+    fired), the signal start event of ``signal``, or else the none start event — the others
+    are cancelled so they neither run nor keep the instance waiting."""
     while True:
         ready = [t for t in wf.get_tasks(state=TaskState.READY)
                  if not isinstance(t.task_spec, StartEvent)]
@@ -511,10 +515,12 @@ def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None) ->
             definition = task.task_spec.event_definition
             if isinstance(definition, MessageEventDefinition):
                 fits = timer is None and definition.name == message
+            elif isinstance(definition, SignalEventDefinition):
+                fits = message is None and timer is None and definition.name == signal
             elif timer_events.timers_of(definition):
                 fits = timer is not None and task.task_spec.bpmn_id == timer
             else:
-                fits = message is None and timer is None
+                fits = message is None and timer is None and signal is None
             if not fits:
                 task.cancel()
             elif timer is not None:
@@ -523,6 +529,8 @@ def start_on(wf: BpmnWorkflow, message: str | None, timer: str | None = None) ->
         timer_events.fire_start(chosen)
     if message is not None:
         wf.catch(BpmnEvent(MessageEventDefinition(message), {}))
+    elif signal is not None:  # not let out of the instance if nothing caught it
+        wf.event_manager.catch(BpmnEvent(SignalEventDefinition(signal), {}), internal=False)
 
 
 #: caught only from inside the instance: not listed as what it waits for
@@ -548,6 +556,7 @@ def waiting_events(wf: BpmnWorkflow) -> list[dict[str, Any]]:
                         "value": None if detail.value is None else str(detail.value)})
     if wf.subprocess_specs:
         out += trigger_events(wf)  # event sub-processes' message/signal starts
+        out += trigger_events_nested(wf)  # … and those of running sub-processes
     return sorted(out, key=lambda e: (e["element"] or "", e["event"] or ""))
 
 

@@ -236,9 +236,41 @@ class MarshrutEventSubprocess(EventSubprocess):
     def _on_complete_hook(self, my_task: Any) -> None:
         super()._on_complete_hook(my_task)
         if marshrut_info(self).get("interrupting", True):
-            # the rest was cancelled when it started: the process ends with it (the
-            # library's end join would wait for the cancelled branch)
+            # the rest was cancelled when it started: the process (or the embedded
+            # sub-process it is drawn in) ends with it (the library's end join would wait
+            # for the cancelled branch)
             my_task.workflow._mark_complete(my_task)
+        else:
+            _share_changes(my_task)
+
+
+def _share_changes(my_task: Any) -> None:
+    """What a non-interrupting event sub-process wrote reaches the rest of its (sub-)process
+    (each branch has its own copy of the data in the library, so it would be lost): the
+    values it changed are put into the data of every task where the rest stands."""
+    top = my_task.workflow.top_workflow
+    sub = top.subprocesses.get(my_task.id)
+    start = sub.get_next_task(spec_name="Start") if sub is not None else None
+    before = start.data if start is not None else {}
+    missing = object()
+    changes = {k: v for k, v in my_task.data.items() if before.get(k, missing) != v}
+    if changes:
+        _merge_into(my_task.workflow, changes, skip=my_task)
+
+
+def _merge_into(workflow: Any, changes: dict[str, Any], skip: Any) -> None:
+    top = workflow.top_workflow
+    for task in workflow.get_tasks(state=TaskState.READY | TaskState.WAITING
+                                   | TaskState.STARTED):
+        if task is skip or not getattr(task.task_spec, "bpmn_id", None) \
+                or isinstance(task.task_spec, EventSubprocess):
+            continue
+        if task.state == TaskState.WAITING and task.parent is not None:
+            task.parent.data.update(copy.deepcopy(changes))  # a waiting task re-inherits
+        task.data.update(copy.deepcopy(changes))
+        inner = top.subprocesses.get(task.id) if task.state == TaskState.STARTED else None
+        if inner is not None and not inner.completed:
+            _merge_into(inner, changes, skip)
 
 
 def _current_data(my_task: Any) -> dict[str, Any]:

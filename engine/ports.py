@@ -118,6 +118,7 @@ class StartRequest:
     message: str | None = None  # the message start event to trigger, e.g. "deal.created"
     extra: dict[str, Any] = field(default_factory=dict)
     timer: str | None = None  # or the timer start event (element id) whose schedule fired
+    signal: str | None = None  # or the signal of the signal start event (a broadcast)
 
 
 @dataclass(frozen=True)

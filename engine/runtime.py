@@ -29,6 +29,8 @@ Instances
   this (event_id, definition) already started one; ``StartRequest(timer=element)`` is how a
   fired schedule starts one
   ``send_message(session, instance_id, message, payload=None) -> ProcessInstance``
+  ``throw_signal(session, signal, payload=None, *, entity_type=None, entity_id=None,
+  event_id=None) -> (moved ids, started ids)`` — a broadcast from outside any instance
   ``retry(session, instance_id, user_id=None)``; ``cancel(session, instance_id,
   user_id=None, reason="")``; ``run_due_retries(session) -> int``
   ``instance(session, id)``; ``instances(session, *, entity_type=None, entity_id=None,
@@ -149,7 +151,8 @@ class Engine(TaskActions):
             triggers=compiled.triggers, manual_start=compiled.manual_start,
             variables=compiled.variables, priority=compiled.priority, active=False,
             schedules=compiled.schedules, catches=compiled.catches or None,
-            deployed_by=deployed_by, deployed_at=self.clock.now())
+            signal_starts=compiled.signal_starts or None, deployed_by=deployed_by,
+            deployed_at=self.clock.now())
         try:
             with session.begin_nested():
                 session.add(row)
@@ -208,6 +211,12 @@ class Engine(TaskActions):
         rows = [d for d in self.definitions(session, active=True) if message in d.triggers]
         return sorted(rows, key=lambda d: (d.priority, d.key))
 
+    def definitions_for_signal(self, session: Session, signal: str) -> list[ProcessDefinition]:
+        """Active definitions with a signal start event for ``signal``, by (priority, key)."""
+        rows = [d for d in self.definitions(session, active=True)
+                if signal in (d.signal_starts or ())]
+        return sorted(rows, key=lambda d: (d.priority, d.key))
+
     # -------------------------------------------------------------- instances
     def start(self, session: Session, definition: ProcessDefinition,
               request: StartRequest, *, history: Sequence[dict[str, Any]] = ()
@@ -232,7 +241,7 @@ class Engine(TaskActions):
                                           history=list(history))
             if skipped is not None:
                 return skipped
-        message, timer = request.message, request.timer
+        message, timer, signal = request.message, request.timer, request.signal
         with conflicts_guarded():
             inst = _insert_instance(session, row)  # the (event, definition) pair is unique
             if inst is None:
@@ -245,7 +254,7 @@ class Engine(TaskActions):
             run = InstanceRun(self, session, inst, definition, wf, fresh=True)
             run.carry_history(history)
             run.record("started", None, started, request.started_by)
-            run.start_on(message, timer)
+            run.start_on(message, timer, signal)
             run.advance()
             run.save()
             session.flush()
@@ -256,15 +265,20 @@ class Engine(TaskActions):
         """Check a start request; (start data, instance row, the ``started`` history text)."""
         if not definition.active:
             raise EngineError(f"process {definition.key} v{definition.version} is not active")
-        message, timer = request.message, request.timer
+        message, timer, signal = request.message, request.timer, request.signal
         if message is not None and message not in definition.triggers:
             raise EngineError(f"process {definition.key} does not start on '{message}'")
+        if signal is not None and (message is not None or timer is not None
+                                   or signal not in (definition.signal_starts or ())):
+            raise EngineError(f"process {definition.key} does not start on signal '{signal}'")
         if timer is not None and (message is not None or timer not in {
                 s["element_id"] for s in definition.schedules or []}):
             raise EngineError(f"process {definition.key} has no timer start event {timer}")
-        if message is None and timer is None and not definition.manual_start:
+        if message is None and timer is None and signal is None \
+                and not definition.manual_start:
             raise EngineError(f"process {definition.key} has no manual start; it starts on "
-                              + ", ".join(definition.triggers))
+                              + ", ".join([*definition.triggers, *(
+                                  f"signal '{n}'" for n in definition.signal_starts or ())]))
         data = to_json(request.data, where="start data")
         if not isinstance(data, dict):
             raise EngineError("start data must be a JSON object")
@@ -277,7 +291,7 @@ class Engine(TaskActions):
                "incident_attempts": 0}
         who = f"user {request.started_by}" if request.started_by else "the system"
         how = (f"on '{message}'" if message else f"by the schedule of {timer}" if timer
-               else "manually")
+               else f"by signal '{signal}'" if signal else "manually")
         started = f"v{definition.version} started by {who} {how}"
         return data, row, started
 
@@ -355,6 +369,23 @@ class Engine(TaskActions):
             run.save()
             session.flush()
         return inst
+
+    def throw_signal(self, session: Session, signal: str,
+                     payload: dict[str, Any] | None = None, *, entity_type: str | None = None,
+                     entity_id: int | None = None, event_id: int | None = None
+                     ) -> tuple[list[int], list[int]]:
+        """Broadcast ``signal`` as a throw event would (``engine.correlation``): the waiting
+        catches of every running instance get it, and each active definition with a signal
+        start event for it starts once, with ``payload`` as data. ``event_id``: the event
+        that caused it — the same id again starts nothing twice. Returns (the ids of the
+        instances that moved, the ids of the instances started)."""
+        if not signal or not signal.strip():
+            raise EngineError("a signal needs a name")
+        data = to_json(payload or {}, where="payload")
+        if not isinstance(data, dict):
+            raise EngineError("the payload of a signal must be a JSON object")
+        return self.correlator.throw(session, signal.strip(), data, entity_type=entity_type,
+                                     entity_id=entity_id, event_id=event_id)
 
     def retry(self, session: Session, instance_id: int,
               user_id: int | None = None) -> ProcessInstance:

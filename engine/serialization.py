@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
 )
 
 from .errors import EngineError
+from .event_scopes import install
 from .parser import serializer_config
 
 #: A stored spec entry (``spec_to_dict`` output), or a function returning it.
@@ -100,7 +101,7 @@ class WorkflowSerializer:
                      cache_key: Hashable | None = None) -> BpmnWorkflow:
         """A fresh workflow for a stored spec (``spec_to_dict`` output)."""
         spec, subs = self.specs(spec_entry, cache_key)
-        return BpmnWorkflow(spec, dict(subs), script_engine=script_engine)
+        return install(BpmnWorkflow(spec, dict(subs), script_engine=script_engine))
 
     # ------------------------------------------------------------ instances
     def state_to_dict(self, workflow: BpmnWorkflow) -> dict[str, Any]:
@@ -123,7 +124,7 @@ class WorkflowSerializer:
             dct["spec"], dct["subprocess_specs"] = spec, dict(subs)
             workflow = self._serializer.from_dict(dct)
             workflow.script_engine = script_engine
-            return workflow
+            return install(workflow)
         if callable(spec_entry):
             spec_entry = spec_entry()
         dct.update(copy.deepcopy(spec_entry))
@@ -136,7 +137,7 @@ class WorkflowSerializer:
                                   f"{version}: {exc}") from exc
         workflow = self._serializer.from_dict(dct)
         workflow.script_engine = script_engine  # never serialized: attach after every load
-        return workflow
+        return install(workflow)
 
     def migrated_spec(self, workflow: BpmnWorkflow) -> dict[str, Any]:
         """The spec of a (migrated) workflow, to store under the current version."""

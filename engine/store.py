@@ -114,6 +114,10 @@ class ProcessDefinition(EngineBase):
     #: catch events, receive tasks, event sub-processes), "*" when a conditional event is
     #: re-evaluated on every event of the record; None when nothing (``engine.correlation``)
     catches: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True), default=None)
+    #: signal names its signal start events react to: a signal thrown anywhere starts one
+    #: instance per broadcast (``engine.correlation``); None when it has none
+    signal_starts: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True),
+                                                           default=None)
     active: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
     deployed_by: Mapped[int | None] = mapped_column(Integer)
     deployed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())

@@ -39,7 +39,7 @@ MESSAGE, TIMER, ERROR, ESCALATION, SIGNAL, CONDITIONAL, TERMINATE = (
     "messageEventDefinition", "timerEventDefinition", "errorEventDefinition",
     "escalationEventDefinition", "signalEventDefinition", "conditionalEventDefinition",
     "terminateEventDefinition")
-EVENT_DEFINITIONS = {"startEvent": {MESSAGE, TIMER},
+EVENT_DEFINITIONS = {"startEvent": {MESSAGE, TIMER, SIGNAL},
                      "endEvent": {TERMINATE, ERROR, ESCALATION, SIGNAL, MESSAGE},
                      "intermediateCatchEvent": {MESSAGE, TIMER, SIGNAL, CONDITIONAL},
                      "intermediateThrowEvent": {MESSAGE, SIGNAL, ESCALATION},
@@ -75,6 +75,8 @@ class CompiledDefinition:
     schedules: list[dict[str, Any]] = field(default_factory=list)
     #: see ``ProcessDefinition.catches``
     catches: list[str] = field(default_factory=list)
+    #: see ``ProcessDefinition.signal_starts``
+    signal_starts: list[str] = field(default_factory=list)
 
 
 def _local(el: Any) -> str:
@@ -210,6 +212,7 @@ class Compiler:
             priority=checker.config.priority, variables=checker.config.variables,
             dmn_xml=[d if isinstance(d, str) else d.decode("utf-8") for d in dmn_xmls],
             schedules=checker.schedules, catches=sorted(set(checker.catches)),
+            signal_starts=checker.signal_starts,
         ), []
 
     def _check_decision(self, task_spec: Any, errors: list[ValidationError]) -> None:
@@ -332,6 +335,8 @@ class _ProcessChecker:
         self.calls: list[tuple[Any, str]] = []
         #: message names caught mid-process; "*" for conditional events
         self.catches: list[str] = []
+        #: signal names of the process's signal start events
+        self.signal_starts: list[str] = []
 
     def error(self, el: Any, message: str, element_id: str | None = None) -> None:
         eid = el.get("id", "") if element_id is None else element_id
@@ -566,6 +571,12 @@ class _ProcessChecker:
                            "which the file does not define")
         elif ckind == SIGNAL and not (target.get("name") or "").strip():
             self.error(el, f"bpmn:signal {ref} has no name")
+        elif ckind == SIGNAL and kind == "startEvent" \
+                and self.container.get(el.get("id")) is self.process:
+            name = target.get("name").strip()
+            if name in self.signal_starts:
+                self.error(el, f"two start events react to signal '{name}'")
+            self.signal_starts.append(name)
 
     def _conditional(self, el: Any, definition: Any) -> None:
         self.catches.append("*")
@@ -645,9 +656,12 @@ class _ProcessChecker:
         flows = [f for f in self.process.iter(f"{B}sequenceFlow")
                  if eid in (f.get("sourceRef"), f.get("targetRef"))]
         if el.get("triggeredByEvent") == "true":
-            if self.container.get(eid) is not self.process:
-                self.error(el, f"event sub-process {eid} must be drawn at the process level, "
-                               "not inside another sub-process")
+            parent = self.container.get(eid)
+            if parent is not self.process and parent is not None \
+                    and parent.get("triggeredByEvent") == "true":
+                self.error(el, f"event sub-process {eid} cannot be drawn inside another event "
+                               "sub-process; draw it in the process or in an embedded "
+                               "sub-process")
             if len(starts) != 1:
                 self.error(el, f"event sub-process {eid} needs exactly one start event")
             if flows:

@@ -92,3 +92,23 @@ test("sub-processes, loops, boundary events and event sub-processes as the engin
   assert.match(mine("Undo").join(), /Compensation is not supported/);
   assert.deepEqual(mine("CancelStart"), []);
 });
+
+test("signal start events, and event sub-processes inside embedded (not event) sub-processes", async () => {
+  const issues = await lint(`<bpmn:signal id="Sig" name="prices.updated"/>
+    <bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="OnSignal"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:startEvent>
+    <bpmn:subProcess id="Sub"><bpmn:startEvent id="SubStart"/>
+      <bpmn:startEvent id="SubSignal"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:startEvent>
+      <bpmn:subProcess id="Inside" triggeredByEvent="true">
+        <bpmn:startEvent id="InsideStart"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:startEvent>
+        <bpmn:subProcess id="Twice" triggeredByEvent="true">
+          <bpmn:startEvent id="TwiceStart"><bpmn:signalEventDefinition signalRef="Sig"/></bpmn:startEvent>
+        </bpmn:subProcess></bpmn:subProcess></bpmn:subProcess>
+  </bpmn:process>`);
+  const mine = (id) => (issues[id] || []).filter((m) => m.startsWith("marshrut/supported-elements"));
+  assert.deepEqual(mine("OnSignal"), []);
+  assert.deepEqual(mine("Inside"), []);
+  assert.deepEqual(mine("InsideStart"), []);
+  assert.match(mine("SubSignal").join(), /cannot run a SignalEventDefinition here/);
+  assert.match(mine("Twice").join(), /cannot be drawn inside another event sub-process/);
+});

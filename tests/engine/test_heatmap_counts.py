@@ -43,3 +43,32 @@ def test_heatmap_counts_embedded_sub_processes_and_manual_tasks(engine, db):
     assert {"Print", "Approve"} <= set(trace["done"])
     assert trace["counts"]["Approve"] == 1
     assert {"P3", "F5"} <= set(trace["flows"])
+
+
+def test_heatmap_counts_event_sub_processes_inside_an_embedded_sub_process(engine, db,
+                                                                           registry):
+    from engine.ports import ParamSpec
+
+    from .support import FakeOperation
+    registry.register(FakeOperation("test.flaky", (ParamSpec("amount", "decimal"),),
+                                    result={"crm_ok": True}))
+    d = engine.deploy(db, bpmn("events_in_subprocess.bpmn"))
+    cancelled = engine.start(db, d, StartRequest(deal(amount="10"), "deal", 7))
+    standing = engine.start(db, d, StartRequest(deal(amount="10"), "deal", 8))
+    trace = instance_trace(db, standing, d.bpmn_xml)
+    # the viewer shows the sub-process's event sub-processes waiting with its task
+    assert {"Do", "Cancel_start", "Prices_start"} <= set(trace["active"])
+    reload(engine, db)
+    engine.send_message(db, cancelled.id, "deal.cancelled", {})
+    engine.throw_signal(db, "prices.updated")  # both run Work_prices beside Do
+    heat = heatmap(db, d.id)
+    for element in ("Work_cancel", "Cancel_start", "Cancelled", "Cancel_end", "Work"):
+        assert heat["passed"][element] == 1, element  # the cancelled instance only
+    for element in ("Work_prices", "Prices_start", "Repriced", "Prices_end"):
+        assert heat["passed"][element] == 1, element  # the one still in Work only
+    assert heat["passed"]["Work_start"] == 2
+    assert "Do" not in heat["passed"] and heat["active"] == {"After": 1, "Do": 1}
+    trace = instance_trace(db, cancelled, d.bpmn_xml)
+    assert {"Work_cancel", "Cancel_start", "Cancelled", "Cancel_end"} <= set(trace["done"])
+    assert "Do" not in trace["done"] and trace["active"] == ["After"]
+    assert {"C1", "C2", "F2"} <= set(trace["flows"]) and "W6" not in trace["flows"]

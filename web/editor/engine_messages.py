@@ -114,6 +114,8 @@ TEMPLATES: list[tuple[str, str]] = [
     ("bpmn:message {ref} has no name (the CRM event, e.g. deal.created)",
      N_("pick the CRM event that starts the process")),
     ("two start events react to '{name}'", N_("two start events react to «%(name)s»")),
+    ("two start events react to signal '{name}'",
+     N_("two start events react to the signal «%(name)s»")),
     ("marshrut:select: {problem}", N_("record selection: %(problem)s")),
     ("entity selection needs the CRM bridge (the engine has no selector)",
      N_("record selection needs the CRM (the engine alone cannot select records)")),
@@ -130,9 +132,10 @@ TEMPLATES: list[tuple[str, str]] = [
     ("boundary event {id} cannot have incoming sequence flows",
      N_("no flow may lead into a boundary event")),
     # sub-processes, call activities
-    ("event sub-process {id} must be drawn at the process level, not inside another sub-process",
-     N_("an event sub-process must be drawn at the process level, not inside another "
-        "sub-process")),
+    ("event sub-process {id} cannot be drawn inside another event sub-process; draw it in the "
+     "process or in an embedded sub-process",
+     N_("an event sub-process cannot be drawn inside another event sub-process; draw it in the "
+        "process or in an embedded sub-process")),
     ("event sub-process {id} needs exactly one start event",
      N_("an event sub-process needs exactly one start event")),
     ("event sub-process {id} cannot have sequence flows in or out; its start event triggers it",

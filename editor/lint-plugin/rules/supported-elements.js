@@ -14,7 +14,7 @@ const MESSAGE = 'bpmn:MessageEventDefinition', TIMER = 'bpmn:TimerEventDefinitio
   ERROR = 'bpmn:ErrorEventDefinition', ESCALATION = 'bpmn:EscalationEventDefinition',
   SIGNAL = 'bpmn:SignalEventDefinition', CONDITIONAL = 'bpmn:ConditionalEventDefinition';
 const EVENT_DEFINITIONS = {
-  'bpmn:StartEvent': [ MESSAGE, TIMER ],
+  'bpmn:StartEvent': [ MESSAGE, TIMER, SIGNAL ],
   'bpmn:EndEvent': [ 'bpmn:TerminateEventDefinition', ERROR, ESCALATION, SIGNAL, MESSAGE ],
   'bpmn:IntermediateCatchEvent': [ MESSAGE, TIMER, SIGNAL, CONDITIONAL ],
   'bpmn:IntermediateThrowEvent': [ MESSAGE, SIGNAL, ESCALATION ],
@@ -52,6 +52,10 @@ module.exports = function() {
       reporter.report(node.id, 'Multi-instance needs a collection to go over or a cardinality');
     }
     const inEventSub = is(parent, 'bpmn:SubProcess') && parent.triggeredByEvent;
+    if (is(node, 'bpmn:SubProcess') && node.triggeredByEvent && inEventSub) {
+      reporter.report(node.id, 'An event sub-process cannot be drawn inside another event ' +
+        'sub-process; draw it in the process or in an embedded sub-process');
+    }
     let allowed = EVENT_DEFINITIONS[node.$type] || [];
     if (is(node, 'bpmn:StartEvent') && is(parent, 'bpmn:SubProcess')) {
       allowed = inEventSub ? EVENT_SUBPROCESS_STARTS : [];

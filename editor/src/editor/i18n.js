@@ -305,6 +305,8 @@ const BPMN_RU = {
   "Timers can be attached to user tasks only": "Таймер можно прикрепить только к задаче сотруднику",
   "Loops are not supported": "Циклы не поддерживаются",
   "User task has no assignment": "У задачи не указано, кому она назначается",
+  "An event sub-process cannot be drawn inside another event sub-process; draw it in the process or in an embedded sub-process":
+    "Событийный подпроцесс нельзя рисовать внутри другого событийного подпроцесса; нарисуйте его в процессе или во вложенном подпроцессе",
 };
 
 const PATTERNS_RU = [
