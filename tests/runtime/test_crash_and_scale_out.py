@@ -46,6 +46,18 @@ def kill_group(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
+def wait_for_acknowledged(acknowledged: list, lock: threading.Lock, n: int,
+                          deadline: float = 90) -> None:
+    """Until ``n`` deals are acknowledged (or ``deadline`` seconds: the assertions after
+    the load then say what was missing)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        with lock:
+            if len(acknowledged) >= n:
+                return
+        time.sleep(0.2)
+
+
 def test_kill_9_mid_load_loses_nothing_and_routes_each_deal_once(app, db, tmp_path):
     url = app.config["DATABASE_URL"]
     pg = url.startswith("postgresql")
@@ -92,7 +104,9 @@ def test_kill_9_mid_load_loses_nothing_and_routes_each_deal_once(app, db, tmp_pa
     for t in threads:
         t.start()
     try:
-        time.sleep(2)
+        # a loaded machine (CI runs two suites side by side) answers slowly: wait for traffic,
+        # not for a fixed time, before and after the crash
+        wait_for_acknowledged(acknowledged, lock, 11)
         make_due(db, Timer.definition_id == d.id)
         time.sleep(1)
         # crash: the first web process group and a worker, mid-load and mid-firing
@@ -105,7 +119,9 @@ def test_kill_9_mid_load_loses_nothing_and_routes_each_deal_once(app, db, tmp_pa
                                   **web_env)
         if workers:
             workers[0] = spawn_worker(url, "w0b", tmp_path / "w0b.log")
-        time.sleep(3)
+        with lock:
+            before = len(acknowledged)
+        wait_for_acknowledged(acknowledged, lock, before + 20)
     finally:
         stop.set()
         for t in threads:
