@@ -250,3 +250,29 @@ def test_a_bad_timer_is_refused_naming_the_element(engine, db, old, new, element
         engine.deploy(db, bpmn("timer_event_subprocess.bpmn").replace(old, new))
     assert [(e.element_id, message in e.message) for e in caught.value.errors] == [
         (element, True)], caught.value.errors
+
+
+def test_viewer_and_heatmap_show_them_as_the_other_event_sub_processes(engine, db, clock,
+                                                                       runner):
+    from automation.process_trace import heatmap, instance_trace
+
+    clock.current = T0
+    d = engine.deploy(db, bpmn("timer_event_subprocess.bpmn"))
+    reminded = engine.start(db, d, StartRequest({}))
+    done = engine.start(db, d, StartRequest({}))
+    db.commit()
+    trace = instance_trace(db, reminded, d.bpmn_xml)
+    # the viewer shows the timers waiting beside the task
+    assert {"Handle", "Remind_start", "Handover_start"} <= set(trace["active"])
+    [task] = engine.tasks(db, instance_id=done.id)
+    engine.complete(db, task.id, 11, {"ok": True})
+    clock.advance(2 * DAY)
+    assert fire_due(runner, db).fired == 1  # the other instance's timers were cancelled
+    trace = instance_trace(db, engine.instance(db, reminded.id), d.bpmn_xml)
+    assert {"Remind_sp", "Remind_start", "Notify_head", "Remind_end"} <= set(trace["done"])
+    assert {"R1", "R2"} <= set(trace["flows"])
+    assert "Remind_start" not in trace["active"] and "Handover_start" in trace["active"]
+    heat = heatmap(db, d.id)
+    for element in ("Remind_sp", "Remind_start", "Notify_head", "Remind_end"):
+        assert heat["passed"][element] == 1, element
+    assert heat["passed"]["Start_0"] == 2 and heat["active"] == {"Handle": 1}
