@@ -367,15 +367,14 @@ class MarshrutProcessParser(ProcessParser):
 
     def add_tasks(self) -> None:
         super().add_tasks()
-        start, end = self.spec.start, self.spec.end
+        start = self.spec.start
         for task_spec in [t for t in start.outputs if isinstance(t, EventSubprocess)]:
             sp_spec = self.parser.process_parsers[task_spec.spec].get_spec()
             if not any(timers_of(ts.event_definition) for ts in sp_spec.bpmn_start_events):
                 continue
+            # Nothing leads to it from the start; its own inputs and outputs stay (the
+            # library checks that a task has an input, and the end waits for it).
             start.outputs = [t for t in start.outputs if t is not task_spec]
-            task_spec.inputs = [t for t in task_spec.inputs if t is not start]
-            task_spec.outputs = [t for t in task_spec.outputs if t is not end]
-            end.inputs = [t for t in end.inputs if t is not task_spec]
             self.spec.task_specs[sp_spec.name] = task_spec
             start.trigger_specs.append(sp_spec.name)
 

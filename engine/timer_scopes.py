@@ -28,7 +28,7 @@ from SpiffWorkflow.bpmn.specs.defaults import EventSubprocess
 from SpiffWorkflow.util.task import TaskState
 
 from . import timers
-from .event_scopes import running
+from .event_scopes import running, trigger_wf
 from .parser import marshrut_info
 from .timer_events import (
     KEY,
@@ -166,7 +166,7 @@ def _trigger(wf: Any, scope: Any, name: str, ts: Any, definition: MarshrutTimerE
         state["fired"] = True
     else:  # a cycle: armed again for its next occurrence
         state.update(due=nxt[0].isoformat(), sequence=nxt[1])
-    child_id = scope.spec.start.trigger_wf(scope.task_tree, name)
+    child_id = trigger_wf(scope, name)
     started = wf.subprocesses[child_id].get_next_task(state=TaskState.WAITING,
                                                       spec_name=ts.name)
     if started is not None:

@@ -276,3 +276,41 @@ def test_viewer_and_heatmap_show_them_as_the_other_event_sub_processes(engine, d
     for element in ("Remind_sp", "Remind_start", "Notify_head", "Remind_end"):
         assert heat["passed"][element] == 1, element
     assert heat["passed"]["Start_0"] == 2 and heat["active"] == {"Handle": 1}
+
+
+def test_an_instance_started_after_another_fired_waits_for_its_own_timers(engine, db, clock,
+                                                                           runner):
+    """The spec objects are shared by the instances of a version: triggering one instance's
+    event sub-process must not make the next instance start it at once."""
+    clock.current = T0
+    d = engine.deploy(db, bpmn("timer_event_subprocess.bpmn"))
+    first = engine.start(db, d, StartRequest({}))
+    db.commit()
+    clock.advance(5 * DAY)
+    fire_due(runner, db)  # both due: the reminder, then the hand-over (with it)
+    assert {t.status for t in timers_of(db, first.id)} == {TimerStatus.FIRED}
+    assert engine.instance_data(db, first.id)["reminded"] is True
+    assert open_tasks(engine, db, first.id) == ["Take_over"]
+    second = engine.start(db, d, StartRequest({}))
+    db.commit()
+    assert open_tasks(engine, db, second.id) == ["Handle"]
+    assert "reminded" not in engine.instance_data(db, second.id)
+    rows = {t.element_id: t.status for t in timers_of(db, second.id)}
+    assert rows == {"Remind_start": TimerStatus.PENDING, "Handover_start": TimerStatus.PENDING}
+
+
+def test_the_same_holds_for_an_interrupting_message_start(engine, db):
+    """It did not: the library's trigger connected the event sub-process to the start of the
+    shared spec, so every instance started after one got the message was interrupted at once."""
+    xml = bpmn("timer_event_subprocess.bpmn").replace(
+        "<bpmn:timerEventDefinition><bpmn:timeDuration>P5D</bpmn:timeDuration>"
+        "</bpmn:timerEventDefinition>", '<bpmn:messageEventDefinition messageRef="Msg_stale"/>'
+    ).replace("<bpmn:process ", '<bpmn:message id="Msg_stale" name="deal.stale"/><bpmn:process ')
+    d = engine.deploy(db, xml)
+    first = engine.start(db, d, StartRequest({}))
+    engine.send_message(db, first.id, "deal.stale", {})
+    assert open_tasks(engine, db, first.id) == ["Take_over"]
+    second = engine.start(db, d, StartRequest({}))
+    assert open_tasks(engine, db, second.id) == ["Handle"]
+    engine.send_message(db, second.id, "deal.stale", {})
+    assert open_tasks(engine, db, second.id) == ["Take_over"]
