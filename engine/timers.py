@@ -5,10 +5,12 @@ Pure functions of their arguments (no clock, no database). Three kinds of timer 
 
 * ``timeDuration`` — an ISO 8601 duration (``PT2H``, ``P3D``, ``P1W``) counted from the moment
   the timer starts waiting; with ``marshrut:businessHours="true"`` it counts working time of
-  the business calendar (``engine.calendar``). Boundary and intermediate events.
+  the business calendar (``engine.calendar``). Boundary and intermediate events, and the
+  start events of event sub-processes (counted from when their (sub-)process starts).
 * ``timeDate`` — an ISO 8601 date-time (``2026-03-02T09:00``); without an offset it is read in
   the event's ``marshrut:timezone`` (default: the engine's time zone). Any timer event.
-* ``timeCycle`` — start events only: an ISO 8601 repeating interval ``R[n]/<start>/<period>``
+* ``timeCycle`` — start events only (of a process, or of a non-interrupting event
+  sub-process: it starts again at each occurrence while its scope runs): an ISO 8601 repeating interval ``R[n]/<start>/<period>``
   (``R/2026-01-05T09:00/P1D`` every day at 9:00, ``R5/…`` five times, ``R/PT1H`` hourly from
   activation) or a five-field cron expression (``0 9 * * 1-5``: 9:00 on weekdays; 0 and 7 are
   Sunday as in crontab; ``@daily``, ``@hourly``, ``@weekly``, ``@monthly``, ``@yearly``), in the
