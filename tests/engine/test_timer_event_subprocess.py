@@ -314,3 +314,64 @@ def test_the_same_holds_for_an_interrupting_message_start(engine, db):
     assert open_tasks(engine, db, second.id) == ["Handle"]
     engine.send_message(db, second.id, "deal.stale", {})
     assert open_tasks(engine, db, second.id) == ["Take_over"]
+
+
+CALLER = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+  xmlns:marshrut="http://marshrut.dev/schema/bpmn/1.0" id="Defs_caller" targetNamespace="t">
+  <bpmn:process id="caller" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:sequenceFlow id="C1" sourceRef="S" targetRef="Call"/>
+    <bpmn:callActivity id="Call" calledElement="deal_timeout"/>
+    <bpmn:sequenceFlow id="C2" sourceRef="Call" targetRef="After"/>
+    <bpmn:manualTask id="After" marshrut:assignment="user" marshrut:assignee="head@test.local"/>
+    <bpmn:sequenceFlow id="C3" sourceRef="After" targetRef="E"/>
+    <bpmn:endEvent id="E"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+def test_in_a_called_process_it_runs_while_the_call_runs(engine, db, clock, runner,
+                                                          engine_sessions):
+    clock.current = T0
+    engine.deploy(db, bpmn("timer_event_subprocess.bpmn"))
+    d = engine.deploy(db, CALLER)
+    inst = engine.start(db, d, StartRequest({}))
+    db.commit()
+    assert {t.element_id for t in timers_of(db, inst.id, TimerStatus.PENDING)} == {
+        "Remind_start", "Handover_start"}
+    [handle] = engine.tasks(db, instance_id=inst.id)
+    engine, runner = restarted(engine, db, engine_sessions)
+    clock.advance(2 * DAY)
+    assert fire_due(runner, db).fired == 1
+    assert open_tasks(engine, db, inst.id) == ["Handle"]
+    engine.complete(db, handle.id, 11, {"ok": True})  # the called process ends
+    db.commit()
+    assert open_tasks(engine, db, inst.id) == ["After"]
+    assert engine.instance_data(db, inst.id)["reminded"] is True
+    rows = {t.element_id: t.status for t in timers_of(db, inst.id)}
+    assert rows == {"Remind_start": TimerStatus.FIRED, "Handover_start": TimerStatus.CANCELLED}
+
+
+def test_a_selection_on_it_is_refused(engine, db):
+    xml = bpmn("timer_event_subprocess.bpmn").replace(
+        '<bpmn:startEvent id="Remind_start" name="2 days passed" isInterrupting="false">',
+        '<bpmn:startEvent id="Remind_start" name="2 days passed" isInterrupting="false">'
+        '<bpmn:extensionElements><marshrut:select entity="deal"/></bpmn:extensionElements>')
+    errors = engine.validate(xml)
+    assert [e.element_id for e in errors] == ["Remind_start"], errors
+    assert "belongs on the timer start event of a process" in errors[0].message
+
+
+def test_business_hours_count_working_time(engine, db, clock):
+    """Friday 17:00 Moscow + 2 working hours: Monday 10:00 (as boundary timers)."""
+    clock.current = dt.datetime(2026, 3, 6, 14, 0, tzinfo=dt.UTC)
+    xml = bpmn("timer_event_subprocess.bpmn").replace(
+        'isInterrupting="false">\n        <bpmn:timerEventDefinition><bpmn:timeDuration>P2D',
+        'isInterrupting="false" marshrut:businessHours="true">\n'
+        '        <bpmn:timerEventDefinition><bpmn:timeDuration>PT2H')
+    assert "PT2H" in xml
+    inst = engine.start(db, engine.deploy(db, xml), StartRequest({}))
+    db.commit()
+    rows = {t.element_id: t.due_at for t in timers_of(db, inst.id)}
+    assert rows["Remind_start"] == dt.datetime(2026, 3, 9, 7, 0, tzinfo=dt.UTC)
