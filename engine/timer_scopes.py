@@ -77,8 +77,9 @@ def _armed(wf: Any) -> list[tuple[Any, str, Any, MarshrutTimerEvent]]:
     """(scope, spec name, start spec, timer) of every timer start that may fire now."""
     out = []
     for scope in scopes(wf):
-        if not interrupted(scope):
-            out += [(scope, *t) for t in timer_starts(wf, scope)]
+        starts = timer_starts(wf, scope)
+        if starts and not interrupted(scope):
+            out += [(scope, *t) for t in starts]
     return out
 
 
