@@ -45,8 +45,12 @@ class ScopedEventManager(EventManager):
         return super().catch(event, internal)
 
     def update_collaboration(self, event: Any) -> None:
-        super().update_collaboration(event)
+        # Not the library's: it starts the process's own event sub-processes with
+        # ``BpmnStartTask.trigger_wf``, which connects them to the start of the shared spec
+        # (see ``trigger_wf`` below).
         top = self.workflow
+        if not top.completed:
+            trigger(top, top, event)
         for sub in list(top.subprocesses.values()):
             if running(top, sub):
                 trigger(top, sub, event)
@@ -75,11 +79,31 @@ def trigger(top: Any, sub: Any, event: Any) -> list[Any]:
                 continue
             found = waiting_at(top, sub, ts.name)
             if found is None:
-                child_id = start.trigger_wf(sub.task_tree, sp_spec.name)
-                found = top.subprocesses[child_id]
+                found = top.subprocesses[trigger_wf(sub, sp_spec.name)]
             found.correlations.update(event.correlations)
             out.append(found)
     return out
+
+
+def trigger_wf(scope: Any, name: str) -> Any:
+    """Start the event sub-process ``name`` of ``scope`` (a workflow); its task's id.
+
+    As the library's ``BpmnStartTask.trigger_wf``, but without connecting the event
+    sub-process to the scope's start in the spec: the spec objects are shared by every
+    instance of a version (``engine.serialization`` caches them), and once connected there
+    the next instance would start the event sub-process the moment it starts. Only the
+    event sub-process's own side is set: the start among its inputs (the library checks that
+    a task has one) and the end among its outputs (the end then waits for it)."""
+    spec = scope.spec.task_specs[name]
+    start, end = scope.spec.start, scope.spec.end
+    if start.name not in spec._inputs:
+        spec._inputs.append(start.name)
+    if end not in spec.outputs:
+        spec.connect(end)
+    child = scope.task_tree._add_child(spec, TaskState.FUTURE)
+    child.triggered = True  # kept when the start's children are synchronised with its spec
+    spec._update(child)
+    return child.id
 
 
 def waiting_at(top: Any, sub: Any, start_name: str) -> Any:

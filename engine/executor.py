@@ -25,7 +25,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from . import extensions as ext
-from . import progress, timer_events, timers
+from . import progress, timer_events, timer_scopes, timers
 from .bpmn_errors import DEFAULT_CODE, throw_error
 from .correlation import trigger_events
 from .data import copy_data, data_size, diff, to_json
@@ -137,6 +137,7 @@ class InstanceRun:
                 continue
             try:
                 fired = timer_events.arm(self.wf, self.now, self._timer_due)
+                fired += timer_scopes.arm(self.wf, self.now, self._timer_due)
             except timer_events.TimerArmError as exc:
                 self.set_incident(exc.element_id, str(exc), attempts=1, retry_at=None)
                 break
@@ -557,6 +558,7 @@ def waiting_events(wf: BpmnWorkflow) -> list[dict[str, Any]]:
     if wf.subprocess_specs:
         out += trigger_events(wf)  # event sub-processes' message/signal starts
         out += trigger_events_nested(wf)  # … and those of running sub-processes
+        out += timer_scopes.waiting(wf)  # … and their armed timer starts
     return sorted(out, key=lambda e: (e["element"] or "", e["event"] or ""))
 
 

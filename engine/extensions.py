@@ -78,8 +78,10 @@ Semantics:
 * Timers (``engine.timers``): ``bpmn:timeDuration`` (ISO 8601: ``PT2H``, ``P3D``, ``P1W``) and
   ``bpmn:timeDate`` (``2026-03-10T18:00``; without an offset, local time of the event's zone)
   on boundary events of user tasks (interrupting by default; ``cancelActivity="false"`` for a
-  non-interrupting one) and on intermediate catch events, also behind an event-based gateway.
-  ``bpmn:timeCycle`` is for start events only and holds either an ISO 8601 repeating interval
+  non-interrupting one), on intermediate catch events, also behind an event-based gateway,
+  and on the start events of event sub-processes (``engine.timer_scopes``).
+  ``bpmn:timeCycle`` is for start events only (of a process or of a non-interrupting event
+  sub-process) and holds either an ISO 8601 repeating interval
   (``R/2026-01-05T09:00/P1D``, ``R5/…`` five times, ``R/PT1H`` hourly from activation) or a
   crontab line (``0 9 * * 1-5``; 0 and 7 are Sunday; ``@daily`` …; restrict the day of month
   or the day of week, not both). Texts are literal (quotes around them are ignored), not

@@ -26,6 +26,7 @@ from SpiffWorkflow.bpmn.parser.event_parsers import (
     ReceiveTaskParser,
     SendTaskParser,
 )
+from SpiffWorkflow.bpmn.parser.ProcessParser import ProcessParser
 from SpiffWorkflow.bpmn.parser.task_parsers import (
     CallActivityParser,
     ConditionalGatewayParser,
@@ -79,6 +80,7 @@ from .timer_events import (
     TimerBoundaryEventParser,
     TimerCatchEventParser,
     TimerStartEventParser,
+    timers_of,
 )
 
 
@@ -220,8 +222,8 @@ class MarshrutEventSubprocess(EventSubprocess):
 
     def _update_hook(self, my_task: Any) -> Any:
         starting = my_task.workflow.top_workflow.subprocesses.get(my_task.id) is None
-        if starting:  # the library copies this task's data into the sub-process
-            my_task.data = copy.deepcopy(_current_data(my_task))
+        if starting:  # taken before the rest is cancelled; ``copy_data`` hands it on
+            my_task._marshrut_current = copy.deepcopy(_current_data(my_task))
         if starting and marshrut_info(self).get("interrupting", True):
             keep = {my_task.id}
             parent = my_task.parent
@@ -232,6 +234,14 @@ class MarshrutEventSubprocess(EventSubprocess):
                 if task.id not in keep and not isinstance(task.task_spec, EventSubprocess):
                     task.cancel()
         return super()._update_hook(my_task)
+
+    def copy_data(self, my_task: Any, subworkflow: Any) -> None:
+        # The library's update merges the data of the scope's start over this task's
+        # (values changed since would be lost): the current data goes in here instead.
+        current = my_task.__dict__.pop("_marshrut_current", None)
+        if current is not None:
+            my_task.data = current
+        super().copy_data(my_task, subworkflow)
 
     def _on_complete_hook(self, my_task: Any) -> None:
         super()._on_complete_hook(my_task)
@@ -348,7 +358,29 @@ class ThrowParser(IntermediateThrowEventParser):
         return parse_signal_throw(self, signal_event)
 
 
+class MarshrutProcessParser(ProcessParser):
+    """Event sub-processes with a timer start are *triggered* when the timer fires, like
+    those with a message or signal start (``engine.timer_scopes`` arms and fires the timer).
+    The library would start them with their (sub-)process instead, waiting at the timer:
+    the (sub-)process could not end before the timer fired, and an interrupting one would
+    interrupt the moment it was created."""
+
+    def add_tasks(self) -> None:
+        super().add_tasks()
+        start = self.spec.start
+        for task_spec in [t for t in start.outputs if isinstance(t, EventSubprocess)]:
+            sp_spec = self.parser.process_parsers[task_spec.spec].get_spec()
+            if not any(timers_of(ts.event_definition) for ts in sp_spec.bpmn_start_events):
+                continue
+            # Nothing leads to it from the start; its own inputs and outputs stay (the
+            # library checks that a task has an input, and the end waits for it).
+            start.outputs = [t for t in start.outputs if t is not task_spec]
+            self.spec.task_specs[sp_spec.name] = task_spec
+            start.trigger_specs.append(sp_spec.name)
+
+
 class MarshrutParser(BpmnDmnParser):
+    PROCESS_PARSER_CLASS = MarshrutProcessParser
     OVERRIDE_PARSER_CLASSES = {
         full_tag("userTask"): (UserTaskParser, UserTask),
         full_tag("serviceTask"): (ServiceTaskParser, MarshrutServiceTask),

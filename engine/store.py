@@ -248,6 +248,7 @@ class TimerKind:
     START = "start"          # the next occurrence of a schedule: starts instances
     BOUNDARY = "boundary"    # a timer attached to a user task
     CATCH = "catch"          # an intermediate timer event (also inside an event-based gateway)
+    EVENT_SUBPROCESS = "event_subprocess"  # the timer start of an event sub-process
 
 
 class Timer(EngineBase):

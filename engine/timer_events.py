@@ -33,7 +33,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import PendingBpmnEvent
 
-from .timers import TimerSpec, read_timer
+from .timers import TimerSpec, event_subprocess_kind, read_timer
 
 KEY = "marshrut_timers"
 #: ``type`` of a timer in ``waiting_events`` (what the library's timers report too).
@@ -99,8 +99,9 @@ def _parse_timer_event(self: Any, event: Any) -> MarshrutTimerEvent:
     """Replaces the library parsers' ``parse_timer_event`` (the XML was checked before)."""
     problems: list[tuple[str, str]] = []
     default_tz = getattr(self.process_parser.parser, "default_timezone", "UTC")
-    spec = read_timer(self.node, default_tz, start=self.node.tag == full_tag("startEvent"),
-                      problems=problems)
+    scoped = event_subprocess_kind(self.node)
+    spec = read_timer(self.node, default_tz, problems=problems, event_subprocess=scoped,
+                      start=self.node.tag == full_tag("startEvent") and scoped is None)
     if spec is None:
         raise ValidationException("; ".join(m for _e, m in problems) or "bad timer",
                                   node=self.node, file_name=self.filename)

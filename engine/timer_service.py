@@ -33,7 +33,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from . import timer_events, timers
+from . import timer_events, timer_scopes, timers
 from .errors import EngineError
 from .persistence import conflicts_guarded
 from .ports import SelectionSpec, StartRequest
@@ -84,7 +84,8 @@ class TimerService:
     # ------------------------------------------------------------ instances
     def sync_instance(self, session: Session, run: InstanceRun, *, had_timers: bool) -> None:
         inst = run.instance
-        wanted = {(p.task_id, p.element_id): p for p in timer_events.pending(run.wf)}
+        wanted = {(p.task_id, p.element_id): p for p in [
+            *timer_events.pending(run.wf), *timer_scopes.pending(run.wf)]}
         if not wanted and not had_timers:
             return  # the common case: a process without timers costs no query
         rows = []
@@ -243,7 +244,11 @@ class TimerService:
             task = run.wf.get_task_from_id(UUID(row.spiff_task_id or ""))
         except Exception:  # noqa: BLE001 - the library raises its own not-found error
             task = None
-        if not timer_events.mark_fired(task, row.element_id):
+        if row.kind == TimerKind.EVENT_SUBPROCESS:
+            fired = timer_scopes.fire(run.wf, task, row.element_id, now)
+        else:
+            fired = timer_events.mark_fired(task, row.element_id)
+        if not fired:
             self._close(row, TimerStatus.CANCELLED, "no longer waited for")
             return CANCELLED
         self._close(row, TimerStatus.FIRED, None, fired=(now, worker))

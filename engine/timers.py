@@ -5,10 +5,12 @@ Pure functions of their arguments (no clock, no database). Three kinds of timer 
 
 * ``timeDuration`` — an ISO 8601 duration (``PT2H``, ``P3D``, ``P1W``) counted from the moment
   the timer starts waiting; with ``marshrut:businessHours="true"`` it counts working time of
-  the business calendar (``engine.calendar``). Boundary and intermediate events.
+  the business calendar (``engine.calendar``). Boundary and intermediate events, and the
+  start events of event sub-processes (counted from when their (sub-)process starts).
 * ``timeDate`` — an ISO 8601 date-time (``2026-03-02T09:00``); without an offset it is read in
   the event's ``marshrut:timezone`` (default: the engine's time zone). Any timer event.
-* ``timeCycle`` — start events only: an ISO 8601 repeating interval ``R[n]/<start>/<period>``
+* ``timeCycle`` — start events only (of a process, or of a non-interrupting event
+  sub-process: it starts again at each occurrence while its scope runs): an ISO 8601 repeating interval ``R[n]/<start>/<period>``
   (``R/2026-01-05T09:00/P1D`` every day at 9:00, ``R5/…`` five times, ``R/PT1H`` hourly from
   activation) or a five-field cron expression (``0 9 * * 1-5``: 9:00 on weekdays; 0 and 7 are
   Sunday as in crontab; ``@daily``, ``@hourly``, ``@weekly``, ``@monthly``, ``@yearly``), in the
@@ -76,9 +78,13 @@ def unquote(text: str) -> str:
 # --- reading and checking ----------------------------------------------------------------------
 
 def read_timer(el: Any, default_tz: str, *, start: bool,
-               problems: list[tuple[str, str]]) -> TimerSpec | None:
+               problems: list[tuple[str, str]],
+               event_subprocess: str | None = None) -> TimerSpec | None:
     """The timer of event ``el`` (which has a bpmn:timerEventDefinition), or None with the
-    reasons added to ``problems`` as (element id, message)."""
+    reasons added to ``problems`` as (element id, message). ``start``: a process's timer
+    start event (a schedule: a cycle or a date). ``event_subprocess``: the start event of an
+    event sub-process, ``"interrupting"`` (a duration or a date: it starts once) or
+    ``"non-interrupting"`` (a cycle too: it starts each time)."""
     eid = el.get("id", "")
     definition = el.find(f"{B}timerEventDefinition")
     parts = [(c, _TAGS[c.tag[len(B):]]) for c in (definition if definition is not None else ())
@@ -106,7 +112,11 @@ def read_timer(el: Any, default_tz: str, *, start: bool,
     if start and kind == DURATION:
         problems.append((eid, "a timer start event needs a timeCycle (ISO repeating interval "
                               "or cron) or a timeDate, not a timeDuration"))
-    if not start and kind in (CYCLE, CRON):
+    if event_subprocess == "interrupting" and kind in (CYCLE, CRON):
+        problems.append((eid, "an interrupting event sub-process starts once: a timeCycle is "
+                              "for a non-interrupting one (isInterrupting=\"false\"); use a "
+                              "timeDuration or timeDate here"))
+    elif not start and event_subprocess is None and kind in (CYCLE, CRON):
         problems.append((eid, "timeCycle is for timer start events; use a timeDuration or "
                               "timeDate here"))
     if business == "true" and kind != DURATION:
@@ -119,6 +129,17 @@ def read_timer(el: Any, default_tz: str, *, start: bool,
         problems.append((eid, message))
         return None
     return spec
+
+
+def event_subprocess_kind(el: Any) -> str | None:
+    """For the start event of an event sub-process: ``"interrupting"`` (the default of
+    ``isInterrupting``) or ``"non-interrupting"``; None for any other event."""
+    parent = el.getparent()
+    if el.tag != f"{B}startEvent" or parent is None or parent.tag != f"{B}subProcess" \
+            or parent.get("triggeredByEvent") != "true":
+        return None
+    flag = (el.get("isInterrupting") or "true").strip().lower()
+    return "non-interrupting" if flag == "false" else "interrupting"
 
 
 def check(spec: TimerSpec) -> str | None:

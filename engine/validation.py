@@ -22,7 +22,7 @@ from .ports import Assigner, ConditionChecker, EntitySelector
 from .safe_xml import UnsafeXml, parse_xml
 from .sandbox import Sandbox
 from .services import ServiceRegistry
-from .timers import read_timer
+from .timers import event_subprocess_kind, read_timer
 
 B = ext.B
 ACTIVITIES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask",
@@ -45,7 +45,7 @@ EVENT_DEFINITIONS = {"startEvent": {MESSAGE, TIMER, SIGNAL},
                      "intermediateThrowEvent": {MESSAGE, SIGNAL, ESCALATION},
                      "boundaryEvent": {TIMER, ERROR, ESCALATION, MESSAGE, SIGNAL, CONDITIONAL}}
 #: start events of an event sub-process (its trigger)
-EVENT_SUBPROCESS_STARTS = {MESSAGE, ERROR, ESCALATION, SIGNAL}
+EVENT_SUBPROCESS_STARTS = {MESSAGE, ERROR, ESCALATION, SIGNAL, TIMER}
 #: which activities a boundary event of each kind may be attached to
 BOUNDARY_HOSTS = {
     TIMER: {"userTask", "manualTask", "subProcess", "receiveTask", "callActivity"},
@@ -492,7 +492,7 @@ class _ProcessChecker:
             self.manual_start = True
         if kind == "startEvent" and not definitions and self._in_event_subprocess(el):
             self.error(el, f"the start event {el.get('id')} of an event sub-process needs a "
-                           "message, error, escalation or signal definition")
+                           "message, timer, error, escalation or signal definition")
         if kind == "intermediateCatchEvent" and not definitions:
             self.error(el, f"intermediate event {el.get('id')} needs a message, timer, signal "
                            "or conditional definition")
@@ -603,10 +603,14 @@ class _ProcessChecker:
 
     def _timer(self, el: Any, kind: str) -> None:
         problems: list[tuple[str, str]] = []
-        spec = read_timer(el, self.c.default_timezone, start=kind == "startEvent",
-                          problems=problems)
+        scoped = event_subprocess_kind(el)  # armed when its (sub-)process starts
+        spec = read_timer(el, self.c.default_timezone, problems=problems,
+                          start=kind == "startEvent" and scoped is None,
+                          event_subprocess=scoped)
         self.errors += [ValidationError(e, m, el.sourceline) for e, m in problems]
-        if spec is None or kind != "startEvent":
+        if spec is None or kind != "startEvent" or scoped is not None:
+            if scoped is not None and ext.read_selection(el, ext.Problems()) is not None:
+                self.error(el, "marshrut:select belongs on the timer start event of a process")
             return
         chosen = ext.Problems()
         selection = ext.read_selection(el, chosen)

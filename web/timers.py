@@ -52,7 +52,8 @@ def timers_page() -> Any:
         if rows else {}
     schedule_kinds = {CRON: _("cron schedule"), CYCLE: _("ISO 8601 cycle"), DATE: _("date")}
     timer_kinds = {"start": _("schedule start"), "boundary": _("on a task"),
-                   "catch": _("waiting in the process")}
+                   "catch": _("waiting in the process"),
+                   "event_subprocess": _("starts an event sub-process")}
     return render_template(
         "admin/timers.html", schedules=service.schedules(db), upcoming=upcoming, failed=failed,
         pending=service.pending_count(db), definitions=definitions, instances=instances,

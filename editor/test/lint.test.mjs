@@ -112,3 +112,25 @@ test("signal start events, and event sub-processes inside embedded (not event) s
   assert.match(mine("SubSignal").join(), /cannot run a SignalEventDefinition here/);
   assert.match(mine("Twice").join(), /cannot be drawn inside another event sub-process/);
 });
+
+test("timer starts of event sub-processes, in the process and in an embedded sub-process", async () => {
+  const issues = await lint(`<bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="S"/>
+    <bpmn:subProcess id="Remind" triggeredByEvent="true">
+      <bpmn:startEvent id="RemindStart" isInterrupting="false"><bpmn:timerEventDefinition>
+        <bpmn:timeDuration>P2D</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent>
+    </bpmn:subProcess>
+    <bpmn:subProcess id="Sub"><bpmn:startEvent id="SubStart"/>
+      <bpmn:startEvent id="SubTimer"><bpmn:timerEventDefinition>
+        <bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent>
+      <bpmn:subProcess id="Timeout" triggeredByEvent="true">
+        <bpmn:startEvent id="TimeoutStart"><bpmn:timerEventDefinition>
+          <bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:startEvent>
+      </bpmn:subProcess></bpmn:subProcess>
+  </bpmn:process>`);
+  const mine = (id) => (issues[id] || []).filter((m) => m.startsWith("marshrut/supported-elements"));
+  assert.deepEqual(mine("RemindStart"), []);
+  assert.deepEqual(mine("TimeoutStart"), []);
+  // an embedded sub-process still starts with a none start event
+  assert.match(mine("SubTimer").join(), /cannot run a TimerEventDefinition here/);
+});

@@ -187,7 +187,7 @@ def test_deploy_accepts_it_inside_a_sub_process_and_refuses_it_inside_an_event_o
         'escalationRef="Esc_big"/></bpmn:startEvent>', '<bpmn:startEvent id="Big_start"/>')
     assert [(e.element_id, e.message) for e in engine.validate(no_start)] == [
         ("Big_start", "the start event Big_start of an event sub-process needs a message, "
-                      "error, escalation or signal definition")]
+                      "timer, error, escalation or signal definition")]
 
 
 def test_what_a_non_interrupting_one_writes_reaches_the_rest_of_the_process(engine, db):

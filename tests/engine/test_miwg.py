@@ -15,7 +15,7 @@ from .support import FakeOperation
 RUNNABLE = [("A.1.0.bpmn", None), ("A.2.0.bpmn", None), ("A.3.0.bpmn", None),
             ("A.4.0.bpmn", "WFP-6-1"), ("A.4.1.bpmn", None),
             ("C.1.0.bpmn", "bpmn-miwg-test-case-c.1.0"), ("C.2.0.bpmn", "WFP-Page_1-1"),
-            ("C.3.0.bpmn", None), ("C.9.0.bpmn", None)]
+            ("C.3.0.bpmn", None), ("C.9.0.bpmn", None), ("C.9.2.bpmn", None)]
 REFUSED = {
     "A.2.1.bpmn": "has a condition but leaves a bpmn:task",
     "B.1.0.bpmn": "data store 'Data\nStore Reference' is not supported",
@@ -28,13 +28,14 @@ REFUSED = {
     "C.8.0.bpmn": "(ioSpecification) is not supported",
     "C.8.1.bpmn": "(ioSpecification) is not supported",
     "C.9.1.bpmn": "timeCycle is for timer start events",
-    "C.9.2.bpmn": "bpmn:startEvent with bpmn:timerEventDefinition is not supported",
 }
 #: a process C.9.0 calls by key (not in its file)
 MANUAL_CHECK = """<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
   id="D" targetNamespace="t"><bpmn:process id="ManualCheck" isExecutable="true">
   <bpmn:startEvent id="S"/><bpmn:sequenceFlow id="F" sourceRef="S" targetRef="E"/>
   <bpmn:endEvent id="E"/></bpmn:process></bpmn:definitions>"""
+#: … and one C.9.2 calls
+REQUEST_DOCUMENT = MANUAL_CHECK.replace('"ManualCheck"', '"requestDocument_en"')
 
 
 @pytest.fixture()
@@ -65,6 +66,7 @@ def test_every_reference_model_is_either_run_or_refused():
 def test_reference_model_deploys_and_runs_to_the_end(engine, db, clock, noop, fire, name,
                                                      pool):
     engine.deploy(db, MANUAL_CHECK)
+    engine.deploy(db, REQUEST_DOCUMENT)
     xml = executable(name, pool)
     errors = engine.validate(xml, session=db)
     assert errors == [], errors

@@ -95,9 +95,9 @@ TEMPLATES: list[tuple[str, str]] = [
      "after an error boundary event)",
      N_("compensation is not supported; model the undo steps as ordinary tasks (for example "
         "after an error boundary event)")),
-    ("the start event {id} of an event sub-process needs a message, error, escalation or signal "
-     "definition", N_("the start event of an event sub-process needs a message, error, "
-                      "escalation or signal")),
+    ("the start event {id} of an event sub-process needs a message, timer, error, escalation or "
+     "signal definition", N_("the start event of an event sub-process needs a message, timer, "
+                             "error, escalation or signal")),
     ("intermediate event {id} needs a message, timer, signal or conditional definition",
      N_("the intermediate event needs a message, timer, signal or condition")),
     ("boundary event {id} needs an event definition",
@@ -239,6 +239,12 @@ TEMPLATES: list[tuple[str, str]] = [
                         "date, not a duration")),
     ("timeCycle is for timer start events; use a timeDuration or timeDate here",
      N_("a cycle is for timer start events; use a duration or a date here")),
+    ("an interrupting event sub-process starts once: a timeCycle is for a non-interrupting one "
+     "(isInterrupting=\"false\"); use a timeDuration or timeDate here",
+     N_("an interrupting event sub-process starts once: a cycle is for a non-interrupting one; "
+        "use a duration or a date here")),
+    ("marshrut:select belongs on the timer start event of a process",
+     N_("choosing records belongs on the timer start event of a process")),
     ("marshrut:businessHours applies to a timeDuration only",
      N_("«business hours» apply to a duration only")),
     # the extension elements (engine.extensions)

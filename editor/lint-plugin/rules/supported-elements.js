@@ -20,7 +20,7 @@ const EVENT_DEFINITIONS = {
   'bpmn:IntermediateThrowEvent': [ MESSAGE, SIGNAL, ESCALATION ],
   'bpmn:BoundaryEvent': [ TIMER, ERROR, ESCALATION, MESSAGE, SIGNAL, CONDITIONAL ]
 };
-const EVENT_SUBPROCESS_STARTS = [ MESSAGE, ERROR, ESCALATION, SIGNAL ];
+const EVENT_SUBPROCESS_STARTS = [ MESSAGE, ERROR, ESCALATION, SIGNAL, TIMER ];
 const WAITING = [ 'bpmn:UserTask', 'bpmn:ManualTask', 'bpmn:SubProcess', 'bpmn:ReceiveTask',
   'bpmn:CallActivity' ];
 const BOUNDARY_HOSTS = {

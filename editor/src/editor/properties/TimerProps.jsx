@@ -6,6 +6,7 @@ import { CheckboxEntry, TextFieldEntry } from "@bpmn-io/properties-panel";
 import { useService } from "bpmn-js-properties-panel";
 
 import { t } from "../i18n";
+import { inEventSubProcess } from "./TriggerProps";
 import { attr, getBusinessObject, is, setAttrs } from "./util";
 
 function timer(element) {
@@ -31,7 +32,7 @@ export function timerGroup(element) {
   const def = timer(element);
   if (!def) return null;
   const entries = [{ id: "marshrut-timezone", element, component: Timezone }];
-  if (!is(element, "bpmn:StartEvent") && def.get("timeDuration")) {
+  if ((!is(element, "bpmn:StartEvent") || inEventSubProcess(element)) && def.get("timeDuration")) {
     entries.push({ id: "marshrut-business-hours", element, component: BusinessHours });
   }
   return { id: "marshrut-timer-group", label: t("Timer options"), entries };

@@ -28,6 +28,13 @@ function kindOf(element) {
   return "other";
 }
 
+/** The start event of an event sub-process: its timer is armed when the (sub-)process
+ * starts (a duration counts from then), and it starts no instances of its own. */
+export function inEventSubProcess(element) {
+  const parent = getBusinessObject(element).$parent;
+  return !!parent && is(parent, "bpmn:SubProcess") && !!parent.triggeredByEvent;
+}
+
 function messageName(element) {
   const def = definition(element);
   return (def && def.messageRef && def.messageRef.name) || "";
@@ -72,8 +79,11 @@ function StartKind({ element, id }) {
     } else if (kind === "event") {
       setTrigger(element, "deal.created", services);
     } else if (kind === "timer") {
-      const expr = services.bpmnFactory.create("bpmn:FormalExpression", { body: "R/2026-01-05T09:00/P1D" });
-      const def = services.bpmnFactory.create("bpmn:TimerEventDefinition", { timeCycle: expr });
+      // a schedule for a process; "after two days" for an event sub-process
+      const [field, body] = inEventSubProcess(element) ? ["timeDuration", "P2D"]
+        : ["timeCycle", "R/2026-01-05T09:00/P1D"];
+      const expr = services.bpmnFactory.create("bpmn:FormalExpression", { body });
+      const def = services.bpmnFactory.create("bpmn:TimerEventDefinition", { [field]: expr });
       expr.$parent = def;
       def.$parent = bo;
       services.modeling.updateProperties(element, { eventDefinitions: [def] });
@@ -193,9 +203,11 @@ export function triggerGroup(element) {
       { id: "marshrut-trigger-event", element, component: TriggerEvent });
   } else if (kindOf(element) === "timer") {
     entries.push({ id: "marshrut-timer-kind", element, component: TimerKind },
-      { id: "marshrut-timer-value", element, component: TimerValue },
-      { id: "marshrut-select-entity", element, component: SelectEntity });
-    if (selection(element)) {
+      { id: "marshrut-timer-value", element, component: TimerValue });
+    if (!inEventSubProcess(element)) {  // only a process's schedule runs once per record
+      entries.push({ id: "marshrut-select-entity", element, component: SelectEntity });
+    }
+    if (selection(element) && !inEventSubProcess(element)) {
       entries.push({ id: "marshrut-select-idle", element, component: SelectIdle },
         { id: "marshrut-select-open", element, component: SelectOpen });
     }
