@@ -32,15 +32,16 @@ from .store import ProcessTask, ProcessTaskCandidate, TaskStatus
 #: which part of the inbox: all of it, "mine" (assigned to me or claimed by me), "offered"
 #: (open tasks offered to me as one of the candidates, to claim)
 SCOPES = ("all", "mine", "offered")
-MAX_CURSOR = 200
+MAX_CURSOR = 400  # as a record list's cursor (``crm_models.services.keyset``)
 _BAD_CURSOR = "is not a cursor of the task list (take the 'next' of the page before)"
 
 
 class BadCursor(EngineError):
-    """``after`` is not a cursor this list gave out (names the parameter)."""
+    """``after`` is not a cursor this list gave out (names the parameter). A 422 like every
+    other refused list parameter of the API (``InvalidTaskData``, a record list's cursor)."""
 
     code = "validation_failed"
-    status = 400
+    status = 422
 
     def __init__(self, name: str = "after") -> None:
         super().__init__(f"Invalid value in: {name}", fields={name: _BAD_CURSOR})

@@ -147,7 +147,7 @@ def _b64(value):
 def test_a_malformed_cursor_is_an_error_naming_after(engine, db, cursor):
     with pytest.raises(BadCursor) as err:
         engine.inbox_page(db, ME, limit=5, after=cursor)
-    assert set(err.value.fields) == {"after"} and err.value.status == 400
+    assert set(err.value.fields) == {"after"} and err.value.status == 422
 
 
 def test_limit_and_scope_are_checked(engine, db):
