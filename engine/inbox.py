@@ -158,6 +158,16 @@ def inbox_page(session: Session, user_id: int, *, limit: int, after: str | None 
     return InboxPage(page, encode_cursor(InboxKey.of(page[-1])))
 
 
+def inbox_slice(session: Session, user_id: int, *, offset: int, limit: int) -> list[ProcessTask]:
+    """``limit`` inbox tasks from position ``offset``: for clients that page by offset
+    (Bitrix24's ``start``). It costs the index lookups of the whole inbox and a top-N sort,
+    growing with ``offset``; lists of our own page by cursor (``inbox_page``)."""
+    if offset < 0 or not 0 < limit <= 10_000:
+        raise EngineError("offset must be ≥ 0 and limit 1–10000",
+                          fields={"offset" if offset < 0 else "limit": "out of range"})
+    return list(session.scalars(inbox_query(user_id).offset(offset).limit(limit)))
+
+
 def inbox_count(session: Session, user_id: int, *, scope: str = "all") -> int:
     """How many tasks the inbox (or one ``scope`` of it) holds, from the same index lookups
     (a task that is both assigned and offered counts once)."""

@@ -21,7 +21,7 @@ from . import progress
 from .data import diff
 from .errors import Conflict, EngineError, NotAllowed, NotFound, TaskNotReady
 from .forms import clean_form_data
-from .inbox import InboxPage, inbox_count, inbox_page, inbox_query
+from .inbox import InboxPage, inbox_count, inbox_page, inbox_query, inbox_slice
 from .persistence import add_history, conflicts_guarded, lock_instance, lock_task
 from .store import ProcessTask, ProcessTaskCandidate, Status, TaskStatus
 
@@ -105,6 +105,11 @@ class TaskActions:
 
     def inbox_count(self, session: Session, user_id: int, *, scope: str = "all") -> int:
         return inbox_count(session, user_id, scope=scope)
+
+    def inbox_slice(self, session: Session, user_id: int, *, offset: int,
+                    limit: int) -> list[ProcessTask]:
+        """Inbox tasks by offset, for Bitrix24's ``start``; see ``engine.inbox.inbox_slice``."""
+        return inbox_slice(session, user_id, offset=offset, limit=limit)
 
     def claim(self, session: Session, task_id: int, user_id: int) -> ProcessTask:
         with conflicts_guarded():

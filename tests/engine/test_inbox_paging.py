@@ -158,3 +158,14 @@ def test_limit_and_scope_are_checked(engine, db):
     with pytest.raises(EngineError) as err:
         engine.inbox_page(db, ME, limit=5, scope="everything")
     assert "scope" in err.value.fields
+
+
+def test_a_slice_by_offset_is_the_same_order(engine, db, tasks):
+    expected = _order(_mine(tasks))
+    for offset in (0, 5, 20, 23, 40):
+        got = engine.inbox_slice(db, ME, offset=offset, limit=5)
+        assert [t.id for t in got] == expected[offset:offset + 5]
+    from engine.errors import EngineError
+    with pytest.raises(EngineError) as err:
+        engine.inbox_slice(db, ME, offset=-1, limit=5)
+    assert "offset" in err.value.fields
