@@ -128,3 +128,18 @@ def test_a_bad_link_is_a_clear_error_not_a_500(app, db, org, filled, pages, quer
     r = pages.as_("m1@test.local").get("/inbox?" + query, headers=headers)
     assert r.status_code == 422
     assert f"<b>{field}</b>" in r.get_data(as_text=True)
+
+
+def test_a_failed_action_on_a_task_of_a_later_page_shows_it_with_the_errors(
+        app, db, org, filled, pages):
+    mine = [t for t in filled if t.assignee_id == org.m1.id or t.claimed_by == org.m1.id]
+    deep = _order(mine)[-1]
+    r = pages.post("m1@test.local", f"/inbox/tasks/{deep}/delegate", {"user_id": "999999"})
+    assert r.status_code == 422
+    html = r.get_data(as_text=True)
+    assert cards(html) == [deep] and '<details class="delegate" open>' in html
+    first = _order(mine)[0]
+    r = pages.post("m1@test.local", f"/inbox/tasks/{first}/delegate", {"user_id": "999999"})
+    assert r.status_code == 422  # a task of the first page: the inbox, with the errors there
+    html = r.get_data(as_text=True)
+    assert task_ids(html, "my-tasks") == _order(mine)[:PAGE] and '<details class="delegate" open>' in html

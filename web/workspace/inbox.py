@@ -167,11 +167,14 @@ def _render(status: int = 200, *, failed: TaskView | None = None,
             after: str | None = None) -> Any:
     actor = require_actor()
     uid = actor.user_id or 0
-    if single is not None:
-        sections = {"single": Section("single", views([single], uid), 1, None)}
-    else:
+    if single is None:
         sections = {name: _section(name, uid, after if name == section else None)
                     for name in SECTIONS}
+        shown = {v.row.id for part in sections.values() for v in part.tasks}
+        if failed is not None and failed.row.id not in shown:
+            single = failed.row  # a task from a later page: shown alone, with its errors
+    if single is not None:
+        sections = {"single": Section("single", views([single], uid), 1, None)}
     if failed is not None:
         for part in sections.values():
             for v in part.tasks:
