@@ -112,11 +112,18 @@ def inbox_order() -> tuple[Any, ...]:
     return t.priority, t.due_at.asc().nulls_last(), t.id
 
 
-def inbox_ids(user_id: int, *, scope: str = "all", after: InboxKey | None = None) -> Any:
+def inbox_ids(user_id: int, *, scope: str = "all", after: InboxKey | None = None,
+              limit: int | None = None) -> Any:
     """The ids of the user's inbox (or of one ``scope`` of it) after ``after``: a UNION ALL
     of index lookups. Each branch repeats a partial index's predicate literally
     (``status = 'open'`` …) so both SQLite and PostgreSQL can use it; none reads rows of
-    finished tasks. A task may come twice (assigned and offered); callers match ids with IN."""
+    finished tasks. A task may come twice (assigned and offered); callers match ids with IN.
+
+    With ``limit`` each branch gives only its first ``limit`` ids in inbox order (every task
+    of the first ``limit`` overall is among the first ``limit`` of a branch it is in), so a
+    page reads at most 3 × ``limit`` task rows however long the inbox; the branches sort
+    index entries (SQLite keeps NULL due times first in the index, hence a sort there;
+    PostgreSQL's index order is the inbox order) instead of rows."""
     if scope not in SCOPES:
         raise EngineError(f"unknown inbox scope {scope!r}", fields={"scope": "unknown"})
     task, cand = ProcessTask, ProcessTaskCandidate
@@ -133,14 +140,20 @@ def inbox_ids(user_id: int, *, scope: str = "all", after: InboxKey | None = None
                         .where(cand.user_id == user_id, is_open, seek))
     if scope in ("all", "mine"):
         branches.append(select(task.id).where(is_claimed, task.claimed_by == user_id, seek))
+    if limit is not None:  # (a compound SELECT's parts take ORDER BY/LIMIT only as subqueries)
+        tops = [b.order_by(*inbox_order()).limit(limit).subquery() for b in branches]
+        branches = [select(top.c[0]) for top in tops]
     return union_all(*branches)
 
 
-def inbox_query(user_id: int, *, scope: str = "all", after: InboxKey | None = None) -> Any:
-    """The inbox as one SELECT: the tasks whose ids ``inbox_ids`` finds, in inbox order."""
-    return (select(ProcessTask)
-            .where(ProcessTask.id.in_(inbox_ids(user_id, scope=scope, after=after)))
-            .order_by(*inbox_order()))
+def inbox_query(user_id: int, *, scope: str = "all", after: InboxKey | None = None,
+                limit: int | None = None) -> Any:
+    """The inbox as one SELECT: the tasks whose ids ``inbox_ids`` finds, in inbox order
+    (the first ``limit`` of them with a limit)."""
+    q = (select(ProcessTask)
+         .where(ProcessTask.id.in_(inbox_ids(user_id, scope=scope, after=after, limit=limit)))
+         .order_by(*inbox_order()))
+    return q if limit is None else q.limit(limit)
 
 
 def inbox_page(session: Session, user_id: int, *, limit: int, after: str | None = None,
@@ -151,7 +164,7 @@ def inbox_page(session: Session, user_id: int, *, limit: int, after: str | None 
         raise EngineError("limit must be 1–10000", fields={"limit": "must be 1–10000"})
     key = decode_cursor(after) if after is not None else None
     rows: Sequence[ProcessTask] = session.scalars(
-        inbox_query(user_id, scope=scope, after=key).limit(limit + 1)).all()
+        inbox_query(user_id, scope=scope, after=key, limit=limit + 1)).all()
     if len(rows) <= limit:
         return InboxPage(list(rows), None)
     page = list(rows[:limit])
@@ -165,7 +178,8 @@ def inbox_slice(session: Session, user_id: int, *, offset: int, limit: int) -> l
     if offset < 0 or not 0 < limit <= 10_000:
         raise EngineError("offset must be ≥ 0 and limit 1–10000",
                           fields={"offset" if offset < 0 else "limit": "out of range"})
-    return list(session.scalars(inbox_query(user_id).offset(offset).limit(limit)))
+    top = inbox_query(user_id, limit=offset + limit)  # each branch: its first offset+limit
+    return list(session.scalars(top.limit(limit).offset(offset)))
 
 
 def inbox_count(session: Session, user_id: int, *, scope: str = "all") -> int:
