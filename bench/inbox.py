@@ -14,7 +14,9 @@ that table); ``--deals`` deals in the default pipeline's stages, spread over the
 two years. ``ANALYZE`` afterwards, as a database in service would have its statistics.
 
 Measured, each call in a session of its own as a request has it: ``Engine.inbox`` for random
-users (what ``/inbox``, ``GET /api/v1/tasks`` and ``bizproc.task.list`` call), and
+users (the whole inbox, as the home page and the overdue notices read it), ``Engine.inbox_page``
+(what ``/inbox`` and ``GET /api/v1/tasks`` read: a first page with its count, and a second
+page by cursor), and
 ``list_records`` for the deals list's first page as the page calls it (20 rows with the
 total): the administrator filtering by responsible and stage sorted by date (newest first),
 and a manager's own deals (their rights narrow them) in a stage, newest first. p50/p99/max
@@ -286,6 +288,22 @@ def measure(app: Any, users: int, samples: int, rng: random.Random, *,
         gc.collect()
         gc.freeze()
     ok = report("inbox (Engine.inbox)", *timed(factory, samples, engine.inbox, user), 10)
+    if hasattr(engine, "inbox_page"):  # keyset pages (what /inbox, the API and Bitrix read)
+        def first(s: Any, uid: int) -> list[Any]:
+            return engine.inbox_page(s, uid, limit=25, scope="mine").tasks
+
+        with factory() as s:  # where each user's second page of 10 starts
+            cursors = {u: engine.inbox_page(s, u, limit=10).next for u in range(1, users + 1)}
+        paged = [u for u, c in cursors.items() if c] or [1]
+
+        def second(s: Any, uid: int) -> list[Any]:
+            return engine.inbox_page(s, uid, limit=10, after=cursors[uid]).tasks
+
+        ok &= report("inbox, first page of 25 of my tasks + count (the /inbox section)",
+                     *timed(factory, samples, lambda s, u: first(s, u)
+                            + [engine.inbox_count(s, u, scope="mine")], user), 10)
+        ok &= report("inbox, a second page of 10 by cursor (Engine.inbox_page)",
+                     *timed(factory, samples, second, lambda: rng.choice(paged)), 10)
 
     def by_admin(s: Any, uid: int) -> list[Any]:
         return list_records(s, admin, "deal", filters={

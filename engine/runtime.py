@@ -41,7 +41,10 @@ Timers (``engine.timer_service``, run by ``engine.scheduler``)
   ``TimerRunner(engine, sessionmaker).run_due()`` fires what is due
 User tasks (``engine.tasks``)
   ``task(session, id)``; ``tasks(session, *, instance_id=None, statuses=ACTIVE)``;
-  ``inbox(session, user_id)``; ``claim(session, task_id, user_id)``;
+  ``inbox(session, user_id)``; ``inbox_page(session, user_id, *, limit, after=None,
+  scope="all") -> InboxPage(tasks, next)`` (keyset pages, ``BadCursor`` naming ``after``);
+  ``inbox_count(session, user_id, *, scope="all")``; ``inbox_slice(session, user_id, *,
+  offset, limit)`` (by offset, for Bitrix24's ``start``); ``claim(session, task_id, user_id)``;
   ``unclaim(session, task_id, user_id)``; ``delegate(session, task_id, from_user, to_user)``;
   ``complete(session, task_id, user_id, data) -> ProcessTask`` — ``InvalidTaskData(fields)``,
   ``NotAllowed``, ``Conflict``, ``TaskNotReady``

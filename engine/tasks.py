@@ -1,4 +1,5 @@
-"""User-task actions of the ``Engine``: claim, unclaim, delegate, complete, inbox queries.
+"""User-task actions of the ``Engine``: claim, unclaim, delegate, complete, inbox queries
+(built in ``engine.inbox``).
 
 Who may act: an open task — its assignee or one of its candidates; a claimed task — only the
 claimer. Completing validates the data against the task's form, continues the process in the
@@ -13,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import delete, literal_column, select, union_all
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from . import progress
 from .data import diff
 from .errors import Conflict, EngineError, NotAllowed, NotFound, TaskNotReady
 from .forms import clean_form_data
+from .inbox import InboxPage, inbox_count, inbox_page, inbox_query, inbox_slice
 from .persistence import add_history, conflicts_guarded, lock_instance, lock_task
 from .store import ProcessTask, ProcessTaskCandidate, Status, TaskStatus
 
@@ -65,25 +67,6 @@ def withdraw_candidates(session: Session, rows: Sequence[ProcessTask]) -> None:
                         .execution_options(synchronize_session=False))
 
 
-def inbox_query(user_id: int) -> Any:
-    """The inbox as one SELECT: three index lookups (open tasks assigned to the user, open
-    tasks offered to them, tasks they claimed) united by id, then the rows in inbox order.
-    Each branch repeats a partial index's predicate literally (``status = 'open'`` …) so
-    both SQLite and PostgreSQL can use it; none reads rows of finished tasks."""
-    task, cand = ProcessTask, ProcessTaskCandidate
-    # Literals, not bound parameters: a planner cannot match a parameter against an index
-    # predicate (PostgreSQL's generic plans of prepared statements, SQLite's planner).
-    is_open = task.status == literal_column(f"'{TaskStatus.OPEN}'")
-    is_claimed = task.status == literal_column(f"'{TaskStatus.CLAIMED}'")
-    assigned = select(task.id).where(is_open, task.assignee_id == user_id)
-    offered = (select(cand.task_id).join(task, task.id == cand.task_id)
-               .where(cand.user_id == user_id, is_open))
-    claimed = select(task.id).where(is_claimed, task.claimed_by == user_id)
-    ids = union_all(assigned, offered, claimed)
-    return (select(task).where(task.id.in_(ids))
-            .order_by(task.priority, task.due_at, task.id))
-
-
 class TaskActions:
     """Mixed into ``Engine``; relies on its ``clock`` and ``_load``."""
 
@@ -109,8 +92,24 @@ class TaskActions:
 
     def inbox(self, session: Session, user_id: int) -> list[ProcessTask]:
         """Open tasks the user may take (assigned or offered) and tasks they claimed, by
-        (priority, due, id); see ``inbox_query``."""
+        (priority, due — none last —, id), all of them; see ``engine.inbox``. Lists a user
+        pages through take ``inbox_page``."""
         return list(session.scalars(inbox_query(user_id)))
+
+    def inbox_page(self, session: Session, user_id: int, *, limit: int,
+                   after: str | None = None, scope: str = "all") -> InboxPage:
+        """Up to ``limit`` inbox tasks after the cursor ``after`` and the next page's cursor;
+        ``scope`` "mine" or "offered" takes one part. A malformed cursor raises
+        ``BadCursor`` naming ``after``."""
+        return inbox_page(session, user_id, limit=limit, after=after, scope=scope)
+
+    def inbox_count(self, session: Session, user_id: int, *, scope: str = "all") -> int:
+        return inbox_count(session, user_id, scope=scope)
+
+    def inbox_slice(self, session: Session, user_id: int, *, offset: int,
+                    limit: int) -> list[ProcessTask]:
+        """Inbox tasks by offset, for Bitrix24's ``start``; see ``engine.inbox.inbox_slice``."""
+        return inbox_slice(session, user_id, offset=offset, limit=limit)
 
     def claim(self, session: Session, task_id: int, user_id: int) -> ProcessTask:
         with conflicts_guarded():

@@ -92,3 +92,40 @@ def make_org(session: Session) -> Org:
     save_department(session, SYSTEM, sales.id, head_id=head.id)
     save_department(session, SYSTEM, corp.id, head_id=corporate.id)
     return Org(admin, head, corporate, m1, m2, outsider, observer, sales.id, corp.id, support.id)
+
+
+def make_inbox_tasks(session: Session, specs: list[dict[str, Any]]) -> list[Any]:
+    """Task rows written straight into ``process_task`` (and ``process_task_candidate``), for
+    lists that need many tasks in a chosen order; one placeholder instance holds them all.
+    Each spec gives ``priority``, ``due_at`` (aware or None), ``status`` and the assignee,
+    ``candidate_ids`` or ``claimed_by``; the rest is filled in."""
+    import datetime as dt
+
+    from engine.store import ProcessDefinition, ProcessInstance, ProcessTask
+    from engine.tasks import candidate_rows
+
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    d = session.scalar(select(ProcessDefinition).where(ProcessDefinition.key == "inbox_fill"))
+    if d is None:
+        d = ProcessDefinition(key="inbox_fill", version=1, name="Inbox fill", bpmn_xml="<x/>",
+                              dmn_xml=[], specs={}, triggers=[], manual_start=False,
+                              variables={}, schedules=[], active=False, deployed_at=now)
+        session.add(d)
+        session.flush()
+    inst = ProcessInstance(definition_id=d.id, status="waiting", serializer_version="1",
+                           version=1, waiting=[], started_at=now)
+    session.add(inst)
+    session.flush()
+    rows = []
+    for n, spec in enumerate(specs):
+        fields: dict[str, Any] = {
+            "element_id": "Task_call", "name": f"Task {n}", "instructions": "", "form": [],
+            "assignee_id": None, "candidate_ids": [], "claimed_by": None,
+            "assignment_note": "", "status": "open", "priority": 2, "due_at": None,
+            "created_at": now, "definition_key": "inbox_fill", **spec}
+        row = ProcessTask(instance_id=inst.id, spiff_task_id=f"{inst.id:08d}-fill-{n:012d}",
+                          candidate_rows=candidate_rows(fields["candidate_ids"]), **fields)
+        session.add(row)
+        rows.append(row)
+    session.flush()
+    return rows

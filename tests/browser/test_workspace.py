@@ -60,6 +60,28 @@ def test_inbox_claim_then_complete_with_a_decision(page, app, db, org, engine): 
     assert page.console_errors == []
 
 
+def test_more_tasks_appends_the_next_page_in_place(page, app, db, org):
+    from web.workspace.inbox import PAGE
+
+    from ..factories import make_inbox_tasks
+
+    due = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
+    rows = make_inbox_tasks(db, [{"priority": 2, "due_at": due + dt.timedelta(minutes=n),
+                                  "assignee_id": org.m1.id} for n in range(PAGE + 4)])
+    db.commit()
+    login(page, "m1@test.local")
+    page.goto("/inbox")
+    cards = page.locator("#my-tasks article.task-card")
+    assert cards.count() == PAGE
+    page.locator("#more-mine a").click()  # htmx: the cards land where the button was
+    page.locator("#more-mine").wait_for(state="detached")  # the last page has no button
+    assert cards.count() == PAGE + 4
+    assert page.url.endswith("/inbox")  # no navigation
+    got = [int(i) for i in cards.evaluate_all("els => els.map(e => e.dataset.taskId)")]
+    assert got == [t.id for t in rows]
+    assert page.console_errors == []
+
+
 def test_the_bell_counts_new_tasks_without_a_reload(page, app, db, org, engine):  # noqa: F811
     engine.deploy(db, task_process())
     db.commit()

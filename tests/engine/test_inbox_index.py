@@ -2,9 +2,12 @@
 and query plans that read the partial indexes and that table, never a scan of process_task."""
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from sqlalchemy import select, text
 
+from engine.inbox import InboxKey, count_query
 from engine.ports import StartRequest
 from engine.scheduler import TimerRunner
 from engine.store import ProcessTaskCandidate, TaskStatus
@@ -120,3 +123,37 @@ def test_the_inbox_plan_uses_the_partial_indexes_and_the_candidate_table(db, poo
         assert not [line for line in got.splitlines()
                     if line.startswith("SCAN") and "process_task" in line], got
 
+
+
+LATER = InboxKey(2, dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC), 40)
+
+
+@pytest.mark.parametrize("scope", ["all", "mine", "offered"])
+@pytest.mark.parametrize("after", [None, LATER, InboxKey(2, None, 40)],
+                         ids=["first page", "later page", "later page, no due time"])
+def test_a_paged_inbox_plan_still_reads_only_the_indexes(db, pool_task, scope, after):
+    got = plan(db, inbox_query(11, scope=scope, after=after, limit=51))  # as inbox_page
+    if scope in ("all", "mine"):
+        assert "ix_process_task_open_assignee" in got, got
+        assert "ix_process_task_claimed" in got, got
+    if scope in ("all", "offered"):
+        assert "process_task_candidate" in got, got
+    if db.get_bind().dialect.name == "postgresql":
+        assert "Seq Scan" not in got, got
+    else:
+        assert not [line for line in got.splitlines()
+                    if line.startswith("SCAN") and "process_task" in line], got
+
+
+@pytest.mark.parametrize("scope", ["all", "mine", "offered"])
+def test_the_inbox_count_plan_reads_only_the_indexes(db, pool_task, scope):
+    got = plan(db, count_query(11, scope=scope))
+    if scope != "offered":
+        assert "ix_process_task_open_assignee" in got and "ix_process_task_claimed" in got, got
+    if scope != "mine":
+        assert "process_task_candidate" in got, got
+    if db.get_bind().dialect.name == "postgresql":
+        assert "Seq Scan" not in got, got
+    else:
+        assert not [line for line in got.splitlines()
+                    if line.startswith("SCAN") and "process_task" in line], got

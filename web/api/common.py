@@ -249,11 +249,16 @@ def single(args: dict[str, list[str]], key: str) -> str | None:
 
 def paging(args: dict[str, list[str]]) -> tuple[int, int]:
     """``page`` (from 1) and ``per_page`` (1–500, default 50) from the query string."""
-    page_raw, per_raw = single(args, "page"), single(args, "per_page")
+    page_raw = single(args, "page")
     page = 1 if page_raw is None else _int_param("page", page_raw, 1, MAX_PAGE)
-    per_page = (DEFAULT_PER_PAGE if per_raw is None
-                else _int_param("per_page", per_raw, 1, MAX_PER_PAGE))
-    return page, per_page
+    return page, per_page_param(args)
+
+
+def per_page_param(args: dict[str, list[str]]) -> int:
+    """``per_page`` (1–500, default 50) from the query string."""
+    per_raw = single(args, "per_page")
+    return (DEFAULT_PER_PAGE if per_raw is None
+            else _int_param("per_page", per_raw, 1, MAX_PER_PAGE))
 
 
 LIST_RESERVED = ("page", "per_page", "sort", "q", "after")

@@ -118,9 +118,22 @@ def _query_params(op: Operation) -> list[dict[str, Any]]:
              "lang": {"type": "string", "enum": ["ru", "en"]},
              "stage": {"type": "string", "enum": ["draft", "sent", "paid", "overdue",
                                                   "cancelled"]},
-             "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"}}
-    return [{"name": n, "in": "query", "schema": known.get(n, {"type": "string"})}
-            for n in op.query]
+             "currency": {"type": "string", "pattern": "^[A-Za-z]{3}$"},
+             "candidate": {"type": "string", "enum": ["0", "1"]},
+             "after": {"type": "string", "maxLength": 400}}
+    described = {
+        "after": "the previous page's 'next': the page after it, as fast as the first",
+        "candidate": "1: the open tasks offered to the caller (to claim) instead of their own",
+    }
+    out = []
+    for n in op.query:
+        param = {"name": n, "in": "query", "schema": known.get(n, {"type": "string"})}
+        if n == "per_page":
+            param["schema"] = {**param["schema"], "default": 50}
+        if n in described:
+            param["description"] = described[n]
+        out.append(param)
+    return out
 
 
 def _operation(rule: Rule, method: str, endpoint: str, op: Operation | None) -> dict[str, Any]:

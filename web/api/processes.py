@@ -24,7 +24,7 @@ from crm_models.permissions import Actor
 from crm_models.services.records import load, model_for
 from engine.ports import StartRequest
 from engine.runtime import Engine
-from engine.store import ProcessDefinition, ProcessInstance, ProcessTask, TaskStatus
+from engine.store import ProcessDefinition, ProcessInstance, ProcessTask
 
 from .common import (
     ApiError,
@@ -35,8 +35,11 @@ from .common import (
     id_param,
     json_body,
     only_keys,
+    page_json,
     paging,
+    per_page_param,
     query_args,
+    ref,
     single,
 )
 
@@ -354,22 +357,28 @@ def _task_for(db: Any, actor: Actor, task_id: int) -> ProcessTask:
     return row
 
 
-@api_route("/tasks", tag=TAG_TASK, response=OBJ, query=("candidate",),
-           summary="The caller's open tasks (or, with candidate=1, tasks offered to them)")
+@api_route("/tasks", tag=TAG_TASK, response=ref("TaskPage"),
+           query=("candidate", "per_page", "after"),
+           summary="The caller's open and claimed tasks (or, with candidate=1, tasks offered to "
+                   "them), in inbox order, a page at a time")
 def tasks_list() -> Any:
+    """Pages by cursor only: ``next`` of one page is the ``after`` of the page after it, in
+    the inbox's order (priority, due time — none last —, id); ``total`` counts the list."""
     db, actor = db_actor()
-    candidate = single(query_args(), "candidate")
+    args = query_args()
+    candidate = single(args, "candidate")
     if candidate not in (None, "0", "1"):
         raise ValidationFailed({"candidate": "must be 1 or 0"})
-    uid = actor.user_id
-    inbox = _engine().inbox(db, uid)  # by index, in (priority, due, id) order
-    if candidate == "1":
-        rows = [t for t in inbox
-                if t.status == TaskStatus.OPEN and uid in (t.candidate_ids or [])]
-    else:
-        rows = [t for t in inbox if (t.status == TaskStatus.OPEN and t.assignee_id == uid)
-                or (t.status == TaskStatus.CLAIMED and t.claimed_by == uid)]
-    return {"items": [task_dict(t) for t in rows]}
+    if single(args, "page") is not None:  # a client counting pages would loop on page 1
+        raise ValidationFailed({"page": "this list pages by 'after' (the 'next' of a page)"})
+    per_page = per_page_param(args)
+    after = single(args, "after") or None
+    uid = actor.user_id or 0  # an actor without a user has no tasks
+    scope = "offered" if candidate == "1" else "mine"
+    engine = _engine()
+    page = engine.inbox_page(db, uid, limit=per_page, after=after, scope=scope)
+    total = engine.inbox_count(db, uid, scope=scope)
+    return page_json([task_dict(t) for t in page.tasks], total, 1, per_page, page.next)
 
 
 @api_route("/tasks/<id:task_id>", tag=TAG_TASK, response=OBJ, summary="One task")

@@ -230,6 +230,23 @@ def static_schemas() -> dict[str, dict[str, Any]]:
         "LoginResponse": _obj({"token": STR, "token_type": {"type": "string",
                                                               "enum": ["Bearer"]},
                                "user": ref("User")}, ("token", "token_type", "user")),
+        "Task": _obj({
+            "id": ID, "name": STR, "element_id": STR, "instance_id": ID,
+            "definition_key": STR, "entity_type": {"type": ["string", "null"]},
+            "entity_id": OPT_ID,
+            "status": {"type": "string", "enum": ["open", "claimed", "completed", "cancelled"]},
+            "assignee_id": OPT_ID, "candidate_ids": {"type": "array", "items": ID},
+            "claimed_by": OPT_ID, "assignment_note": STR,
+            "priority": {"type": "integer", "enum": [1, 2, 3],
+                         "description": "1 high, 2 normal, 3 low"},
+            "due_at": OPT_TIME, "created_at": TIME, "completed_at": OPT_TIME,
+            "completed_by": OPT_ID, "instructions": STR,
+            "form": {"type": "array", "items": {"type": "object"}},
+            "result": {"type": ["object", "null"]},
+        }, ("id", "name", "status", "priority", "due_at")),
+        "TaskPage": {**page_of(ref("Task")), "description": (
+            "In inbox order: priority, then due time (tasks without one last), then id. "
+            "Pages by cursor only; 'page' is always 1.")},
         "User": _obj(USER_PROPS, tuple(USER_PROPS)),
         "UserDetail": USER_DETAIL,
         "UserPage": page_of(ref("User")),

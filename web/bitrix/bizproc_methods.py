@@ -26,7 +26,8 @@ from engine.store import ProcessDefinition, ProcessInstance, ProcessTask, TaskSt
 from integrations.bitrix_fields import format_datetime
 from strictnum import id_or_none
 
-from .envelope import BitrixError, ListResult
+from .crm_methods import start_param
+from .envelope import PAGE, BitrixError, ListResult
 from .org_methods import _filtered, _page
 from .registry import CallContext, method
 
@@ -206,7 +207,33 @@ def task_list(ctx: CallContext, params: dict[str, Any]) -> ListResult:
             raise BitrixError(403, "ACCESS_DENIED", "Only administrators see others' tasks")
         user_id = wanted_id
     assert user_id is not None
-    tasks = _engine().inbox(ctx.session, user_id)
+    rest = {k: v for k, v in flt.items() if str(k).upper().lstrip("=!<>@%") != "USER_ID"}
+    if rest:  # filters on what a task shows (status, activity, names): the inbox, filtered
+        rows = _task_rows(ctx, _engine().inbox(ctx.session, user_id))
+        result = _page(_filtered(rows, rest, TASK_FILTER_KEYS), params)
+    else:  # the common call: only the page asked for is read and converted
+        result = _inbox_page(ctx, user_id, start_param(params))
+    known = tuple(result.items[0]) if result.items else ("ID",)
+    fields = _select(params.get("select"), known, known)
+    result.items = [{k: r[k] for k in fields if k in r} for r in result.items]
+    return result
+
+
+def _inbox_page(ctx: CallContext, user_id: int, start: int) -> ListResult:
+    """Bitrix24's page of 50 from ``start`` (an offset; -1: the first page without
+    ``total``), in inbox order; ``next`` while more tasks follow, as ``_page`` gives it."""
+    engine, offset = _engine(), max(start, 0)
+    tasks = engine.inbox_slice(ctx.session, user_id, offset=offset, limit=PAGE + 1)
+    more, tasks = len(tasks) > PAGE, tasks[:PAGE]
+    if start == -1:
+        return ListResult(_task_rows(ctx, tasks), None, None)
+    total = engine.inbox_count(ctx.session, user_id)
+    if tasks:  # a task may have arrived between the two reads
+        total = max(total, offset + len(tasks))
+    return ListResult(_task_rows(ctx, tasks), total, offset + PAGE if more else None)
+
+
+def _task_rows(ctx: CallContext, tasks: list[ProcessTask]) -> list[dict[str, Any]]:
     instances = {i.id: i for i in ctx.session.scalars(select(ProcessInstance).where(
         ProcessInstance.id.in_({t.instance_id for t in tasks})))} if tasks else {}
     defs = {d.id: d for d in ctx.session.scalars(select(ProcessDefinition).where(
@@ -216,13 +243,7 @@ def task_list(ctx: CallContext, params: dict[str, Any]) -> ListResult:
     for t in tasks:
         inst = instances.get(t.instance_id)
         rows.append(task_out(t, inst, defs.get(inst.definition_id) if inst else None, ctx.tz))
-    rest = {k: v for k, v in flt.items() if str(k).upper().lstrip("=!<>@%") != "USER_ID"}
-    rows = _filtered(rows, rest, TASK_FILTER_KEYS)
-    known = tuple(rows[0]) if rows else ("ID",)
-    fields = _select(params.get("select"), known, known)
-    result = _page(rows, params)
-    result.items = [{k: r[k] for k in fields if k in r} for r in result.items]
-    return result
+    return rows
 
 
 def _status(raw: Any) -> int | None:

@@ -54,6 +54,10 @@ _EXACT = {
     "a record cannot be merged with itself": _l("a record cannot be merged with itself"),
     "is required to change your own password": _l("is required to change your own password"),
     "must be ru or en": _l("must be ru or en"),
+    "is not a cursor of the task list (take the 'next' of the page before)":
+        _l("this link to further tasks is damaged or out of date; open the inbox again"),
+    "must be mine or offered": _l("must be mine or offered"),
+    "is needed with 'after'": _l("is needed to show further tasks"),
     "must be a time zone such as Europe/Moscow": _l("must be a time zone such as Europe/Moscow"),
     "must be an ISO 8601 date-time": _l("must be a date and time"),
     "must include a time zone offset": _l("must include a time zone offset"),

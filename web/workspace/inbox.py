@@ -1,7 +1,10 @@
 """The task inbox: my tasks, my roles' tasks to claim, and acting on them.
 
-Tasks come from the engine (``Engine.inbox``), sorted by due time (none last), then priority.
-A task shows its record (only when the user may read it), the instructions and the form drawn
+Tasks come from the engine a page at a time (``Engine.inbox_page``), in its order: priority,
+then due time (none last), then id. Each section — my tasks, tasks offered to my roles — shows
+its first ``PAGE`` tasks and a "More tasks" button that appends the next page (htmx asks for
+``?section=…&after=<cursor>`` and gets the cards and the next button; without JavaScript the
+same link opens the section from there). A task shows its record (only when the user may read it), the instructions and the form drawn
 from its fields; buttons fields become one submit button per option. Completing validates
 against the form (errors shown next to each field, typed values kept, status 422) and the
 process continues in the same transaction; the commit then dispatches what the process wrote.
@@ -19,7 +22,7 @@ from sqlalchemy.orm import selectinload
 
 from automation.timeline import ProcessRef
 from crm_models.entities import Deal
-from crm_models.errors import NotFound
+from crm_models.errors import NotFound, ValidationFailed
 from crm_models.org import User
 from crm_models.services.records import model_for
 from engine.errors import Conflict, EngineError, InvalidTaskData, NotAllowed, TaskNotReady
@@ -33,6 +36,10 @@ from ..database import get_db
 from ..pages import lookups
 from ..pages.messages import at_most_chars, translate
 from . import bp
+
+#: tasks per page of a section
+PAGE = 25
+SECTIONS = ("mine", "offered")
 
 #: The record fields a task card shows, per entity.
 SUMMARY_FIELDS = {
@@ -107,9 +114,7 @@ def views(rows: list[ProcessTask], uid: int) -> list[TaskView]:
         overdue = t.status in TaskStatus.ACTIVE and t.due_at is not None and t.due_at < now
         record = records.get((t.entity_type or "", t.entity_id or 0))
         out.append(TaskView(t, mine, overdue, record, procs.get(t.instance_id)))
-    far = dt.datetime.max.replace(tzinfo=dt.UTC)
-    out.sort(key=lambda v: (v.row.due_at or far, v.row.priority, v.row.id))
-    return out
+    return out  # in the engine's (the pages') order
 
 
 def _involved(task: ProcessTask, uid: int | None) -> bool:
@@ -128,22 +133,59 @@ def _task_for_user(task_id: int) -> ProcessTask:
     return task
 
 
+@dataclass
+class Section:
+    """One section of the inbox page: a page of its tasks, how many it holds in all, and the
+    cursor of the next page (None: nothing more)."""
+
+    name: str
+    tasks: list[TaskView]
+    total: int
+    next: str | None
+
+
+def _section(name: str, uid: int, after: str | None = None) -> Section:
+    db, engine = get_db(), _engine()
+    page = engine.inbox_page(db, uid, limit=PAGE, after=after, scope=name)
+    return Section(name, views(page.tasks, uid), engine.inbox_count(db, uid, scope=name),
+                   page.next)
+
+
+def _paging_args() -> tuple[str | None, str | None]:
+    """``section`` and ``after`` of a "More tasks" link; a bad one is a 422 naming it."""
+    section = request.args.get("section") or None
+    after = request.args.get("after") or None
+    if section is not None and section not in SECTIONS:
+        raise ValidationFailed({"section": "must be mine or offered"})
+    if after is not None and section is None:
+        raise ValidationFailed({"section": "is needed with 'after'"})
+    return section, after
+
+
 def _render(status: int = 200, *, failed: TaskView | None = None,
-            single: ProcessTask | None = None) -> Any:
+            single: ProcessTask | None = None, section: str | None = None,
+            after: str | None = None) -> Any:
     actor = require_actor()
     uid = actor.user_id or 0
-    rows = [single] if single is not None else _engine().inbox(get_db(), uid)
-    tasks = views(rows, uid)
+    if single is None:
+        sections = {name: _section(name, uid, after if name == section else None)
+                    for name in SECTIONS}
+        shown = {v.row.id for part in sections.values() for v in part.tasks}
+        if failed is not None and failed.row.id not in shown:
+            single = failed.row  # a task from a later page: shown alone, with its errors
+    if single is not None:
+        sections = {"single": Section("single", views([single], uid), 1, None)}
     if failed is not None:
-        for v in tasks:
-            if v.row.id == failed.row.id:
-                v.errors, v.values = failed.errors, failed.values
+        for part in sections.values():
+            for v in part.tasks:
+                if v.row.id == failed.row.id:
+                    v.errors, v.values = failed.errors, failed.values
     me: User = g.user
     away = me.is_out_of_office(_now())
     colleagues = [u for u in lookups.active_users() if u.id != uid]
     return render_template(
-        "workspace/inbox.html", mine=[v for v in tasks if v.mine],
-        offered=[v for v in tasks if not v.mine], single=single is not None,
+        "workspace/inbox.html", sections=sections, single=single is not None,
+        resumed=section if after else None,
         colleagues=colleagues, users=lookups.users(), summary_fields=SUMMARY_FIELDS,
         away=away, deputy=lookups.users().get(me.deputy_id) if me.deputy_id else None,
         now=_now()), status
@@ -151,7 +193,15 @@ def _render(status: int = 200, *, failed: TaskView | None = None,
 
 @bp.get("/inbox")
 def inbox() -> Any:
-    return _render()
+    section, after = _paging_args()
+    if section is not None and request.headers.get("HX-Request"):
+        uid = require_actor().user_id or 0
+        part = _section(section, uid, after)
+        return render_template(
+            "workspace/_inbox_more.html", more_part=part,
+            colleagues=[u for u in lookups.active_users() if u.id != uid],
+            users=lookups.users(), summary_fields=SUMMARY_FIELDS)
+    return _render(section=section, after=after)
 
 
 @bp.get("/inbox/tasks/<int:task_id>")
