@@ -307,6 +307,12 @@ const BPMN_RU = {
   "User task has no assignment": "У задачи не указано, кому она назначается",
   "An event sub-process cannot be drawn inside another event sub-process; draw it in the process or in an embedded sub-process":
     "Событийный подпроцесс нельзя рисовать внутри другого событийного подпроцесса; нарисуйте его в процессе или во вложенном подпроцессе",
+  "An interrupting boundary timer fires once: a cycle is for a non-interrupting one; use a duration or a date here":
+    "Прерывающий граничный таймер срабатывает один раз: цикл — только для непрерывающего; здесь укажите длительность или дату",
+  "An interrupting event sub-process starts once: a cycle is for a non-interrupting one; use a duration or a date here":
+    "Прерывающий событийный подпроцесс запускается один раз: цикл — только для непрерывающего; здесь укажите длительность или дату",
+  "A cycle is for timer start events and non-interrupting boundary timers; use a duration or a date here":
+    "Цикл — только для начальных событий-таймеров и непрерывающих граничных таймеров; здесь укажите длительность или дату",
 };
 
 const PATTERNS_RU = [
