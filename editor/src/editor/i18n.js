@@ -86,6 +86,11 @@ const RU = {
   "Time zone": "Часовой пояс",
   "Count working hours only": "Считать только рабочее время",
   "Timer options": "Параметры таймера",
+  "Interrupt the activity": "Прерывать задачу",
+  "A cycle repeats only on a timer that does not interrupt the activity":
+    "Цикл повторяется только у таймера, который не прерывает задачу",
+  "Runs its path at each occurrence while the activity is active":
+    "Путь таймера выполняется при каждом срабатывании, пока задача не завершена",
   "Run for each record": "Запускать для каждой записи",
   "Not touched for (days)": "Без изменений (дней)",
   "Open records only": "Только открытые",
