@@ -22,6 +22,10 @@ from .support import FakeOperation, bpmn
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 HOUR = 3600
 NAME = "timer_boundary_cycle.bpmn"
+#: the reminder is a task for the head instead of a notification
+REMIND_BY_HAND = bpmn(NAME).replace(
+    '<bpmn:serviceTask id="Notify" marshrut:operation="test.notify"/>',
+    '<bpmn:userTask id="Notify" marshrut:assignment="user" marshrut:assignee="head@test.local"/>')
 
 
 @pytest.fixture()
@@ -144,12 +148,8 @@ def test_a_fire_missed_during_downtime_runs_once(engine, db, clock, runner, engi
 
 def test_a_reminder_still_running_outlives_the_task(engine, db, clock, runner):
     """Ending the activity cancels the timer, not a reminder path that already started."""
-    xml = bpmn(NAME).replace(
-        '<bpmn:serviceTask id="Notify" marshrut:operation="test.notify"/>',
-        '<bpmn:userTask id="Notify" marshrut:assignment="user" '
-        'marshrut:assignee="head@test.local"/>')
     clock.current = T0
-    inst = start(engine, db, xml)
+    inst = start(engine, db, REMIND_BY_HAND)
     [task] = engine.tasks(db, instance_id=inst.id)
     clock.advance(HOUR)
     assert fire_due(runner, db).fired == 1
@@ -224,3 +224,48 @@ def test_an_intermediate_timer_still_refuses_a_cycle(engine, db):
     errors = engine.validate(xml, session=db)
     assert any("timeCycle is for timer start events and non-interrupting boundary timers"
                in e.message for e in errors), errors
+
+
+def test_an_occurrence_due_when_the_instance_moves_on_runs_then(engine, db, clock, runner):
+    """The scheduler did not get to it (it was down); finishing a reminder after the next
+    occurrence was due runs that occurrence at once, and its row is closed as fired."""
+    clock.current = T0
+    inst = start(engine, db, REMIND_BY_HAND)
+    clock.advance(HOUR)
+    assert fire_due(runner, db).fired == 1
+    [call] = [t for t in engine.tasks(db, instance_id=inst.id) if t.element_id == "Notify"]
+    clock.current = T0 + dt.timedelta(hours=2, minutes=30)
+    engine.complete(db, call.id, call.assignee_id, {})
+    db.commit()
+    assert sorted(t.element_id for t in engine.tasks(db, instance_id=inst.id)) == [
+        "Approve", "Notify"]  # the 11:00 reminder, run when the instance moved
+    assert rows(db, inst.id) == [(TimerStatus.FIRED, T0 + dt.timedelta(hours=1)),
+                                 (TimerStatus.FIRED, T0 + dt.timedelta(hours=2)),
+                                 (TimerStatus.PENDING, T0 + dt.timedelta(hours=3))]
+    assert fire_due(runner, db).claimed == 0
+
+
+def test_on_a_sub_process_it_reminds_until_the_sub_process_ends(engine, db, clock, runner,
+                                                                notify):
+    xml = bpmn(NAME).replace(
+        '<bpmn:userTask id="Approve" name="Approve" marshrut:assignment="user" '
+        'marshrut:assignee="m1@test.local"/>',
+        '<bpmn:subProcess id="Approve"><bpmn:startEvent id="Sub_start"/>'
+        '<bpmn:sequenceFlow id="S1" sourceRef="Sub_start" targetRef="Check"/>'
+        '<bpmn:userTask id="Check" marshrut:assignment="user" '
+        'marshrut:assignee="m1@test.local"/>'
+        '<bpmn:sequenceFlow id="S2" sourceRef="Check" targetRef="Sub_end"/>'
+        '<bpmn:endEvent id="Sub_end"/></bpmn:subProcess>')
+    assert 'subProcess id="Approve"' in xml
+    clock.current = T0
+    inst = start(engine, db, xml)
+    for n in (1, 2):
+        clock.current = T0 + dt.timedelta(hours=n)
+        assert fire_due(runner, db).fired == 1
+        assert len(notify.calls) == n
+    [check] = engine.tasks(db, instance_id=inst.id)
+    engine.complete(db, check.id, check.assignee_id, {})
+    db.commit()
+    assert engine.instance(db, inst.id).status == Status.COMPLETED
+    assert [s for s, _due in rows(db, inst.id)] == [TimerStatus.FIRED, TimerStatus.FIRED,
+                                                    TimerStatus.CANCELLED]
