@@ -269,3 +269,24 @@ def test_on_a_sub_process_it_reminds_until_the_sub_process_ends(engine, db, cloc
     assert engine.instance(db, inst.id).status == Status.COMPLETED
     assert [s for s, _due in rows(db, inst.id)] == [TimerStatus.FIRED, TimerStatus.FIRED,
                                                     TimerStatus.CANCELLED]
+
+
+def test_viewer_and_heatmap_show_the_reminders(engine, db, clock, runner, notify):
+    from automation.process_trace import heatmap, instance_trace
+
+    clock.current = T0
+    d = engine.deploy(db, bpmn(NAME))
+    inst = engine.start(db, d, StartRequest({"reminders": 0}))
+    db.commit()
+    assert "Remind" in instance_trace(db, engine.instance(db, inst.id), d.bpmn_xml)["active"]
+    for n in (1, 2, 3):
+        clock.current = T0 + dt.timedelta(hours=n)
+        assert fire_due(runner, db).fired == 1
+    trace = instance_trace(db, engine.instance(db, inst.id), d.bpmn_xml)
+    assert {"Remind", "Count", "Notify", "End_reminded"} <= set(trace["done"])
+    assert "Remind" not in trace["active"] and "Approve" in trace["active"]  # R3 used up
+    heat = heatmap(db, d.id)  # instances that passed each element
+    for element in ("Remind", "Count", "Notify", "End_reminded"):
+        assert heat["passed"][element] == 1, element
+    assert heat["active"] == {"Approve": 1}
+    assert left(db, inst.id, "Remind") == 3
