@@ -7,7 +7,7 @@ when the timer starts waiting (:func:`arm`, with the engine's clock and business
 kept in the waiting task's ``internal_data`` under ``marshrut_timers`` as
 ``{element_id: {"due": iso, "fired": bool}}`` — per element, because an event-based gateway's
 task waits for several timers at once. The ``timer`` table (``engine.timer_service``) indexes
-those due times; when one is due the scheduler marks it fired (:func:`mark_fired`) and
+those due times; when one is due the scheduler marks it fired (:func:`fire`) and
 advances the instance, and the library's own refresh makes the event run.
 
 A *repeating* boundary timer (a timeCycle on a non-interrupting boundary event: "remind the
@@ -220,9 +220,9 @@ def _first(definition: MarshrutTimerEvent, now: dt.datetime,
 
 def _occur(task: Any, definition: MarshrutTimerEvent, state: dict[str, Any],
            now: dt.datetime) -> None:
-    """One occurrence of the repeating timer ``task`` waits with: a fired copy of the boundary
-    event beside it runs the outgoing path once; ``task`` is armed for the next occurrence,
-    or done."""
+    """Run one occurrence of the repeating timer that ``task`` waits with: a fired copy of
+    the boundary event beside it runs the outgoing path once; ``task`` is armed for the next
+    occurrence, or done."""
     due, sequence = state["due"], int(state.get("sequence") or 0)
     nxt = timers.next_due(definition.spec, dt.datetime.fromisoformat(due), sequence, now)
     if nxt is None:
