@@ -550,6 +550,8 @@ def waiting_events(wf: BpmnWorkflow) -> list[dict[str, Any]]:
             detail = part.details(task)
             if detail.event_type in INTERNAL_EVENTS:
                 continue  # error/escalation catches: thrown inside the instance only
+            if isinstance(part, timer_events.MarshrutTimerEvent) and not part.waits(task):
+                continue  # a used-up cycle waits for nothing (only for its activity to end)
             element = (part.element_id if isinstance(part, timer_events.MarshrutTimerEvent)
                        else task.task_spec.bpmn_id)
             out.append({"event": detail.name or getattr(part, "expression", None),

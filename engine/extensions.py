@@ -80,8 +80,11 @@ Semantics:
   on boundary events of user tasks (interrupting by default; ``cancelActivity="false"`` for a
   non-interrupting one), on intermediate catch events, also behind an event-based gateway,
   and on the start events of event sub-processes (``engine.timer_scopes``).
-  ``bpmn:timeCycle`` is for start events only (of a process or of a non-interrupting event
-  sub-process) and holds either an ISO 8601 repeating interval
+  ``bpmn:timeCycle`` is for start events (of a process or of a non-interrupting event
+  sub-process) and for non-interrupting boundary events (``cancelActivity="false"``: the
+  boundary's path runs at each occurrence while the activity stays active — "remind every
+  day until the task is done"; an interrupting one fires once, so it is refused) and holds
+  either an ISO 8601 repeating interval
   (``R/2026-01-05T09:00/P1D``, ``R5/…`` five times, ``R/PT1H`` hourly from activation) or a
   crontab line (``0 9 * * 1-5``; 0 and 7 are Sunday; ``@daily`` …; restrict the day of month
   or the day of week, not both). Texts are literal (quotes around them are ignored), not

@@ -7,8 +7,18 @@ when the timer starts waiting (:func:`arm`, with the engine's clock and business
 kept in the waiting task's ``internal_data`` under ``marshrut_timers`` as
 ``{element_id: {"due": iso, "fired": bool}}`` — per element, because an event-based gateway's
 task waits for several timers at once. The ``timer`` table (``engine.timer_service``) indexes
-those due times; when one is due the scheduler marks it fired (:func:`mark_fired`) and
+those due times; when one is due the scheduler marks it fired (:func:`fire`) and
 advances the instance, and the library's own refresh makes the event run.
+
+A *repeating* boundary timer (a timeCycle on a non-interrupting boundary event: "remind the
+manager every day until the task is done") never fires its waiting task: each occurrence
+(:func:`fire`, or :func:`arm` when already due) adds a fired copy of the boundary event beside
+it, under the same split, whose outgoing path then runs once; the waiting task is armed for
+the next occurrence (``sequence`` counts them, so ``R3`` stops after three; a missed
+occurrence after downtime runs once, ``timers.next_due``) or, when the cycle is used up, stays
+``done`` and no longer listed. It waits until its activity ends, which cancels it (and so its
+row). The copies are complete siblings, so ending the activity never cancels a reminder path
+that is still running.
 
 Timer *start* events are never armed inside a workflow: a schedule row starts a new instance
 and :func:`fire_start` lets exactly that start event through.
@@ -32,12 +42,16 @@ from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDef
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.bpmn.util import PendingBpmnEvent
+from SpiffWorkflow.util.task import TaskState
 
-from .timers import TimerSpec, event_subprocess_kind, read_timer
+from . import timers
+from .timers import TimerSpec, boundary_kind, event_subprocess_kind, read_timer
 
 KEY = "marshrut_timers"
 #: ``type`` of a timer in ``waiting_events`` (what the library's timers report too).
 TIMER_EVENT_TYPE = "TimerEventDefinition"
+#: kinds that fire more than once (on a non-interrupting boundary event; deploy checks that)
+REPEATING = (timers.CYCLE, timers.CRON)
 
 
 class TimerArmError(ValueError):
@@ -69,8 +83,18 @@ class MarshrutTimerEvent(TimerEventDefinition):
         return bool(timer_state(my_task, self.element_id).get("fired"))
 
     def details(self, my_task: Any) -> PendingBpmnEvent:
+        state = timer_state(my_task, self.element_id)
         return PendingBpmnEvent(self.name, TIMER_EVENT_TYPE,
-                                timer_state(my_task, self.element_id).get("due"))
+                                None if state.get("done") else state.get("due"))
+
+    def waits(self, my_task: Any) -> bool:
+        """False for a repeating timer whose occurrences are used up (it only waits to be
+        cancelled with its activity: nothing to list as awaited)."""
+        return not timer_state(my_task, self.element_id).get("done")
+
+    @property
+    def repeating(self) -> bool:
+        return self.kind in REPEATING
 
     def reset(self, my_task: Any) -> None:
         states = my_task.internal_data.get(KEY)
@@ -101,7 +125,8 @@ def _parse_timer_event(self: Any, event: Any) -> MarshrutTimerEvent:
     default_tz = getattr(self.process_parser.parser, "default_timezone", "UTC")
     scoped = event_subprocess_kind(self.node)
     spec = read_timer(self.node, default_tz, problems=problems, event_subprocess=scoped,
-                      start=self.node.tag == full_tag("startEvent") and scoped is None)
+                      start=self.node.tag == full_tag("startEvent") and scoped is None,
+                      boundary=boundary_kind(self.node))
     if spec is None:
         raise ValidationException("; ".join(m for _e, m in problems) or "bad timer",
                                   node=self.node, file_name=self.filename)
@@ -159,23 +184,57 @@ def _waiting(wf: Any) -> list[tuple[Any, MarshrutTimerEvent]]:
 
 def arm(wf: Any, now: dt.datetime,
         due_of: Callable[[TimerSpec], dt.datetime]) -> list[tuple[str, str]]:
-    """Give every newly waiting timer its due time (``due_of``); mark those already due as
-    fired and return them as (task id, element id) (the workflow can move on if any).
+    """Give every newly waiting timer its due time (``due_of``; a repeating one its first
+    occurrence); mark those already due as fired (a repeating one: run that occurrence) and
+    return them as (task id, element id) (the workflow can move on if any).
     Raises ``TimerArmError`` naming the element whose due time cannot be computed."""
     fired = []
     for task, definition in _waiting(wf):
         state = timer_state(task, definition.element_id)
         if not state:
             try:
-                due = due_of(definition.spec)
+                state = _first(definition, now, due_of)
             except (ValueError, OverflowError) as exc:
                 raise TimerArmError(definition.element_id, str(exc)) from None
-            state = {"due": due.isoformat(), "fired": False}
             task.internal_data.setdefault(KEY, {})[definition.element_id] = state
-        if not state["fired"] and dt.datetime.fromisoformat(state["due"]) <= now:
+        if state.get("fired") or state.get("done") \
+                or dt.datetime.fromisoformat(state["due"]) > now:
+            continue
+        if definition.repeating:
+            _occur(task, definition, state, now)
+        else:
             state["fired"] = True
-            fired.append((str(task.id), definition.element_id))
+        fired.append((str(task.id), definition.element_id))
     return fired
+
+
+def _first(definition: MarshrutTimerEvent, now: dt.datetime,
+           due_of: Callable[[TimerSpec], dt.datetime]) -> dict[str, Any]:
+    if not definition.repeating:
+        return {"due": due_of(definition.spec).isoformat(), "fired": False}
+    first = timers.first_due(definition.spec, now)
+    if first is None:  # an R5 whose occurrences are all in the past: it never fires
+        return {"done": True, "fired": False}
+    return {"due": first[0].isoformat(), "fired": False, "sequence": first[1]}
+
+
+def _occur(task: Any, definition: MarshrutTimerEvent, state: dict[str, Any],
+           now: dt.datetime) -> None:
+    """Run one occurrence of the repeating timer that ``task`` waits with: a fired copy of
+    the boundary event beside it runs the outgoing path once; ``task`` is armed for the next
+    occurrence, or done."""
+    due, sequence = state["due"], int(state.get("sequence") or 0)
+    nxt = timers.next_due(definition.spec, dt.datetime.fromisoformat(due), sequence, now)
+    if nxt is None:
+        state.update(done=True)
+    else:
+        state.update(due=nxt[0].isoformat(), sequence=nxt[1])
+    copy = task.parent._add_child(task.task_spec, TaskState.FUTURE)
+    copy.triggered = True  # not one of the split's predicted outputs: never pruned
+    copy.internal_data[KEY] = {definition.element_id: {"due": due, "fired": True,
+                                                       "sequence": sequence}}
+    copy.task_spec._predict(copy, mask=TaskState.NOT_FINISHED_MASK)
+    copy.task_spec._update(copy)
 
 
 def pending(wf: Any) -> list[PendingTimer]:
@@ -183,7 +242,7 @@ def pending(wf: Any) -> list[PendingTimer]:
     out = []
     for task, definition in _waiting(wf):
         state = timer_state(task, definition.element_id)
-        if state and not state.get("fired"):
+        if state.get("due") and not state.get("fired") and not state.get("done"):
             kind = "boundary" if hasattr(task.task_spec, "cancel_activity") else "catch"
             out.append(PendingTimer(str(task.id), definition.element_id,
                                     dt.datetime.fromisoformat(state["due"]), kind,
@@ -197,9 +256,28 @@ def mark_fired(task: Any, element_id: str) -> bool:
     if task is None or task.id not in task.workflow.top_workflow.event_manager.tasks:
         return False
     state = timer_state(task, element_id)
-    if not state or state.get("fired"):
+    if not state or state.get("fired") or state.get("done"):
         return False
     state["fired"] = True
+    return True
+
+
+def fire(task: Any, element_id: str, now: dt.datetime) -> bool:
+    """The scheduler fires the timer ``element_id`` of a waiting task: a one-off timer is
+    marked fired (:func:`mark_fired`), a repeating one runs its occurrence and is armed for
+    the next. False if the task no longer waits for it."""
+    if task is None:
+        return False
+    definition = next((d for d in timers_of(getattr(task.task_spec, "event_definition", None))
+                       if d.element_id == element_id), None)
+    if definition is None or not definition.repeating:
+        return mark_fired(task, element_id)
+    if task.id not in task.workflow.top_workflow.event_manager.tasks:
+        return False
+    state = timer_state(task, element_id)
+    if not state.get("due") or state.get("fired") or state.get("done"):
+        return False
+    _occur(task, definition, state, now)
     return True
 
 

@@ -247,7 +247,7 @@ class TimerService:
         if row.kind == TimerKind.EVENT_SUBPROCESS:
             fired = timer_scopes.fire(run.wf, task, row.element_id, now)
         else:
-            fired = timer_events.mark_fired(task, row.element_id)
+            fired = timer_events.fire(task, row.element_id, now)
         if not fired:
             self._close(row, TimerStatus.CANCELLED, "no longer waited for")
             return CANCELLED

@@ -9,8 +9,10 @@ Pure functions of their arguments (no clock, no database). Three kinds of timer 
   start events of event sub-processes (counted from when their (sub-)process starts).
 * ``timeDate`` — an ISO 8601 date-time (``2026-03-02T09:00``); without an offset it is read in
   the event's ``marshrut:timezone`` (default: the engine's time zone). Any timer event.
-* ``timeCycle`` — start events only (of a process, or of a non-interrupting event
-  sub-process: it starts again at each occurrence while its scope runs): an ISO 8601 repeating interval ``R[n]/<start>/<period>``
+* ``timeCycle`` — start events (of a process, or of a non-interrupting event sub-process: it
+  starts again at each occurrence while its scope runs) and non-interrupting boundary events
+  (each occurrence runs the boundary's path once while the activity stays active,
+  ``engine.timer_events``): an ISO 8601 repeating interval ``R[n]/<start>/<period>``
   (``R/2026-01-05T09:00/P1D`` every day at 9:00, ``R5/…`` five times, ``R/PT1H`` hourly from
   activation) or a five-field cron expression (``0 9 * * 1-5``: 9:00 on weekdays; 0 and 7 are
   Sunday as in crontab; ``@daily``, ``@hourly``, ``@weekly``, ``@monthly``, ``@yearly``), in the
@@ -79,12 +81,15 @@ def unquote(text: str) -> str:
 
 def read_timer(el: Any, default_tz: str, *, start: bool,
                problems: list[tuple[str, str]],
-               event_subprocess: str | None = None) -> TimerSpec | None:
+               event_subprocess: str | None = None,
+               boundary: str | None = None) -> TimerSpec | None:
     """The timer of event ``el`` (which has a bpmn:timerEventDefinition), or None with the
     reasons added to ``problems`` as (element id, message). ``start``: a process's timer
     start event (a schedule: a cycle or a date). ``event_subprocess``: the start event of an
     event sub-process, ``"interrupting"`` (a duration or a date: it starts once) or
-    ``"non-interrupting"`` (a cycle too: it starts each time)."""
+    ``"non-interrupting"`` (a cycle too: it starts each time). ``boundary``: a boundary event,
+    ``"interrupting"`` (it fires once) or ``"non-interrupting"`` (a cycle too: its path runs
+    at each occurrence while the activity is active)."""
     eid = el.get("id", "")
     definition = el.find(f"{B}timerEventDefinition")
     parts = [(c, _TAGS[c.tag[len(B):]]) for c in (definition if definition is not None else ())
@@ -116,9 +121,15 @@ def read_timer(el: Any, default_tz: str, *, start: bool,
         problems.append((eid, "an interrupting event sub-process starts once: a timeCycle is "
                               "for a non-interrupting one (isInterrupting=\"false\"); use a "
                               "timeDuration or timeDate here"))
-    elif not start and event_subprocess is None and kind in (CYCLE, CRON):
-        problems.append((eid, "timeCycle is for timer start events; use a timeDuration or "
-                              "timeDate here"))
+    elif boundary == "interrupting" and kind in (CYCLE, CRON):
+        problems.append((eid, f"boundary timer {eid} interrupts its activity, so it fires "
+                              "once: a timeCycle is for a non-interrupting boundary timer "
+                              "(cancelActivity=\"false\"); use a timeDuration or timeDate "
+                              "here"))
+    elif not start and event_subprocess is None and boundary is None \
+            and kind in (CYCLE, CRON):
+        problems.append((eid, "timeCycle is for timer start events and non-interrupting "
+                              "boundary timers; use a timeDuration or timeDate here"))
     if business == "true" and kind != DURATION:
         problems.append((eid, "marshrut:businessHours applies to a timeDuration only"))
     if len(problems) > found:
@@ -139,6 +150,15 @@ def event_subprocess_kind(el: Any) -> str | None:
             or parent.get("triggeredByEvent") != "true":
         return None
     flag = (el.get("isInterrupting") or "true").strip().lower()
+    return "non-interrupting" if flag == "false" else "interrupting"
+
+
+def boundary_kind(el: Any) -> str | None:
+    """For a boundary event: ``"interrupting"`` (the default of ``cancelActivity``) or
+    ``"non-interrupting"``; None for any other event."""
+    if el.tag != f"{B}boundaryEvent":
+        return None
+    flag = (el.get("cancelActivity") or "true").strip().lower()
     return "non-interrupting" if flag == "false" else "interrupting"
 
 

@@ -22,7 +22,7 @@ from .ports import Assigner, ConditionChecker, EntitySelector
 from .safe_xml import UnsafeXml, parse_xml
 from .sandbox import Sandbox
 from .services import ServiceRegistry
-from .timers import event_subprocess_kind, read_timer
+from .timers import boundary_kind, event_subprocess_kind, read_timer
 
 B = ext.B
 ACTIVITIES = {"task", "userTask", "manualTask", "serviceTask", "scriptTask", "businessRuleTask",
@@ -606,7 +606,7 @@ class _ProcessChecker:
         scoped = event_subprocess_kind(el)  # armed when its (sub-)process starts
         spec = read_timer(el, self.c.default_timezone, problems=problems,
                           start=kind == "startEvent" and scoped is None,
-                          event_subprocess=scoped)
+                          event_subprocess=scoped, boundary=boundary_kind(el))
         self.errors += [ValidationError(e, m, el.sourceline) for e, m in problems]
         if spec is None or kind != "startEvent" or scoped is not None:
             if scoped is not None and ext.read_selection(el, ext.Problems()) is not None:

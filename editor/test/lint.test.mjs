@@ -134,3 +134,28 @@ test("timer starts of event sub-processes, in the process and in an embedded sub
   // an embedded sub-process still starts with a none start event
   assert.match(mine("SubTimer").join(), /cannot run a TimerEventDefinition here/);
 });
+
+test("a timer cycle repeats on a start event or a non-interrupting boundary timer only", async () => {
+  const cycle = `<bpmn:timerEventDefinition><bpmn:timeCycle>R3/PT1H</bpmn:timeCycle>
+    </bpmn:timerEventDefinition>`;
+  const issues = await lint(`<bpmn:process id="p" isExecutable="true">
+    <bpmn:startEvent id="S">${cycle}</bpmn:startEvent>
+    <bpmn:userTask id="T" marshrut:assignment="responsible"/>
+    <bpmn:boundaryEvent id="Remind" attachedToRef="T" cancelActivity="false">${cycle}</bpmn:boundaryEvent>
+    <bpmn:boundaryEvent id="Escalate" attachedToRef="T">${cycle}</bpmn:boundaryEvent>
+    <bpmn:boundaryEvent id="Late" attachedToRef="T"><bpmn:timerEventDefinition>
+      <bpmn:timeDuration>P1D</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:boundaryEvent>
+    <bpmn:intermediateCatchEvent id="Wait">${cycle}</bpmn:intermediateCatchEvent>
+    <bpmn:subProcess id="Ping" triggeredByEvent="true">
+      <bpmn:startEvent id="PingStart" isInterrupting="false">${cycle}</bpmn:startEvent>
+    </bpmn:subProcess>
+    <bpmn:subProcess id="Stop" triggeredByEvent="true">
+      <bpmn:startEvent id="StopStart">${cycle}</bpmn:startEvent>
+    </bpmn:subProcess>
+  </bpmn:process>`);
+  const mine = (id) => (issues[id] || []).filter((m) => m.startsWith("marshrut/supported-elements"));
+  for (const ok of ["S", "Remind", "Late", "PingStart"]) assert.deepEqual(mine(ok), [], ok);
+  assert.match(mine("Escalate").join(), /An interrupting boundary timer fires once/);
+  assert.match(mine("Wait").join(), /A cycle is for timer start events and non-interrupting boundary timers/);
+  assert.match(mine("StopStart").join(), /An interrupting event sub-process starts once/);
+});

@@ -15,7 +15,8 @@ from .support import FakeOperation
 RUNNABLE = [("A.1.0.bpmn", None), ("A.2.0.bpmn", None), ("A.3.0.bpmn", None),
             ("A.4.0.bpmn", "WFP-6-1"), ("A.4.1.bpmn", None),
             ("C.1.0.bpmn", "bpmn-miwg-test-case-c.1.0"), ("C.2.0.bpmn", "WFP-Page_1-1"),
-            ("C.3.0.bpmn", None), ("C.9.0.bpmn", None), ("C.9.2.bpmn", None)]
+            ("C.3.0.bpmn", None), ("C.9.0.bpmn", None), ("C.9.1.bpmn", None),
+            ("C.9.2.bpmn", None)]
 REFUSED = {
     "A.2.1.bpmn": "has a condition but leaves a bpmn:task",
     "B.1.0.bpmn": "data store 'Data\nStore Reference' is not supported",
@@ -27,7 +28,6 @@ REFUSED = {
     "C.7.0.bpmn": "(ioSpecification) is not supported",
     "C.8.0.bpmn": "(ioSpecification) is not supported",
     "C.8.1.bpmn": "(ioSpecification) is not supported",
-    "C.9.1.bpmn": "timeCycle is for timer start events",
 }
 #: a process C.9.0 calls by key (not in its file)
 MANUAL_CHECK = """<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"

@@ -49,7 +49,7 @@ def test_the_timer_fixtures_deploy_clean(engine, db):
     (waiting(boundary(timer("<bpmn:timeDuration></bpmn:timeDuration>"))),
      "the timer's timeDuration is empty"),
     (waiting(boundary(timer("<bpmn:timeCycle>R/PT1H</bpmn:timeCycle>"))),
-     "timeCycle is for timer start events"),
+     "boundary timer B interrupts its activity, so it fires once"),
     (waiting(boundary(timer("<bpmn:timeDate>soon</bpmn:timeDate>"))),
      "timeDate: 'soon' is not an ISO 8601 date-time"),
     (waiting(boundary(timer("<bpmn:timeDuration>PT1H</bpmn:timeDuration>"),

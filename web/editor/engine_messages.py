@@ -237,8 +237,15 @@ TEMPLATES: list[tuple[str, str]] = [
     ("a timer start event needs a timeCycle (ISO repeating interval or cron) or a timeDate, not a "
      "timeDuration", N_("a timer start event needs a cycle (such as R/PT1H or a cron line) or a "
                         "date, not a duration")),
-    ("timeCycle is for timer start events; use a timeDuration or timeDate here",
-     N_("a cycle is for timer start events; use a duration or a date here")),
+    ("timeCycle is for timer start events and non-interrupting boundary timers; use a "
+     "timeDuration or timeDate here",
+     N_("a cycle is for timer start events and non-interrupting boundary timers; use a "
+        "duration or a date here")),
+    ("boundary timer {id} interrupts its activity, so it fires once: a timeCycle is for a "
+     "non-interrupting boundary timer (cancelActivity=\"false\"); use a timeDuration or "
+     "timeDate here",
+     N_("the boundary timer %(id)s interrupts its activity, so it fires once: a cycle is for "
+        "a non-interrupting boundary timer; use a duration or a date here")),
     ("an interrupting event sub-process starts once: a timeCycle is for a non-interrupting one "
      "(isInterrupting=\"false\"); use a timeDuration or timeDate here",
      N_("an interrupting event sub-process starts once: a cycle is for a non-interrupting one; "

@@ -29,8 +29,26 @@ const BOUNDARY_HOSTS = {
   [ESCALATION]: [ 'bpmn:SubProcess', 'bpmn:CallActivity' ]
 };
 const COMPENSATION = 'Compensation is not supported; model the undo steps as ordinary tasks';
+// engine/timers.py read_timer: a timeCycle repeats only where something can happen again
+const CYCLE_INTERRUPTING_BOUNDARY = 'An interrupting boundary timer fires once: a cycle is for ' +
+  'a non-interrupting one; use a duration or a date here';
+const CYCLE_INTERRUPTING_EVENT_SUB = 'An interrupting event sub-process starts once: a cycle ' +
+  'is for a non-interrupting one; use a duration or a date here';
+const CYCLE_ELSEWHERE = 'A cycle is for timer start events and non-interrupting boundary ' +
+  'timers; use a duration or a date here';
 
 function short(type) { return type.replace('bpmn:', ''); }
+
+/** What is wrong with a timeCycle on ``node`` (null where a cycle may repeat). */
+function cycleProblem(node, inEventSub) {
+  if (is(node, 'bpmn:BoundaryEvent')) {
+    return node.cancelActivity === false ? null : CYCLE_INTERRUPTING_BOUNDARY;
+  }
+  if (is(node, 'bpmn:StartEvent')) {
+    return inEventSub && node.isInterrupting !== false ? CYCLE_INTERRUPTING_EVENT_SUB : null;
+  }
+  return CYCLE_ELSEWHERE;
+}
 
 module.exports = function() {
   function check(node, reporter) {
@@ -70,6 +88,10 @@ module.exports = function() {
         reporter.report(node.id, short(definition.$type).replace('EventDefinition', '') +
           ' boundary events can be attached to ' +
           (BOUNDARY_HOSTS[definition.$type] || []).map(short).join(', ') + ' only');
+      }
+      if (is(definition, TIMER) && definition.timeCycle) {
+        const problem = cycleProblem(node, inEventSub);
+        if (problem) reporter.report(node.id, problem);
       }
     }
   }

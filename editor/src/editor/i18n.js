@@ -86,6 +86,11 @@ const RU = {
   "Time zone": "Часовой пояс",
   "Count working hours only": "Считать только рабочее время",
   "Timer options": "Параметры таймера",
+  "Interrupt the activity": "Прерывать задачу",
+  "A cycle repeats only on a timer that does not interrupt the activity":
+    "Цикл повторяется только у таймера, который не прерывает задачу",
+  "Runs its path at each occurrence while the activity is active":
+    "Путь таймера выполняется при каждом срабатывании, пока задача не завершена",
   "Run for each record": "Запускать для каждой записи",
   "Not touched for (days)": "Без изменений (дней)",
   "Open records only": "Только открытые",
@@ -307,6 +312,12 @@ const BPMN_RU = {
   "User task has no assignment": "У задачи не указано, кому она назначается",
   "An event sub-process cannot be drawn inside another event sub-process; draw it in the process or in an embedded sub-process":
     "Событийный подпроцесс нельзя рисовать внутри другого событийного подпроцесса; нарисуйте его в процессе или во вложенном подпроцессе",
+  "An interrupting boundary timer fires once: a cycle is for a non-interrupting one; use a duration or a date here":
+    "Прерывающий граничный таймер срабатывает один раз: цикл — только для непрерывающего; здесь укажите длительность или дату",
+  "An interrupting event sub-process starts once: a cycle is for a non-interrupting one; use a duration or a date here":
+    "Прерывающий событийный подпроцесс запускается один раз: цикл — только для непрерывающего; здесь укажите длительность или дату",
+  "A cycle is for timer start events and non-interrupting boundary timers; use a duration or a date here":
+    "Цикл — только для начальных событий-таймеров и непрерывающих граничных таймеров; здесь укажите длительность или дату",
 };
 
 const PATTERNS_RU = [
