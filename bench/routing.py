@@ -33,9 +33,9 @@ returning (the instance and its task are committed). ``--pg URL`` EMPTIES that d
 from __future__ import annotations
 
 import argparse
-import os
 import cProfile
 import json
+import os
 import pstats
 import re
 import sqlite3
