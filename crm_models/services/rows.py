@@ -371,11 +371,13 @@ def insert_record(session: Session, record: Any) -> None:
     result = _core(session, model).execute(
         sql.insert, {key: loaded[key] for key in sql.keys if key in loaded})
     written = result.last_inserted_params()
-    set_committed_value(record, "id", result.inserted_primary_key[0])
+    # The id, the columns' defaults and NULLs, straight into the transient object's dict:
+    # ``make_transient_to_detached`` then takes every value it holds as loaded.
+    loaded["id"] = result.inserted_primary_key[0]
     for key in sql.keys:
-        if key not in loaded:  # a column's default, or NULL
-            set_committed_value(record, key, written.get(key))
-    make_transient_to_detached(record)  # history reset: what it holds is what was written
+        if key not in loaded:
+            loaded[key] = written.get(key)
+    make_transient_to_detached(record)
     session.add(record)
     _note_written(session, record, inserted=True)
     contacts = loaded.get("contacts") if sql.lock_contacts is not None else None
