@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from strictnum import NumberError, parse_int
 
@@ -263,9 +264,10 @@ def create(session: Session, actor: Actor, entity: str, data: dict[str, Any], *,
             values["pipeline_id"] = 0
         # A new deal has the contacts it is given; saying so spares reading them back.
         values.setdefault("contact_ids", [])
+    # As loaded values (no change events): ``rows.insert_record`` writes what the object holds.
     for name, value in _values(session, entity, record, values, first=first).items():
-        setattr(record, name, value)
-    record.search_text = _search_text(entity, record)
+        set_committed_value(record, name, value)
+    set_committed_value(record, "search_text", _search_text(entity, record))
     rows.insert_record(session, record)
     dedup.refresh_keys(session, entity, record, new=True)
     fields = to_dict(record)
