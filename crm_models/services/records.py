@@ -3,7 +3,8 @@
 Each public service function (``create_deal``, ``update_lead`` …) is a thin, named wrapper
 around these. A write here always: checks the actor's rights, validates every field (raising
 ``ValidationFailed`` naming all bad fields at once), changes the row, and records one audit
-event plus one outbox event per change — all in the caller's transaction, flushed, not
+event plus one outbox event per change — all in the caller's transaction, written (with
+Core: ``rows.insert_record``, ``rows.update_record``, ``rows.insert_outbox``), not
 committed. The caller commits (or rolls back, and then nothing of it exists).
 """
 from __future__ import annotations
@@ -290,11 +291,11 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
     if errors:
         raise ValidationFailed(errors)
     before = to_dict(record)
-    new = _values(session, entity, record, values)
-    old_contacts = [c.id for c in record.contacts] if "contacts" in new else None
+    wanted = _values(session, entity, record, values)
+    old_contacts = [c.id for c in record.contacts] if "contacts" in wanted else None
     # Set as loaded values, written below with Core (``rows.update_record``): the session
     # holds the record as it would after a flush, and a rollback expires it.
-    columns = rows.set_loaded(record, new)
+    columns = rows.set_loaded(record, wanted)
     columns.update(rows.set_loaded(record, {"search_text": _search_text(entity, record)}))
     after = to_dict(record)
     # Fields of the schema only: derived values (stage_semantics, full_name) are not changes.
@@ -305,7 +306,7 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
         if "amount" in changes and getattr(record, "amount_from_rows", False):
             extra["amount_from_rows"] = False  # set by hand now (the rows service sets it back)
         columns.update(rows.set_loaded(record, extra))
-    contacts = (old_contacts, [c.id for c in new["contacts"]]) \
+    contacts = (old_contacts, [c.id for c in wanted["contacts"]]) \
         if old_contacts is not None and "contact_ids" in changes else None
     # No change of a field may still bring a column up to date (the search text).
     if columns or contacts:
