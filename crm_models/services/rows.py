@@ -363,10 +363,11 @@ def insert_record(session: Session, record: Any) -> None:
     persistent in ``session`` as a flush would: its id and the columns' defaults loaded,
     nothing pending, the related objects it was given (a deal's stage and contacts) kept as
     loaded; a deal's contacts are linked. Pending changes of the session are flushed first,
-    as before any flush (the row may refer to them)."""
+    even under ``no_autoflush``, as the flush that wrote a new record did (the row may refer
+    to them, and a caller may count on them being written)."""
     model = type(record)
     sql = _sql(model)
-    autoflush(session)
+    session.flush()
     loaded = record.__dict__
     result = _core(session, model).execute(
         sql.insert, {key: loaded[key] for key in sql.keys if key in loaded})
