@@ -51,6 +51,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from crm_models.activity import OutboxEvent
 from crm_models.db import lock_failure, utcnow
+from crm_models.services.rows import add_outbox_listener
 from engine.correlation import wants
 from engine.errors import AlreadyStarted
 from engine.ports import StartRequest
@@ -155,8 +156,16 @@ class _Event:
     actor_label: str
 
 
+def _outbox_inserted(session: Session, row: dict[str, Any]) -> None:
+    """``crm_models.services.rows.OUTBOX_INSERTED``: remember the outbox event this session
+    has just written (the service layer writes them with Core)."""
+    session.info.setdefault(OUTBOX_IDS, []).append(
+        (row["id"], row["event_type"], row["actor_label"]))
+
+
 def _collect_outbox_ids(session: Session, _flush_context: Any) -> None:
-    """``after_flush``: remember the outbox events this session wrote (ids are known now)."""
+    """``after_flush``: remember the outbox events this session flushed as ORM objects
+    (ids are known now), should any be added that way."""
     new = [(obj.id, obj.event_type, obj.actor_label) for obj in session.new
            if isinstance(obj, OutboxEvent)]
     if new:
@@ -171,8 +180,9 @@ def _forget_outbox_ids(session: Session, previous_transaction: Any) -> None:
 
 
 def track_outbox(factory: Any) -> None:
-    """Make sessions of ``factory`` (a sessionmaker) record the outbox ids they flush."""
+    """Make sessions of ``factory`` (a sessionmaker) record the outbox ids they write."""
     if not sa_event.contains(factory, "after_flush", _collect_outbox_ids):
+        add_outbox_listener(factory, _outbox_inserted)
         sa_event.listen(factory, "after_flush", _collect_outbox_ids)
         sa_event.listen(factory, "after_soft_rollback", _forget_outbox_ids)
 

@@ -37,6 +37,7 @@ from crm_models.entities import ENTITY_MODELS
 from crm_models.feed import FeedComment
 from crm_models.org import User
 from crm_models.services.feed import mentioned_users, readers_among
+from crm_models.services.rows import add_outbox_listener
 from engine.store import ProcessTask, TaskStatus
 from engine.tasks import TASKS_INSERTED
 
@@ -53,6 +54,7 @@ def install_notifier(factory: Any) -> None:
     sessions' ``info`` carries the listener, as the factory's ``info`` does)."""
     sa_event.listen(factory, "after_flush", _collect)
     sa_event.listen(factory, "after_flush_postexec", _emit)
+    add_outbox_listener(factory, _outbox_inserted)
     info = dict(factory.kw.get("info") or {})
     listeners = list(info.get(TASKS_INSERTED, ()))
     if _tasks_inserted not in listeners:
@@ -92,7 +94,7 @@ def _collect(session: Session, _ctx: Any) -> None:
             pending.append(("comment", obj, None))
         elif isinstance(obj, FeedComment):
             pending.append(("feed_comment", obj, None))
-        elif isinstance(obj, OutboxEvent) and _hands_away(obj):
+        elif isinstance(obj, OutboxEvent) and _hands_away(_event_row(obj)):
             pending.append(("reassigned", obj, None))
     for obj in session.dirty:
         if isinstance(obj, ProcessTask):
@@ -111,7 +113,7 @@ def _emit(session: Session, _ctx: Any) -> None:
         elif kind == "delegated":
             _task_routed(session, obj, [extra])
         elif kind == "reassigned":
-            _reassigned(session, obj)
+            _reassigned(session, _event_row(obj))
         elif kind == "comment":
             _commented(session, obj.entity_type, obj.entity_id, obj.author_id,
                        obj.author_label, obj.text, event_id=None)
@@ -119,35 +121,50 @@ def _emit(session: Session, _ctx: Any) -> None:
             _feed_commented(session, obj)
 
 
-def _changed_responsible(ev: OutboxEvent) -> Any:
-    changed = (ev.payload or {}).get("changed") if ev.event_type.endswith(".updated") else None
+def _outbox_inserted(session: Session, row: dict[str, Any]) -> None:
+    """``crm_models.services.rows.OUTBOX_INSERTED``: an outbox event the service layer has
+    just written with Core (in the write's transaction, as the flush of one would be)."""
+    if _hands_away(row):
+        _reassigned(session, row)
+
+
+def _event_row(ev: OutboxEvent) -> dict[str, Any]:
+    """An outbox event flushed as an ORM object, as the row ``_outbox_inserted`` gets."""
+    return {"id": ev.id, "event_type": ev.event_type, "entity_type": ev.entity_type,
+            "entity_id": ev.entity_id, "payload": ev.payload, "actor_user_id": ev.actor_user_id,
+            "actor_label": ev.actor_label}
+
+
+def _changed_responsible(ev: dict[str, Any]) -> Any:
+    payload = ev["payload"] or {}
+    changed = payload.get("changed") if ev["event_type"].endswith(".updated") else None
     return changed.get("responsible_id") if isinstance(changed, dict) else None
 
 
-def _hands_away(ev: OutboxEvent) -> bool:
+def _hands_away(ev: dict[str, Any]) -> bool:
     """Whether the event (``<entity>.updated``) moves a record from one responsible to another,
     done by someone other than the one who loses it."""
     pair = _changed_responsible(ev)
-    if not (isinstance(pair, list) and len(pair) == 2) or ev.entity_type not in ENTITY_MODELS:
+    if not (isinstance(pair, list) and len(pair) == 2) or ev["entity_type"] not in ENTITY_MODELS:
         return False
     old, new = pair
-    return isinstance(old, int) and old != new and ev.actor_user_id != old
+    return isinstance(old, int) and old != new and ev["actor_user_id"] != old
 
 
-def _reassigned(session: Session, ev: OutboxEvent) -> None:
+def _reassigned(session: Session, ev: dict[str, Any]) -> None:
     old, new = _changed_responsible(ev)
-    record = session.get(ENTITY_MODELS[ev.entity_type], ev.entity_id)
+    record = session.get(ENTITY_MODELS[ev["entity_type"]], ev["entity_id"])
     if record is None or not _active_users(session, [old]):
         return
     new_user = session.get(User, new) if isinstance(new, int) else None
     title = getattr(record, "title", "") or getattr(record, "full_name", "") or f"#{record.id}"
-    # Written at once with Core (we are inside the flush that wrote the event): an ORM
-    # object added here would cost a flush of its own later (a service task's savepoint).
+    # Written at once with Core (with the event, in its transaction): an ORM object added
+    # here would cost a flush of its own later (a service task's savepoint).
     session.connection().execute(_NOTIFICATION_INSERT, {
         "user_id": old, "created_at": utcnow(), "title": title[:TITLE_MAX],
         "text": new_user.full_name if new_user is not None else "",
-        "entity_type": ev.entity_type, "entity_id": ev.entity_id,
-        "source_label": ev.actor_label or "", "read_at": None, "kind": "reassigned",
+        "entity_type": ev["entity_type"], "entity_id": ev["entity_id"],
+        "source_label": ev["actor_label"] or "", "read_at": None, "kind": "reassigned",
         "task_id": None, "event_id": None, "dedup_key": None})
 
 

@@ -29,6 +29,7 @@ from crm_models.db import utcnow
 from crm_models.errors import NotFound
 from crm_models.permissions import Actor
 from crm_models.services.records import record_event
+from crm_models.services.rows import add_outbox_listener
 
 from .models import Delivery, DeliveryCursor, EventHandler
 from .outgoing import CURSOR, bitrix_event, payload
@@ -279,6 +280,11 @@ def watch_outbox_commits(sessions: sessionmaker, on_commit: Callable[[], None]) 
     """Call ``on_commit`` after every commit of a ``sessions`` session that wrote outbox
     events (the trigger that sends deliveries right after the change is committed)."""
     key = "bitrix_outbox_written"
+
+    def _inserted(session: Session, _row: dict[str, Any]) -> None:
+        session.info[key] = True
+
+    add_outbox_listener(sessions, _inserted)  # the service layer writes them with Core
 
     @event.listens_for(sessions, "after_flush")
     def _flushed(session: Session, _ctx: Any) -> None:

@@ -3,7 +3,8 @@
 Each public service function (``create_deal``, ``update_lead`` …) is a thin, named wrapper
 around these. A write here always: checks the actor's rights, validates every field (raising
 ``ValidationFailed`` naming all bad fields at once), changes the row, and records one audit
-event plus one outbox event per change — all in the caller's transaction, flushed, not
+event plus one outbox event per change — all in the caller's transaction, written (with
+Core: ``rows.insert_record``, ``rows.update_record``, ``rows.insert_outbox``), not
 committed. The caller commits (or rolls back, and then nothing of it exists).
 """
 from __future__ import annotations
@@ -16,11 +17,12 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy import delete as sa_delete
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from strictnum import NumberError, parse_int
 
 from .. import dedup
-from ..activity import Activity, Comment, OutboxEvent
+from ..activity import Activity, Comment
 from ..catalog import ProductRow
 from ..db import MAX_ROW_ID, utcnow
 from ..entities import ENTITY_MODELS, Contact, Deal, Pipeline, Stage, deal_contact
@@ -57,9 +59,9 @@ def record_event(session: Session, actor: Actor, *, entity: str, entity_id: int,
                  responsible_id: int | None = None) -> None:
     """One audit event, and (when ``event_type`` is given) one outbox event, in this transaction.
 
-    The audit row is written at once (a plain INSERT: nothing watches audit rows being
-    flushed, and the ORM's unit of work would cost several times the statement); the outbox
-    event is added to the session, whose flush listeners dispatch and deliver it."""
+    Both rows are written at once with plain INSERTs (the ORM's unit of work would cost
+    several times the statement); the session's ``rows.OUTBOX_INSERTED`` listeners hear of
+    the outbox event (the dispatcher, the notifier and webhook delivery)."""
     writes = session.info.get(RESPONSIBLE_WRITES)
     if writes is not None and action == "updated" and changes and "responsible_id" in changes:
         writes.append((entity, entity_id, actor.label))
@@ -68,10 +70,11 @@ def record_event(session: Session, actor: Actor, *, entity: str, entity_id: int,
         "entity_id": entity_id, "action": action, "changes": changes or {},
         "responsible_id": responsible_id})
     if event_type:
-        session.add(OutboxEvent(
-            event_type=event_type, entity_type=entity, entity_id=entity_id,
-            payload=payload or {}, actor_user_id=actor.user_id, actor_label=actor.label,
-        ))
+        rows.insert_outbox(session, {
+            "created_at": utcnow(), "event_type": event_type, "entity_type": entity,
+            "entity_id": entity_id, "payload": payload or {}, "actor_user_id": actor.user_id,
+            "actor_label": actor.label, "dispatched_at": None, "attempts": 0,
+            "last_error": ""})
 
 
 def load(session: Session, actor: Actor, entity: str, record_id: Any, action: str = "read",
@@ -195,28 +198,36 @@ def _resolve_stage(session: Session, deal: Deal | None, data: dict[str, Any], *,
     raise ValidationFailed({"stage": f"no stage '{code[:50]}' in pipeline {pipeline.id}"})
 
 
-def _apply(session: Session, entity: str, record: Any, data: dict[str, Any], *,
-           first: tuple[int, bool, Stage | None] | None = None) -> None:
-    """Set the clean ``data`` on ``record``. The stage is resolved first: a bad stage must raise
-    before any attribute changed, or a caller that goes on after the error would save half.
-    ``first``: (pipeline id, whether it exists, its first stage) already read in this
-    transaction (``rows.deal_checks``)."""
+def _contacts(session: Session, ids: list[int]) -> list[Contact]:
+    """The contacts with these ids (which exist: ``_check_refs``), in id order; those the
+    session holds are not read again."""
+    held = {i: session.identity_map.get(session.identity_key(Contact, i)) for i in ids}
+    missing = [i for i, contact in held.items() if contact is None]
+    if missing:
+        held.update((c.id, c) for c in session.scalars(
+            select(Contact).where(Contact.id.in_(missing))))
+    return [held[i] for i in sorted(held) if held[i] is not None]
+
+
+def _values(session: Session, entity: str, record: Any, data: dict[str, Any], *,
+            first: tuple[int, bool, Stage | None] | None = None) -> dict[str, Any]:
+    """The attributes the clean ``data`` sets on ``record`` (a deal's stage with its
+    ``stage_id`` and ``pipeline_id``; its contacts as objects). The stage is resolved first:
+    a bad stage raises before anything is set. ``first``: (pipeline id, whether it exists,
+    its first stage) already read in this transaction (``rows.deal_checks``)."""
     stage = _resolve_stage(session, record if record.id else None, data, first=first) \
         if entity == "deal" else None
+    values: dict[str, Any] = {}
     for name, value in data.items():
         if name in ("stage", "pipeline_id"):
             continue
         if name == "contact_ids":
-            record.contacts = list(session.scalars(
-                select(Contact).where(Contact.id.in_(value)).order_by(Contact.id))) if value else []
+            values["contacts"] = _contacts(session, value) if value else []
             continue
-        setattr(record, name, value)
+        values[name] = value
     if stage is not None:
-        record.stage = stage
-        record.pipeline_id = stage.pipeline_id
-    record.search_text = _search_text(entity, record)
-    if record.id is not None:
-        rows.expire_stale_references(session, record)
+        values.update(stage=stage, stage_id=stage.id, pipeline_id=stage.pipeline_id)
+    return values
 
 
 def create(session: Session, actor: Actor, entity: str, data: dict[str, Any], *,
@@ -254,9 +265,11 @@ def create(session: Session, actor: Actor, entity: str, data: dict[str, Any], *,
             values["pipeline_id"] = 0
         # A new deal has the contacts it is given; saying so spares reading them back.
         values.setdefault("contact_ids", [])
-    _apply(session, entity, record, values, first=first)
-    session.add(record)
-    session.flush()
+    # As loaded values (no change events): ``rows.insert_record`` writes what the object holds.
+    for name, value in _values(session, entity, record, values, first=first).items():
+        set_committed_value(record, name, value)
+    set_committed_value(record, "search_text", _search_text(entity, record))
+    rows.insert_record(session, record)
     dedup.refresh_keys(session, entity, record, new=True)
     fields = to_dict(record)
     record_event(session, actor, entity=entity, entity_id=record.id, action="created",
@@ -278,20 +291,32 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
     if errors:
         raise ValidationFailed(errors)
     before = to_dict(record)
-    _apply(session, entity, record, values)
+    wanted = _values(session, entity, record, values)
+    old_contacts = [c.id for c in record.contacts] if "contacts" in wanted else None
+    # Set as loaded values, written below with Core (``rows.update_record``): the session
+    # holds the record as it would after a flush, and a rollback expires it.
+    columns = rows.set_loaded(record, wanted)
+    columns.update(rows.set_loaded(record, {"search_text": _search_text(entity, record)}))
     after = to_dict(record)
     # Fields of the schema only: derived values (stage_semantics, full_name) are not changes.
     fields = _FIELDS[entity]
     changes = {k: v for k, v in diff(before, after).items() if k in fields}
+    if changes:
+        extra: dict[str, Any] = {"updated_at": utcnow()}
+        if "amount" in changes and getattr(record, "amount_from_rows", False):
+            extra["amount_from_rows"] = False  # set by hand now (the rows service sets it back)
+        columns.update(rows.set_loaded(record, extra))
+    contacts = (old_contacts, [c.id for c in wanted["contacts"]]) \
+        if old_contacts is not None and "contact_ids" in changes else None
+    # No change of a field may still bring a column up to date (the search text).
+    if columns or contacts:
+        rows.update_record(session, record, columns, contacts=contacts)
+    rows.expire_stale_references(session, record)
     if not changes:
         return record
     if changes.keys() & {"phones", "emails", "inn"}:
         dedup.refresh_keys(session, entity, record)
-    if "amount" in changes and getattr(record, "amount_from_rows", False):
-        record.amount_from_rows = False  # set by hand now (the rows service sets it back)
-    record.updated_at = utcnow()
-    # Besides the changes the flush writes only this, so the payload is complete now and the
-    # outbox event can go in the same flush as the record's row.
+    # The row has its final values: the payload is complete.
     after["updated_at"] = json_value(record.updated_at)
     record_event(session, actor, entity=entity, entity_id=record.id, action="updated",
                  event_type=f"{entity}.updated", changes=changes,
@@ -304,7 +329,6 @@ def update(session: Session, actor: Actor, entity: str, record_id: int, data: di
                      payload={"from": old, "to": new, "semantics": record.stage.semantics,
                               "fields": after},
                      responsible_id=record.responsible_id)
-    session.flush()
     return record
 
 

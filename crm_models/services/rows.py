@@ -5,20 +5,31 @@ writes its audit row. Each statement here is built once and run with bound param
 (building and cache-keying an ORM statement costs more than running it on SQLite); checks that
 need no ORM object read plain columns through Core (the session autoflushes first, as for an
 ORM query, so they see its pending changes).
+
+The record rows and the outbox events are written with Core too, not by a flush (whose unit
+of work costs several times the statement): ``insert_record`` and ``update_record`` keep the
+session's object of the record as a flush would leave it (persistent, its written values
+loaded, nothing pending), and a rollback of the transaction or savepoint that wrote it undoes
+that as it undoes a flush (see ``_undo_core_writes``). ``insert_outbox`` tells the session's
+``OUTBOX_INSERTED`` listeners of each event.
 """
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, Update, bindparam, inspect, select
+from sqlalchemy import Insert, Select, Update, bindparam, func, inspect, select
+from sqlalchemy import delete as sa_delete
+from sqlalchemy import event as sa_event
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import update as sa_update
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import MANYTOONE, Session
+from sqlalchemy.orm import MANYTOONE, Session, make_transient, make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
-from ..activity import AuditEvent
+from ..activity import AuditEvent, OutboxEvent
 from ..entities import Pipeline, Stage, deal_contact
 from ..errors import Conflict
 from ..org import User
@@ -57,6 +68,14 @@ class _RecordSql:
     existing: Select[Any]
     #: (many-to-one relationship, its foreign key attribute) pairs.
     references: tuple[tuple[str, str], ...]
+    #: A new row from the columns given (Core adds the columns' defaults).
+    insert: Insert
+    #: The columns given, of the row ``rid``.
+    update: Update
+    #: Records with contacts (deals): ``lock_returning`` and ``lock`` that also return the
+    #: row's contact ids, as one text (SQLite) or array (PostgreSQL); None for the others.
+    lock_returning_contacts: Update | None
+    lock_contacts: Select[Any] | None
 
 
 def _record_sql(model: Any) -> _RecordSql:
@@ -72,6 +91,16 @@ def _record_sql(model: Any) -> _RecordSql:
         if rel.direction is MANYTOONE and len(rel.local_columns) == 1)
     lock_returning = (sa_update(table).where(table.c.id == rid)
                       .values(opened=table.c.opened).returning(*columns))
+    lock = select(*columns).where(table.c.id == rid).with_for_update()
+    lock_returning_contacts = lock_contacts = None
+    if "contacts" in mapper.relationships:
+        of_row = deal_contact.c.deal_id == table.c.id
+        lock_returning_contacts = lock_returning.returning(
+            select(func.group_concat(deal_contact.c.contact_id)).where(of_row)
+            .correlate(table).scalar_subquery())
+        lock_contacts = lock.add_columns(
+            select(func.array_agg(deal_contact.c.contact_id)).where(of_row)
+            .correlate(table).scalar_subquery())
     return _RecordSql(
         keys=keys,
         read=select(model).where(model.id == rid),
@@ -80,10 +109,14 @@ def _record_sql(model: Any) -> _RecordSql:
         lock_returning=lock_returning,
         load_lock_returning=select(model).from_statement(lock_returning)
         .execution_options(populate_existing=True),
-        lock=select(*columns).where(table.c.id == rid).with_for_update(),
+        lock=lock,
         exists=select(table.c.id).where(table.c.id == bindparam("id")),
         existing=select(table.c.id).where(table.c.id.in_(bindparam("ids", expanding=True))),
         references=references,
+        insert=sa_insert(table),
+        update=sa_update(table).where(table.c.id == rid),
+        lock_returning_contacts=lock_returning_contacts,
+        lock_contacts=lock_contacts,
     )
 
 
@@ -99,6 +132,11 @@ def _sql(model: Any) -> _RecordSql:
 
 
 _AUDIT_INSERT = AuditEvent.__table__.insert()
+_OUTBOX_INSERT = OutboxEvent.__table__.insert()
+_CONTACT_LINK = deal_contact.insert()
+_CONTACT_UNLINK = sa_delete(deal_contact).where(
+    deal_contact.c.deal_id == bindparam("rid"),
+    deal_contact.c.contact_id.in_(bindparam("ids", expanding=True)))
 _users = User.__table__
 _USER_ACTIVE = select(_users.c.active).where(_users.c.id == bindparam("id"))
 _CONTACT_IDS = (select(deal_contact.c.contact_id).where(deal_contact.c.deal_id == bindparam("rid"))
@@ -131,10 +169,10 @@ def lock_record(session: Session, model: Any, record_id: int) -> Any | None:
     has loaded of it as the database has it now; None when there is no such row.
 
     A record the session already holds is compared with the locked row instead of being
-    loaded again: when the loaded columns (and, for a deal, its loaded contacts) match, it is
-    what a reload would give, and it keeps the related objects it has loaded. Otherwise it is
-    refreshed from the database, pending unflushed changes included (as ``populate_existing``
-    does).
+    loaded again: when the loaded columns (and, for a deal, its loaded contacts, read by the
+    same statement) match, it is what a reload would give, and it keeps the related objects
+    it has loaded. Otherwise it is refreshed from the database, pending unflushed changes
+    included (as ``populate_existing`` does).
     """
     sql = _sql(model)
     params = {"rid": record_id}
@@ -150,23 +188,34 @@ def lock_record(session: Session, model: Any, record_id: int) -> Any | None:
             return _sqlite_write(lambda: session.scalars(sql.load_lock_returning,
                                                          params).first())
         return session.scalars(sql.load_locked, params).first()
+    loaded = held.__dict__
+    contacts = "contacts" in loaded and sql.lock_contacts is not None
     if sqlite:
-        row = _sqlite_write(lambda: _core(session, model).execute(sql.lock_returning,
-                                                                  params).first())
+        stmt = sql.lock_returning_contacts if contacts else sql.lock_returning
+        row = _sqlite_write(lambda: _core(session, model).execute(stmt, params).first())
     else:
-        row = _core(session, model).execute(sql.lock, params).first()
+        row = _core(session, model).execute(sql.lock_contacts if contacts else sql.lock,
+                                            params).first()
     if row is None:
         return None
-    loaded = held.__dict__
-    if any(loaded.get(key, _MISSING) != value for key, value in zip(sql.keys, row,
-                                                                       strict=True)):
+    # (not strict: the row may end with the contact ids)
+    if any(loaded.get(key, _MISSING) != value
+           for key, value in zip(sql.keys, row, strict=False)):
         # Changed since this session read it: load it as the lock sees it (the lock is held).
         return session.scalars(sql.load_locked, params).first()
-    if "contacts" in loaded and [c.id for c in held.contacts] != list(
-            _core(session, model).scalars(_CONTACT_IDS, params)):
+    if contacts and [c.id for c in held.contacts] != _contact_ids(row[-1]):
         session.expire(held, ["contacts"])
     expire_stale_references(session, held)
     return held
+
+
+def _contact_ids(value: Any) -> list[int]:
+    """The contact ids of ``lock_contacts``/``lock_returning_contacts``, in id order."""
+    if not value:
+        return []
+    if isinstance(value, str):  # SQLite's group_concat
+        return sorted(int(v) for v in value.split(","))
+    return sorted(value)
 
 
 def expire_stale_references(session: Session, record: Any) -> None:
@@ -276,3 +325,147 @@ def insert_audit(session: Session, values: dict[str, Any]) -> None:
     """Write one ``audit_event`` row now, in the session's transaction (its savepoint, if any),
     without flushing the session."""
     session.connection(bind_arguments={"mapper": AuditEvent}).execute(_AUDIT_INSERT, values)
+
+
+#: ``session.info`` key: callables ``(session, row)`` that ``insert_outbox`` calls with each
+#: outbox event it has just inserted (a dict of ``outbox_event`` columns, ``id`` included),
+#: in the same transaction: the events are written with Core, never flushed, so this is how
+#: a session-level observer (the dispatcher, the notifier, webhook delivery) hears of them.
+#: Set on a sessionmaker's ``info`` (``add_outbox_listener``), each session inherits them.
+OUTBOX_INSERTED = "marshrut.outbox_inserted"
+
+
+def add_outbox_listener(factory: Any, listener: Callable[[Session, dict[str, Any]], None]
+                        ) -> None:
+    """Have every session ``factory`` (a sessionmaker) makes from now on call ``listener``
+    for each outbox event it inserts (once, however often this is called)."""
+    info = dict(factory.kw.get("info") or {})
+    listeners = list(info.get(OUTBOX_INSERTED, ()))
+    if listener not in listeners:
+        info[OUTBOX_INSERTED] = [*listeners, listener]
+        factory.configure(info=info)
+
+
+def insert_outbox(session: Session, values: dict[str, Any]) -> int:
+    """Write one ``outbox_event`` row now, in the session's transaction (its savepoint, if
+    any), tell the ``OUTBOX_INSERTED`` listeners, and return its id."""
+    result = _core(session, OutboxEvent).execute(_OUTBOX_INSERT, values)
+    row = {"id": result.inserted_primary_key[0], **values}
+    for listener in session.info.get(OUTBOX_INSERTED, ()):
+        listener(session, row)
+    return row["id"]
+
+
+# --- record rows written with Core ---------------------------------------------------------
+
+def insert_record(session: Session, record: Any) -> None:
+    """Write the new ``record`` (transient, its fields set) with one Core INSERT and make it
+    persistent in ``session`` as a flush would: its id and the columns' defaults loaded,
+    nothing pending, the related objects it was given (a deal's stage and contacts) kept as
+    loaded; a deal's contacts are linked. Pending changes of the session are flushed first,
+    even under ``no_autoflush``, as the flush that wrote a new record did (the row may refer
+    to them, and a caller may count on them being written)."""
+    model = type(record)
+    sql = _sql(model)
+    session.flush()
+    loaded = record.__dict__
+    result = _core(session, model).execute(
+        sql.insert, {key: loaded[key] for key in sql.keys if key in loaded})
+    written = result.last_inserted_params()
+    # The id, the columns' defaults and NULLs, straight into the transient object's dict:
+    # ``make_transient_to_detached`` then takes every value it holds as loaded.
+    loaded["id"] = result.inserted_primary_key[0]
+    for key in sql.keys:
+        if key not in loaded:
+            loaded[key] = written.get(key)
+    make_transient_to_detached(record)
+    session.add(record)
+    _note_written(session, record, inserted=True)
+    contacts = loaded.get("contacts") if sql.lock_contacts is not None else None
+    if contacts:
+        _core(session, model).execute(
+            _CONTACT_LINK, [{"deal_id": record.id, "contact_id": c.id} for c in contacts])
+
+
+def set_loaded(record: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """Set ``values`` (attribute → value: columns and many-to-one or collection
+    relationships) on the persistent ``record`` as loaded values, not as changes to flush;
+    returns the columns among them whose value differs from the one it held (the row's
+    changes for ``update_record``)."""
+    keys = _sql(type(record)).keys
+    loaded = record.__dict__
+    changed = {k: v for k, v in values.items()
+               if k in keys and loaded.get(k, _MISSING) != v}
+    for key, value in values.items():
+        set_committed_value(record, key, value)
+    return changed
+
+
+def update_record(session: Session, record: Any, columns: dict[str, Any], *,
+                  contacts: tuple[Sequence[int], Sequence[int]] | None = None) -> None:
+    """Write ``columns`` (as ``set_loaded`` has just set them on ``record``) to its row with
+    one Core UPDATE; ``contacts``: (old ids, new ids) of a deal's contacts, whose links are
+    changed to match. A rollback of this transaction (or savepoint) expires the record."""
+    model = type(record)
+    _note_written(session, record, inserted=False)
+    if columns:
+        _core(session, model).execute(_sql(model).update, {"rid": record.id, **columns})
+    if contacts is not None:
+        old, new = contacts
+        gone = sorted(set(old) - set(new))
+        if gone:
+            _core(session, model).execute(_CONTACT_UNLINK, {"rid": record.id, "ids": gone})
+        added = [c for c in new if c not in set(old)]
+        if added:
+            _core(session, model).execute(
+                _CONTACT_LINK, [{"deal_id": record.id, "contact_id": c} for c in added])
+
+
+#: ``session.info`` key: (weak reference to the root transaction, [(weak references to the
+#: transaction that wrote and to each of its parents, record, inserted?)]).
+_CORE_WRITTEN = "marshrut_core_written"
+#: Session classes whose ``after_rollback`` calls ``_undo_core_writes``.
+_UNDOING: set[type[Any]] = set()
+
+
+def _note_written(session: Session, record: Any, *, inserted: bool) -> None:
+    root = session.get_transaction()
+    if root is None:  # cannot be: the write has just begun one
+        return
+    held = session.info.get(_CORE_WRITTEN)
+    if held is None or held[0]() is not root:
+        # Weak references: a transaction refers to its session (no cycle through ``info``).
+        held = session.info[_CORE_WRITTEN] = (weakref.ref(root), [])
+        kind = type(session)
+        if kind not in _UNDOING:
+            if not sa_event.contains(kind, "after_rollback", _undo_core_writes):
+                sa_event.listen(kind, "after_rollback", _undo_core_writes)
+            _UNDOING.add(kind)
+    chain = []
+    transaction = session.get_nested_transaction() or root
+    while transaction is not None:
+        chain.append(weakref.ref(transaction))
+        transaction = transaction.parent
+    held[1].append((tuple(chain), record, inserted))
+
+
+def _undo_core_writes(session: Session) -> None:
+    """``after_rollback`` (of the transaction or of a savepoint, before the session restores
+    its objects): what ``insert_record`` and ``update_record`` wrote in it is undone in the
+    session as a flush's would be — a record inserted there is expunged (transient again,
+    keeping its values), one updated there is expired (it reloads when next read)."""
+    held = session.info.get(_CORE_WRITTEN)
+    if not held or not held[1]:
+        return
+    # The transaction rolled back: the innermost savepoint, else the transaction itself.
+    ended = session.get_nested_transaction() or session.get_transaction()
+    kept = []
+    for chain, record, inserted in held[1]:
+        if not any(ref() is ended for ref in chain):
+            kept.append((chain, record, inserted))
+        elif inserted:
+            if record in session:
+                make_transient(record)
+        elif record in session:
+            session.expire(record)
+    held[1][:] = kept

@@ -190,3 +190,98 @@ def test_a_new_deal_checks_its_responsible_and_stage_in_one_select(app: Any, db:
     assert _error(lambda: create_deal(db, SYSTEM, title="D", responsible_id=org.m2.id)) == {
         "responsible_id": f"no active user with id {org.m2.id}"}
     assert db.scalars(select(Deal).where(Deal.responsible_id == org.m2.id)).first() is None
+
+
+# --- rows written with Core: the session's objects as a flush would leave them -----------
+
+def test_written_records_leave_nothing_to_flush(app: Any, db: Session, org: Org) -> None:
+    from sqlalchemy import event, inspect
+
+    contact = make_contact(db, org.m1)
+    deal = make_deal(db, org.m1, amount="10", contact_ids=[contact.id])
+    update_deal(db, SYSTEM, deal.id, title="Renamed", amount="20")
+    assert not inspect(deal).modified and not db.new and not db.dirty
+    assert inspect(deal).persistent and db.get(Deal, deal.id) is deal
+    seen: list[str] = []
+    engine = app.extensions["db_engine"]
+    listener = lambda *args: seen.append(args[2])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        db.flush()
+        fields = to_dict(deal)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert seen == []  # nothing pending, every column loaded
+    db.commit()
+    db.expire_all()
+    assert to_dict(db.get(Deal, deal.id)) == fields  # what the session held is the row
+
+
+def test_a_rolled_back_savepoint_undoes_its_writes_in_the_session(db: Session,
+                                                                  org: Org) -> None:
+    from sqlalchemy import inspect
+
+    deal = make_deal(db, org.m1, title="Before")
+    db.commit()
+    with pytest.raises(RuntimeError):
+        with db.begin_nested():
+            update_deal(db, SYSTEM, deal.id, title="Inside")
+            new = make_deal(db, org.m1, title="New inside")
+            new_id = new.id
+            assert deal.title == "Inside"
+            raise RuntimeError
+    # As after a flush in the savepoint: the updated record reloads what the database has,
+    # the inserted one is transient again, keeping its values.
+    assert deal.title == "Before"
+    assert inspect(new).transient and new.title == "New inside"
+    assert db.get(Deal, new_id) is None
+    with db.begin_nested():  # a released savepoint's writes belong to the transaction
+        update_deal(db, SYSTEM, deal.id, title="Released")
+        kept = make_deal(db, org.m1, title="Kept")
+    assert deal.title == "Released" and inspect(kept).persistent
+    db.rollback()
+    assert inspect(kept).transient and kept.title == "Kept"
+    assert deal.title == "Before"
+
+
+def test_a_rolled_back_transaction_undoes_a_new_deals_contacts(db: Session, org: Org) -> None:
+    from sqlalchemy import inspect
+
+    contact = make_contact(db, org.m1)
+    db.commit()
+    deal = make_deal(db, org.m1, contact_ids=[contact.id])
+    deal_id = deal.id
+    db.rollback()
+    assert inspect(deal).transient and [c.id for c in deal.contacts] == [contact.id]
+    assert db.get(Deal, deal_id) is None
+
+
+def test_contact_links_are_written(app: Any, db: Session, org: Org) -> None:
+    a, b, c = (make_contact(db, org.m1) for _ in range(3))
+    deal = make_deal(db, org.m1, contact_ids=[b.id, a.id])
+    update_deal(db, SYSTEM, deal.id, contact_ids=[c.id, b.id])
+    assert [x.id for x in deal.contacts] == sorted([b.id, c.id])
+    assert _last_event(db, "deal.updated").payload["changed"] == {
+        "contact_ids": [sorted([a.id, b.id]), sorted([b.id, c.id])]}
+    db.commit()
+    other = app.extensions["db_sessionmaker"]()
+    try:
+        assert [x.id for x in other.get(Deal, deal.id).contacts] == sorted([b.id, c.id])
+    finally:
+        other.close()
+
+
+def test_outbox_listeners_hear_each_event_in_its_transaction(db: Session, org: Org) -> None:
+    from crm_models.services.rows import OUTBOX_INSERTED
+
+    heard: list[dict[str, Any]] = []
+    db.info[OUTBOX_INSERTED] = [*db.info.get(OUTBOX_INSERTED, ()),
+                                lambda session, row: heard.append(row)]
+    deal = make_deal(db, org.m1)
+    assign_responsible(db, SYSTEM, "deal", deal.id, org.m2.id)
+    assert [(r["event_type"], r["entity_id"]) for r in heard] == [
+        ("deal.created", deal.id), ("deal.updated", deal.id)]
+    for row in heard:
+        stored = db.get(OutboxEvent, row["id"])
+        assert (stored.event_type, stored.payload, stored.actor_label) == (
+            row["event_type"], row["payload"], row["actor_label"])
