@@ -16,6 +16,8 @@ from engine.ports import (
     ParamSpec,
     ProcessContext,
 )
+from engine.runtime import Engine
+from engine.scheduler import TimerRunner
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 BPMN = DATA / "bpmn"
@@ -122,3 +124,21 @@ def deal(amount: str = "1500000.00", **extra: Any) -> dict[str, Any]:
          "responsible": {"id": 11, "department": "Sales"}}
     d.update(extra)
     return {"deal": d}
+
+
+def restarted(engine: Engine, db: Session, engine_sessions: Any) -> tuple[Engine, TimerRunner]:
+    """Commit and go on with a brand-new engine and timer scheduler: the instance is restored
+    from its row, the timers from the table."""
+    db.commit()
+    db.expire_all()
+    fresh = Engine(registry=engine.registry, assigner=engine.assigner, clock=engine.clock)
+    return fresh, TimerRunner(fresh, engine_sessions, worker_id="after-restart")
+
+
+def fire_due(runner: TimerRunner, db: Session) -> Any:
+    """Run the due timers as the scheduler would, between two commits; its report."""
+    db.commit()
+    report = runner.run_due()
+    db.commit()
+    db.expire_all()
+    return report

@@ -17,7 +17,7 @@ from engine.scheduler import TimerRunner
 from engine.store import ProcessHistory, Status, TaskStatus, Timer, TimerKind, TimerStatus
 
 from .miwg_exec import executable
-from .support import FakeOperation, bpmn
+from .support import FakeOperation, bpmn, fire_due, restarted
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 HOUR = 3600
@@ -47,14 +47,6 @@ def start(engine: Engine, db: Any, xml: str | None = None) -> Any:
     return inst
 
 
-def restarted(engine: Engine, db: Any, engine_sessions: Any) -> tuple[Engine, TimerRunner]:
-    """A brand-new engine and scheduler: the instance from its row, the timers from the
-    table."""
-    db.commit()
-    db.expire_all()
-    fresh = Engine(registry=engine.registry, assigner=engine.assigner, clock=engine.clock)
-    return fresh, TimerRunner(fresh, engine_sessions, worker_id="after-restart")
-
 
 def rows(db: Any, instance_id: int) -> list[tuple[str, dt.datetime]]:
     db.commit()
@@ -62,13 +54,6 @@ def rows(db: Any, instance_id: int) -> list[tuple[str, dt.datetime]]:
     return [(t.status, t.due_at) for t in db.scalars(
         select(Timer).where(Timer.instance_id == instance_id).order_by(Timer.id))]
 
-
-def fire_due(runner: TimerRunner, db: Any) -> Any:
-    db.commit()
-    report = runner.run_due()
-    db.commit()
-    db.expire_all()
-    return report
 
 
 def left(db: Any, instance_id: int, element: str) -> int:

@@ -17,7 +17,7 @@ from engine.runtime import Engine
 from engine.scheduler import TimerRunner
 from engine.store import ProcessHistory, Status, TaskStatus, Timer, TimerKind, TimerStatus
 
-from .support import bpmn
+from .support import bpmn, fire_due, restarted
 
 T0 = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
 DAY = 86400
@@ -35,14 +35,6 @@ def start(engine: Engine, db: Any, name: str, data: dict[str, Any] | None = None
     return inst
 
 
-def restarted(engine: Engine, db: Any, engine_sessions: Any) -> tuple[Engine, TimerRunner]:
-    """Commit and go on with a brand-new engine and scheduler: the instance is restored from
-    its row, the timers from the table."""
-    db.commit()
-    db.expire_all()
-    fresh = Engine(registry=engine.registry, assigner=engine.assigner, clock=engine.clock)
-    return fresh, TimerRunner(fresh, engine_sessions, worker_id="after-restart")
-
 
 def timers_of(db: Any, instance_id: int, status: str | None = None) -> list[Timer]:
     q = select(Timer).where(Timer.instance_id == instance_id).order_by(Timer.id)
@@ -52,13 +44,6 @@ def timers_of(db: Any, instance_id: int, status: str | None = None) -> list[Time
     db.expire_all()
     return list(db.scalars(q))
 
-
-def fire_due(runner: TimerRunner, db: Any) -> Any:
-    db.commit()
-    report = runner.run_due()
-    db.commit()
-    db.expire_all()
-    return report
 
 
 def history(engine: Engine, db: Any, instance_id: int) -> list[tuple[str, str | None]]:
