@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, text
 
-from engine.inbox import InboxKey, count_query
+from engine.inbox import InboxKey, _page_query, count_query
 from engine.ports import StartRequest
 from engine.scheduler import TimerRunner
 from engine.store import ProcessTaskCandidate, TaskStatus
@@ -125,6 +125,17 @@ def test_the_inbox_plan_uses_the_partial_indexes_and_the_candidate_table(db, poo
 
 
 
+def page_statement(scope: str, after: InboxKey | None, limit: int):
+    """The statement ``inbox_page`` runs (built once, bound parameters), with these values."""
+    seek, params = "none", {"uid": 11, "lim": limit}
+    if after is not None:
+        seek = "nodue" if after.due_at is None else "due"
+        params.update(a_pri=after.priority, a_id=after.id)
+        if after.due_at is not None:
+            params["a_due"] = after.due_at
+    return _page_query(scope, seek).params(params)
+
+
 LATER = InboxKey(2, dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC), 40)
 
 
@@ -132,7 +143,7 @@ LATER = InboxKey(2, dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC), 40)
 @pytest.mark.parametrize("after", [None, LATER, InboxKey(2, None, 40)],
                          ids=["first page", "later page", "later page, no due time"])
 def test_a_paged_inbox_plan_still_reads_only_the_indexes(db, pool_task, scope, after):
-    got = plan(db, inbox_query(11, scope=scope, after=after, limit=51))  # as inbox_page
+    got = plan(db, page_statement(scope, after, limit=51))
     if scope in ("all", "mine"):
         assert "ix_process_task_open_assignee" in got, got
         assert "ix_process_task_claimed" in got, got
