@@ -163,27 +163,18 @@ def _outbox_inserted(session: Session, row: dict[str, Any]) -> None:
         (row["id"], row["event_type"], row["actor_label"]))
 
 
-def _collect_outbox_ids(session: Session, _flush_context: Any) -> None:
-    """``after_flush``: remember the outbox events this session flushed as ORM objects
-    (ids are known now), should any be added that way."""
-    new = [(obj.id, obj.event_type, obj.actor_label) for obj in session.new
-           if isinstance(obj, OutboxEvent)]
-    if new:
-        session.info.setdefault(OUTBOX_IDS, []).extend(new)
-
-
 def _forget_outbox_ids(session: Session, previous_transaction: Any) -> None:
-    """A rolled-back *root* transaction took its events with it (a savepoint's rollback
-    does not undo what was flushed before the savepoint, so those ids stay)."""
+    """A rolled-back *root* transaction took its events with it. (After a savepoint's
+    rollback the ids of its events stay: the dispatcher reads the ids back from the table
+    and finds none for them.)"""
     if previous_transaction.parent is None and not previous_transaction.nested:
         session.info.pop(OUTBOX_IDS, None)
 
 
 def track_outbox(factory: Any) -> None:
     """Make sessions of ``factory`` (a sessionmaker) record the outbox ids they write."""
-    if not sa_event.contains(factory, "after_flush", _collect_outbox_ids):
-        add_outbox_listener(factory, _outbox_inserted)
-        sa_event.listen(factory, "after_flush", _collect_outbox_ids)
+    add_outbox_listener(factory, _outbox_inserted)  # (once, however often it is called)
+    if not sa_event.contains(factory, "after_soft_rollback", _forget_outbox_ids):
         sa_event.listen(factory, "after_soft_rollback", _forget_outbox_ids)
 
 

@@ -31,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
-from crm_models.activity import AuditEvent, Comment, OutboxEvent
+from crm_models.activity import AuditEvent, Comment
 from crm_models.db import utcnow
 from crm_models.entities import ENTITY_MODELS
 from crm_models.feed import FeedComment
@@ -94,8 +94,6 @@ def _collect(session: Session, _ctx: Any) -> None:
             pending.append(("comment", obj, None))
         elif isinstance(obj, FeedComment):
             pending.append(("feed_comment", obj, None))
-        elif isinstance(obj, OutboxEvent) and _hands_away(_event_row(obj)):
-            pending.append(("reassigned", obj, None))
     for obj in session.dirty:
         if isinstance(obj, ProcessTask):
             added = inspect(obj).attrs.assignee_id.history.added
@@ -112,8 +110,6 @@ def _emit(session: Session, _ctx: Any) -> None:
             _task_routed(session, obj, [obj.assignee_id, *(obj.candidate_ids or [])])
         elif kind == "delegated":
             _task_routed(session, obj, [extra])
-        elif kind == "reassigned":
-            _reassigned(session, _event_row(obj))
         elif kind == "comment":
             _commented(session, obj.entity_type, obj.entity_id, obj.author_id,
                        obj.author_label, obj.text, event_id=None)
@@ -126,13 +122,6 @@ def _outbox_inserted(session: Session, row: dict[str, Any]) -> None:
     just written with Core (in the write's transaction, as the flush of one would be)."""
     if _hands_away(row):
         _reassigned(session, row)
-
-
-def _event_row(ev: OutboxEvent) -> dict[str, Any]:
-    """An outbox event flushed as an ORM object, as the row ``_outbox_inserted`` gets."""
-    return {"id": ev.id, "event_type": ev.event_type, "entity_type": ev.entity_type,
-            "entity_id": ev.entity_id, "payload": ev.payload, "actor_user_id": ev.actor_user_id,
-            "actor_label": ev.actor_label}
 
 
 def _changed_responsible(ev: dict[str, Any]) -> Any:

@@ -286,11 +286,6 @@ def watch_outbox_commits(sessions: sessionmaker, on_commit: Callable[[], None]) 
 
     add_outbox_listener(sessions, _inserted)  # the service layer writes them with Core
 
-    @event.listens_for(sessions, "after_flush")
-    def _flushed(session: Session, _ctx: Any) -> None:
-        if any(isinstance(obj, OutboxEvent) for obj in session.new):
-            session.info[key] = True
-
     @event.listens_for(sessions, "after_commit")
     def _committed(session: Session) -> None:
         if session.info.pop(key, False):
